@@ -1,0 +1,157 @@
+//! Shared HTTP plumbing: every outbound HTTP client (Exotel, Slack, webhooks, Twilio) is
+//! built here so TLS (rustls with webpki roots plus an optional private CA), timeouts
+//! and proxy handling are the same everywhere; plus `Retry-After` parsing and reading a
+//! response body with a hard size limit.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+/// Connect timeout for every outbound request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default total timeout for one request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest response body we read from any peer.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Builds an HTTP client. `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` are honoured (reqwest
+/// reads them by default); `ca_file` adds PEM certificates to the webpki roots.
+pub fn client(ca_file: Option<&Path>, timeout: Duration) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .user_agent(concat!("balance-alert/", env!("CARGO_PKG_VERSION")))
+        // Redirects could carry the Authorization header elsewhere; Exotel and Slack
+        // never redirect a correct request, so a redirect is an error we report.
+        .redirect(reqwest::redirect::Policy::none())
+        .use_rustls_tls();
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            format!(
+                "ca_file {} holds no usable PEM certificate: {e}",
+                path.display()
+            )
+        })?;
+        if certs.is_empty() {
+            return Err(format!(
+                "ca_file {} holds no PEM certificate",
+                path.display()
+            ));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build HTTP client: {}", e.without_url()))
+}
+
+/// `Retry-After` as seconds or an HTTP date, relative to `now`.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    parse_retry_after(value, now)
+}
+
+/// Parses a `Retry-After` value: delta-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The ways reading a body can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyReadError {
+    #[error("response body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("reading the response body failed: {0}")]
+    Read(String),
+}
+
+/// Reads a response body, refusing anything over `limit` bytes without buffering it.
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyReadError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyReadError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyReadError::Read(describe(&e)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyReadError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Describes a reqwest error without its URL (a Slack or webhook URL is a secret) and
+/// with its cause chain, so "connection refused" or "timed out" is visible.
+pub fn describe(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_redirect() {
+        "unexpected redirect"
+    } else if err.is_body() || err.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    if causes.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {}", causes.join(": "))
+    }
+}
+
+/// Shortens a peer's body for an error message.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let mut out: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("30", now), Some(Duration::from_secs(30)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(120));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(120))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(120));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,235 @@
+//! Notification: the event every channel receives, the one small [`Notifier`] trait,
+//! the [`Channel`] enum that dispatches to one file per channel type, and routing (who
+//! is told what, SPEC §5).
+//!
+//! Messages are built by [`render`] as pure functions; a channel only sends them.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ChannelConfig, ChannelKind};
+use crate::evaluate::Level;
+
+pub mod console;
+pub mod email;
+pub mod exotel_sms;
+pub mod render;
+pub mod slack;
+pub mod twilio_sms;
+pub mod webhook;
+
+pub use render::RenderCtx;
+
+/// What happened (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Alert,
+    Improved,
+    Resolved,
+    Reminder,
+    MonitorFailing,
+    MonitorRecovered,
+    Test,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Alert => "alert",
+            EventKind::Improved => "improved",
+            EventKind::Resolved => "resolved",
+            EventKind::Reminder => "reminder",
+            EventKind::MonitorFailing => "monitor_failing",
+            EventKind::MonitorRecovered => "monitor_recovered",
+            EventKind::Test => "test",
+        }
+    }
+}
+
+/// One event, exactly as the `webhook` channel posts it (SPEC §5) and as the outbox
+/// stores it. Decimals serialize as strings; absent values as `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique per event; reused when a delivery is retried.
+    pub id: String,
+    pub event: EventKind,
+    pub account: String,
+    pub sid: String,
+    pub level: Level,
+    pub previous_level: Option<Level>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub balance: Option<Decimal>,
+    pub currency: String,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub threshold: Option<Decimal>,
+    pub pricing_plan: Option<String>,
+    pub date_updated: Option<String>,
+    /// RFC 3339, UTC.
+    pub observed_at: Timestamp,
+    /// Why the monitor is failing (`monitor_failing` only); null otherwise.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A fresh event id: 128 random bits, hex.
+pub fn new_event_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+/// Why a delivery did not go through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// The peer refused for good (Slack 400/403/404/410, SMTP 5xx): not retried.
+    #[error("refused permanently: {0}")]
+    Permanent(String),
+    /// Worth another try, no sooner than `retry_after` when the peer said so.
+    #[error("{reason}")]
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl DeliveryError {
+    pub fn retry(reason: impl Into<String>) -> Self {
+        DeliveryError::Retry {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The one thing every channel does.
+pub trait Notifier {
+    fn send(
+        &self,
+        event: &Event,
+        ctx: &RenderCtx,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+/// A ready-to-send channel. An enum (not a registry of trait objects) so adding a type
+/// is a compile error until every `match` handles it.
+#[derive(Debug)]
+pub enum Channel {
+    Slack(slack::Slack),
+    Email(email::Email),
+    ExotelSms(exotel_sms::ExotelSms),
+    TwilioSms(twilio_sms::TwilioSms),
+    Webhook(webhook::Webhook),
+    Console(console::Console),
+}
+
+impl Channel {
+    /// Builds the sender for a validated channel config (HTTP clients, TLS settings).
+    pub fn new(config: &ChannelConfig) -> Result<Channel, String> {
+        Ok(match &config.kind {
+            ChannelKind::Slack(c) => Channel::Slack(slack::Slack::new(c)?),
+            ChannelKind::Email(c) => Channel::Email(email::Email::new(c)?),
+            ChannelKind::ExotelSms(c) => Channel::ExotelSms(exotel_sms::ExotelSms::new(c)?),
+            ChannelKind::TwilioSms(c) => Channel::TwilioSms(twilio_sms::TwilioSms::new(c)?),
+            ChannelKind::Webhook(c) => Channel::Webhook(webhook::Webhook::new(c)?),
+            ChannelKind::Console => Channel::Console(console::Console::stdout()),
+        })
+    }
+
+    /// The smallest gap between two messages on this channel (Slack: about one a
+    /// second per webhook).
+    pub fn min_spacing(&self) -> Duration {
+        match self {
+            Channel::Slack(_) => Duration::from_secs(1),
+            Channel::Email(_)
+            | Channel::ExotelSms(_)
+            | Channel::TwilioSms(_)
+            | Channel::Webhook(_)
+            | Channel::Console(_) => Duration::ZERO,
+        }
+    }
+}
+
+impl Notifier for Channel {
+    async fn send(&self, event: &Event, ctx: &RenderCtx) -> Result<(), DeliveryError> {
+        match self {
+            Channel::Slack(c) => c.send(event, ctx).await,
+            Channel::Email(c) => c.send(event, ctx).await,
+            Channel::ExotelSms(c) => c.send(event, ctx).await,
+            Channel::TwilioSms(c) => c.send(event, ctx).await,
+            Channel::Webhook(c) => c.send(event, ctx).await,
+            Channel::Console(c) => c.send(event, ctx).await,
+        }
+    }
+}
+
+/// Per-account routing memory (SPEC §5), persisted with the account's state: who was
+/// sent what, so `improved`, `resolved` and `monitor_recovered` reach exactly the
+/// channels that heard the news they follow up on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Routing {
+    /// Channels sent any alert since the level left `ok`.
+    pub alerted: BTreeSet<String>,
+    /// Channels sent the `critical` alert.
+    pub critical: BTreeSet<String>,
+    /// Channels sent the standing `monitor_failing`.
+    pub failing: BTreeSet<String>,
+}
+
+/// Decides which of an account's channels receive an event of `kind` at `severity`, and
+/// updates the routing memory. `channels` are the account's `notify` list resolved to
+/// configs, in order; the result keeps that order.
+pub fn route(
+    kind: EventKind,
+    severity: Level,
+    channels: &[&ChannelConfig],
+    memory: &mut Routing,
+) -> Vec<String> {
+    let passes_filter = |c: &&ChannelConfig| severity != Level::Ok && c.min_level <= severity;
+    let picked: Vec<String> = channels
+        .iter()
+        .filter(|c| match kind {
+            EventKind::Alert | EventKind::Reminder => passes_filter(c),
+            EventKind::Improved => passes_filter(c) || memory.critical.contains(&c.name),
+            EventKind::Resolved => memory.alerted.contains(&c.name),
+            EventKind::MonitorFailing | EventKind::Test => true,
+            EventKind::MonitorRecovered => memory.failing.contains(&c.name),
+        })
+        .map(|c| c.name.clone())
+        .collect();
+    match kind {
+        EventKind::Alert | EventKind::Reminder => {
+            memory.alerted.extend(picked.iter().cloned());
+            if severity == Level::Critical {
+                memory.critical.extend(picked.iter().cloned());
+            }
+        }
+        EventKind::Improved => {
+            memory.alerted.extend(picked.iter().cloned());
+            memory.critical.clear();
+        }
+        EventKind::Resolved => {
+            memory.alerted.clear();
+            memory.critical.clear();
+        }
+        EventKind::MonitorFailing => memory.failing.extend(picked.iter().cloned()),
+        EventKind::MonitorRecovered => memory.failing.clear(),
+        EventKind::Test => {}
+    }
+    picked
+}
+
+/// The severity routing filters an event by (SPEC §4 table).
+pub fn severity(kind: EventKind, level: Level) -> Level {
+    match kind {
+        EventKind::Alert | EventKind::Reminder => level,
+        EventKind::Improved => Level::Warning,
+        EventKind::Resolved | EventKind::MonitorRecovered | EventKind::Test => Level::Ok,
+        // Goes to every channel regardless of min_level; the level is informative.
+        EventKind::MonitorFailing => level,
+    }
+}
