@@ -43,3 +43,21 @@ pub fn webhook_body(event: &Event) -> String {
 pub fn format_amount(_amount: Decimal, _currency: &str) -> String {
     unimplemented!()
 }
+
+/// Plain-text email body and optional HTML alternative are [`text_body`] and
+/// [`email_html`]; the subject is [`headline`].
+pub fn email_html(_event: &Event, _ctx: &RenderCtx) -> String {
+    unimplemented!()
+}
+
+/// One SMS segment (160 GSM-7 characters, 70 when a character forces UCS-2) carrying at
+/// least account, level and balance; `template` is a channel's `body_template`.
+pub fn sms_body(_event: &Event, _template: Option<&str>) -> String {
+    unimplemented!()
+}
+
+/// Validation of a `body_template`: `None` when it is fine, else what is wrong (unknown
+/// placeholder, or it cannot fit one segment with the longest values).
+pub fn sms_template_problem(_template: &str) -> Option<String> {
+    unimplemented!()
+}
