@@ -37,6 +37,7 @@ pub mod evaluate;
 pub mod exotel;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod state;
