@@ -1,1 +1,359 @@
-//! state (being implemented).
+//! Persisted state (SPEC §8): per-account levels, latches, reminder times and routing
+//! memory, plus the delivery outbox, in one JSON file written atomically (temp file,
+//! fsync, rename, fsync of the directory). The bounded sample history lives in a
+//! sibling file flushed at most once a minute, so a poll that changes nothing writes
+//! nothing.
+//!
+//! Writes are coalesced: [`Store::save`] returns once a snapshot that includes the
+//! caller's change is on disk, and concurrent callers share one write.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::evaluate::AccountState;
+use crate::notify::{Event, Routing};
+
+/// Samples kept per account: enough for a trend, small enough for 10,000 accounts.
+pub const SAMPLES_PER_ACCOUNT: usize = 16;
+
+const FORMAT_VERSION: u32 = 1;
+
+/// Everything that must survive a restart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    pub accounts: BTreeMap<String, AccountRecord>,
+    /// Pending deliveries, oldest first.
+    pub outbox: Vec<OutboxEntry>,
+    /// Next outbox sequence number.
+    pub next_seq: u64,
+}
+
+/// One account's persisted record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountRecord {
+    pub eval: AccountState,
+    pub routing: Routing,
+    /// When the last Balance request was made; keeps the 60 s floor across restarts.
+    pub last_poll_at: Option<Timestamp>,
+}
+
+/// One message for one channel, persisted before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub seq: u64,
+    pub channel: String,
+    pub created_at: Timestamp,
+    pub event: Event,
+}
+
+/// One balance reading in the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    pub at: Timestamp,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance: Decimal,
+}
+
+/// Why the state could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read state file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write state file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The state file on disk and its in-memory copy.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    samples_path: PathBuf,
+    state: Mutex<StateFile>,
+    samples: Mutex<BTreeMap<String, VecDeque<Sample>>>,
+    samples_dirty: std::sync::atomic::AtomicBool,
+    /// Bumped by every change that must reach disk.
+    requested: AtomicU64,
+    /// Highest `requested` value known to be on disk; guarded by the write lock.
+    written: tokio::sync::Mutex<u64>,
+}
+
+/// What [`Store::open`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    Fresh,
+    Restored,
+    /// The file was unreadable as state; it was moved to this path.
+    MovedAside(PathBuf),
+}
+
+impl Store {
+    /// Opens the state at `path`. A missing file starts fresh; a corrupt one is moved
+    /// aside with a timestamp and the daemon starts fresh, saying so.
+    pub fn open(path: &Path, now: Timestamp) -> Result<(Store, Opened), StateError> {
+        let samples_path = samples_path(path);
+        let (state, opened) = match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice::<StateFile>(&bytes) {
+                Ok(state) => (state, Opened::Restored),
+                Err(_) => {
+                    let aside = aside_path(path, now);
+                    std::fs::rename(path, &aside).map_err(|source| StateError::Write {
+                        path: aside.clone(),
+                        source,
+                    })?;
+                    (StateFile::default(), Opened::MovedAside(aside))
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (StateFile::default(), Opened::Fresh)
+            }
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        // The history is a nicety: a damaged one is simply started again.
+        let samples = std::fs::read(&samples_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let store = Store {
+            path: path.to_path_buf(),
+            samples_path,
+            state: Mutex::new(StateFile {
+                version: FORMAT_VERSION,
+                ..state
+            }),
+            samples: Mutex::new(samples),
+            samples_dirty: Default::default(),
+            requested: AtomicU64::new(0),
+            written: tokio::sync::Mutex::new(0),
+        };
+        Ok((store, opened))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The in-memory state. Hold the guard briefly and never across an `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, StateFile> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that the in-memory state changed in a way that must reach disk; call
+    /// after the change and before [`Store::save`].
+    pub fn mark_dirty(&self) {
+        self.requested.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Writes the state unless a snapshot taken after the last [`Store::mark_dirty`]
+    /// is already on disk. Concurrent callers share one write.
+    pub async fn save(&self) -> Result<(), StateError> {
+        let wanted = self.requested.load(Ordering::SeqCst);
+        let mut written = self.written.lock().await;
+        if *written >= wanted && wanted != 0 {
+            return Ok(());
+        }
+        let upto = self.requested.load(Ordering::SeqCst);
+        let bytes = {
+            let state = self.lock();
+            serde_json::to_vec(&*state).expect("state always serializes")
+        };
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+            .await
+            .expect("state writer panicked")?;
+        *written = upto;
+        Ok(())
+    }
+
+    /// Appends a sample to the account's bounded history (in memory only).
+    pub fn record_sample(&self, account: &str, sample: Sample) {
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let history = match samples.get_mut(account) {
+            Some(h) => h,
+            None => samples.entry(account.to_string()).or_default(),
+        };
+        if history.len() == SAMPLES_PER_ACCOUNT {
+            history.pop_front();
+        }
+        history.push_back(sample);
+        self.samples_dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// The account's sample history, oldest first.
+    pub fn samples(&self, account: &str) -> Vec<Sample> {
+        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        samples
+            .get(account)
+            .map(|h| h.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Forgets an account removed from the config.
+    pub fn forget(&self, account: &str) {
+        self.lock().accounts.remove(account);
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        samples.remove(account);
+        self.samples_dirty.store(true, Ordering::Relaxed);
+        drop(samples);
+        self.mark_dirty();
+    }
+
+    /// Writes the sample history if it changed since the last flush.
+    pub async fn flush_samples(&self) -> Result<(), StateError> {
+        if !self.samples_dirty.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let bytes = {
+            let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+            serde_json::to_vec(&*samples).expect("samples always serialize")
+        };
+        let path = self.samples_path.clone();
+        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+            .await
+            .expect("sample writer panicked")
+    }
+
+    /// Writes state and samples unconditionally (shutdown).
+    pub async fn save_all(&self) -> Result<(), StateError> {
+        self.mark_dirty();
+        self.save().await?;
+        self.samples_dirty.store(true, Ordering::Relaxed);
+        self.flush_samples().await
+    }
+}
+
+/// `state.json` → `state.samples.json`, beside it.
+pub fn samples_path(path: &Path) -> PathBuf {
+    path.with_extension("samples.json")
+}
+
+fn aside_path(path: &Path, now: Timestamp) -> PathBuf {
+    let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".corrupt-{stamp}"));
+    path.with_file_name(name)
+}
+
+/// Temp file in the same directory, fsync, rename over the target, fsync the directory:
+/// a crash leaves either the old file or the new one, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let fail = |source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(fail)?;
+        file.write_all(bytes).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+    }
+    std::fs::rename(&tmp, path).map_err(fail)?;
+    if let Ok(d) = std::fs::File::open(&dir) {
+        // Directory fsync makes the rename durable; some file systems refuse it.
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn round_trip_and_atomic_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (store, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
+        assert_eq!(opened, Opened::Fresh);
+        {
+            let mut s = store.lock();
+            s.accounts.entry("a".into()).or_default().eval.warning_active = true;
+        }
+        store.mark_dirty();
+        store.save().await.unwrap();
+        assert!(!dir.path().join("state.json.tmp").exists());
+        let (again, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
+        assert_eq!(opened, Opened::Restored);
+        assert!(again.lock().accounts["a"].eval.warning_active);
+    }
+
+    #[tokio::test]
+    async fn corrupt_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"{not json").unwrap();
+        let (store, opened) = Store::open(&path, ts("2026-11-27T03:30:00Z")).unwrap();
+        let aside = dir.path().join("state.json.corrupt-20261127T033000Z");
+        assert_eq!(opened, Opened::MovedAside(aside.clone()));
+        assert_eq!(std::fs::read(&aside).unwrap(), b"{not json");
+        assert!(store.lock().accounts.is_empty());
+    }
+
+    #[tokio::test]
+    async fn save_skips_when_nothing_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (store, _) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
+        store.mark_dirty();
+        store.save().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        store.save().await.unwrap();
+        assert!(!path.exists(), "no change, no write");
+        store.mark_dirty();
+        store.save().await.unwrap();
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) =
+            Store::open(&dir.path().join("s.json"), ts("2026-01-01T00:00:00Z")).unwrap();
+        for i in 0..40 {
+            store.record_sample(
+                "a",
+                Sample {
+                    at: ts("2026-01-01T00:00:00Z"),
+                    balance: Decimal::from(i),
+                },
+            );
+        }
+        let h = store.samples("a");
+        assert_eq!(h.len(), SAMPLES_PER_ACCOUNT);
+        assert_eq!(h.last().unwrap().balance, Decimal::from(39));
+    }
+}
