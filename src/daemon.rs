@@ -1,1 +1,1097 @@
-//! daemon (being implemented).
+//! The daemon: one task per account polls Exotel on its own schedule, one delivery
+//! worker per channel drains that channel's part of the outbox in order, and `run`
+//! wires them together with reload, metrics, the watchdog and shutdown.
+//!
+//! Shutdown follows tokio-rs/mini-redis: [`run`] takes the shutdown future as a
+//! parameter (signals in production, anything in tests), broadcasts it to every task
+//! through a [`Shutdown`] handle, and waits for each task to report completion by
+//! dropping its `mpsc::Sender`. Deliveries in flight get `[daemon] shutdown_grace` to
+//! finish; whatever is still pending stays in the persisted outbox for the next start.
+//!
+//! Per-poll work is kept small: parse, evaluate, and a state write only when something
+//! that must survive a crash changed (a level, a latch, a reminder time, the outbox).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::Clock;
+use crate::config::{AccountConfig, ChannelConfig, Config};
+use crate::evaluate::{self, AccountState, Emitted, Observation, Policy};
+use crate::exotel::{ErrorClass, ExotelClient};
+use crate::health::{self, Heartbeat, Heartbeats};
+use crate::metrics::{self, Metrics};
+use crate::notify::{self, Channel, Event, EventKind, Notifier, RenderCtx};
+use crate::state::{OutboxEntry, Opened, Sample, StateError, Store};
+
+/// Extra time a task may take beyond its declared wake-up before it counts as stuck.
+const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
+/// Longest a single delivery attempt may take (HTTP and SMTP timeouts are 30 s).
+const SEND_DEADLINE: Duration = Duration::from_secs(120);
+/// How often the sample history is flushed.
+const SAMPLE_FLUSH_EVERY: Duration = Duration::from_secs(60);
+/// Delivery retries start at 1 s and double up to this.
+const MAX_DELIVERY_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Listens for the shutdown signal (mini-redis style). Every task owns one.
+#[derive(Debug)]
+pub struct Shutdown {
+    is_shutdown: bool,
+    notify: broadcast::Receiver<()>,
+}
+
+impl Shutdown {
+    pub fn new(notify: broadcast::Receiver<()>) -> Shutdown {
+        Shutdown {
+            is_shutdown: false,
+            notify,
+        }
+    }
+
+    pub fn is_shutdown(&self) -> bool {
+        self.is_shutdown
+    }
+
+    /// Resolves once shutdown has been signalled (at once if it already was).
+    pub async fn recv(&mut self) {
+        if self.is_shutdown {
+            return;
+        }
+        // Lagged or closed both mean the sender is gone or fired: shut down.
+        let _ = self.notify.recv().await;
+        self.is_shutdown = true;
+    }
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration cannot be put to work (e.g. an unreadable `ca_file`).
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What a started daemon exposes (tests, the demo).
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// Where `/metrics` and `/healthz` are served, when `listen` is set.
+    pub listen: Option<SocketAddr>,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub heartbeats: Arc<Heartbeats>,
+}
+
+/// Knobs for [`run`] besides the config.
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    /// Each message asks for the config file to be read again (SIGHUP).
+    pub reload: Option<mpsc::UnboundedReceiver<()>>,
+    /// Told once the daemon is up (after config load and state restore).
+    pub on_ready: Option<oneshot::Sender<Ready>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(crate::SystemClock),
+            reload: None,
+            on_ready: None,
+        }
+    }
+}
+
+/// What every task shares.
+struct Shared {
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    heartbeats: Arc<Heartbeats>,
+    clock: Arc<dyn Clock>,
+    render: RenderCtx,
+    give_up_after: Duration,
+    grace: Duration,
+    /// Channel name → its config and its worker's queue.
+    routes: RwLock<HashMap<String, Route>>,
+}
+
+struct Route {
+    config: Arc<ChannelConfig>,
+    tx: mpsc::UnboundedSender<WorkerMsg>,
+}
+
+enum WorkerMsg {
+    Enqueue(OutboxEntry),
+    Reconfigure(Arc<Channel>),
+}
+
+/// What an account task is given: its config and a ready client.
+#[derive(Clone)]
+struct AccountSetup {
+    config: Arc<AccountConfig>,
+    client: Arc<ExotelClient>,
+}
+
+/// The running daemon as `run` and reload see it.
+struct Daemon {
+    shared: Arc<Shared>,
+    config: Config,
+    accounts: HashMap<String, watch::Sender<AccountSetup>>,
+    notify_shutdown: broadcast::Sender<()>,
+    complete_tx: mpsc::Sender<()>,
+}
+
+/// Runs the daemon until `shutdown` resolves, then stops polling, gives in-flight
+/// deliveries the grace period, persists state and outbox, and returns.
+pub async fn run(
+    config: Config,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let Options {
+        clock,
+        reload,
+        on_ready,
+    } = options;
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
+    // Build every client first: a config that cannot be put to work stops here.
+    let clients = build_clients(&config)?;
+    let channels = build_channels(&config)?;
+
+    let (store, opened) = Store::open(&config.daemon.state_file, clock.now())?;
+    let store = Arc::new(store);
+    match &opened {
+        Opened::Fresh => info!(path = %store.path().display(), "no saved state; starting fresh"),
+        Opened::Restored => info!(path = %store.path().display(), "restored saved state"),
+        Opened::MovedAside(aside) => warn!(
+            path = %store.path().display(),
+            moved_to = %aside.display(),
+            "state file was corrupt; moved it aside and starting fresh"
+        ),
+    }
+
+    let metrics = Metrics::new();
+    let heartbeats = Heartbeats::new();
+    let render = RenderCtx {
+        timezone: config.daemon.timezone.clone(),
+    };
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        heartbeats: heartbeats.clone(),
+        clock,
+        render,
+        give_up_after: config.daemon.give_up_after,
+        grace: config.daemon.shutdown_grace,
+        routes: RwLock::new(HashMap::new()),
+    });
+
+    // Reconcile saved state with the config: forget removed accounts, drop deliveries
+    // for removed channels (saying how many), hand the rest to their workers in order.
+    let mut pending: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
+    {
+        let mut state = store.lock();
+        state
+            .accounts
+            .retain(|name, _| config.account(name).is_some());
+        let mut dropped: HashMap<String, usize> = HashMap::new();
+        let mut outbox = std::mem::take(&mut state.outbox);
+        outbox.sort_by_key(|e| e.seq);
+        for entry in outbox {
+            if config.channel(&entry.channel).is_some() {
+                pending
+                    .entry(entry.channel.clone())
+                    .or_default()
+                    .push(entry.clone());
+                state.outbox.push(entry);
+            } else {
+                *dropped.entry(entry.channel).or_default() += 1;
+            }
+        }
+        for (channel, count) in dropped {
+            warn!(channel, count, "dropping pending deliveries for a channel no longer configured");
+        }
+        for (name, record) in &state.accounts {
+            metrics.set_level(name, record.eval.level);
+            if let Some(last) = &record.eval.last {
+                metrics.set_balance(name, &last.currency, decimal_to_f64(last.balance));
+                metrics.set_last_success(name, last.observed_at);
+            }
+        }
+        metrics.set_outbox_pending(state.outbox.len());
+        if !state.outbox.is_empty() {
+            info!(pending = state.outbox.len(), "resuming pending deliveries");
+        }
+    }
+    store.mark_dirty();
+    // Fails fast when the state directory is not writable.
+    store.save().await?;
+
+    let (notify_shutdown, _) = broadcast::channel(1);
+    let (complete_tx, mut complete_rx) = mpsc::channel::<()>(1);
+    let mut daemon = Daemon {
+        shared: shared.clone(),
+        config,
+        accounts: HashMap::new(),
+        notify_shutdown,
+        complete_tx,
+    };
+    for (config, channel) in channels {
+        let initial = pending.remove(&config.name).unwrap_or_default();
+        daemon.spawn_worker(config, channel, initial);
+    }
+    for setup in clients {
+        daemon.spawn_account(setup);
+    }
+    daemon.spawn_sample_flusher();
+
+    let listen = match daemon.config.daemon.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| RunError::Listen { addr, source })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            info!(%bound, "serving /metrics and /healthz");
+            let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
+            let done = daemon.complete_tx.clone();
+            let (m, h) = (metrics.clone(), heartbeats.clone());
+            tokio::spawn(async move {
+                let stopped = async move { stop.recv().await };
+                if let Err(e) = metrics::serve(listener, m, h, stopped).await {
+                    error!(error = %e, "metrics server failed");
+                }
+                drop(done);
+            });
+            Some(bound)
+        }
+        None => None,
+    };
+    if let Some(interval) = health::watchdog_interval() {
+        let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
+        let done = daemon.complete_tx.clone();
+        let h = heartbeats.clone();
+        tokio::spawn(async move {
+            health::supervise(h, interval, async move { stop.recv().await }).await;
+            drop(done);
+        });
+    }
+
+    let _ = health::sd_notify("READY=1");
+    info!(
+        accounts = daemon.accounts.len(),
+        channels = daemon.config.channels.len(),
+        "balance-alert running"
+    );
+    if let Some(tx) = on_ready {
+        let _ = tx.send(Ready {
+            listen,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            heartbeats: heartbeats.clone(),
+        });
+    }
+
+    tokio::pin!(shutdown);
+    let mut reload = reload;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = recv_reload(&mut reload) => daemon.reload().await,
+        }
+    }
+
+    info!("shutting down");
+    let _ = health::sd_notify("STOPPING=1");
+    let Daemon {
+        notify_shutdown,
+        complete_tx,
+        accounts,
+        ..
+    } = daemon;
+    let _ = notify_shutdown.send(());
+    drop(accounts);
+    drop(complete_tx);
+    let waited = shared.grace + Duration::from_secs(5);
+    if tokio::time::timeout(waited, complete_rx.recv()).await.is_err() {
+        warn!("some tasks did not stop in time; saving state anyway");
+    }
+    store.save_all().await?;
+    info!(
+        pending = store.lock().outbox.len(),
+        "state saved; pending deliveries will resume at the next start"
+    );
+    Ok(())
+}
+
+async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
+    config
+        .accounts
+        .iter()
+        .map(|account| {
+            let client = ExotelClient::new(account)
+                .map_err(|e| RunError::Config(format!("account `{}`: {e}", account.name)))?;
+            Ok(AccountSetup {
+                config: account.clone(),
+                client: Arc::new(client),
+            })
+        })
+        .collect()
+}
+
+fn build_channels(config: &Config) -> Result<Vec<(Arc<ChannelConfig>, Arc<Channel>)>, RunError> {
+    config
+        .channels
+        .iter()
+        .map(|c| {
+            let channel = Channel::new(c)
+                .map_err(|e| RunError::Config(format!("channel `{}`: {e}", c.name)))?;
+            Ok((c.clone(), Arc::new(channel)))
+        })
+        .collect()
+}
+
+impl Daemon {
+    fn shutdown_handle(&self) -> Shutdown {
+        Shutdown::new(self.notify_shutdown.subscribe())
+    }
+
+    fn spawn_account(&mut self, setup: AccountSetup) {
+        let name = setup.config.name.clone();
+        let (tx, rx) = watch::channel(setup);
+        let task = AccountTask {
+            shared: self.shared.clone(),
+            setup: rx,
+            shutdown: self.shutdown_handle(),
+            _done: self.complete_tx.clone(),
+        };
+        tokio::spawn(task.run());
+        self.accounts.insert(name, tx);
+    }
+
+    fn spawn_worker(
+        &mut self,
+        config: Arc<ChannelConfig>,
+        channel: Arc<Channel>,
+        initial: Vec<OutboxEntry>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = Worker {
+            heartbeat: self
+                .shared
+                .heartbeats
+                .register(format!("channel {}", config.name)),
+            shared: self.shared.clone(),
+            name: config.name.clone(),
+            spacing: channel.min_spacing(),
+            channel,
+            queue: initial.into(),
+            attempts: 0,
+            not_before: Instant::now(),
+            last_sent: None,
+            rx,
+            shutdown: self.shutdown_handle(),
+            _done: self.complete_tx.clone(),
+        };
+        tokio::spawn(worker.run());
+        self.shared
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(config.name.clone(), Route { config, tx });
+    }
+
+    fn spawn_sample_flusher(&self) {
+        let shared = self.shared.clone();
+        let mut shutdown = self.shutdown_handle();
+        let done = self.complete_tx.clone();
+        tokio::spawn(async move {
+            let heartbeat = shared.heartbeats.register("sample flusher");
+            loop {
+                heartbeat.expect_back_within(SAMPLE_FLUSH_EVERY + HEARTBEAT_SLACK);
+                tokio::select! {
+                    _ = tokio::time::sleep(SAMPLE_FLUSH_EVERY) => {}
+                    _ = shutdown.recv() => break,
+                }
+                if let Err(e) = shared.store.flush_samples().await {
+                    warn!(error = %e, "cannot write the sample history");
+                }
+            }
+            drop(done);
+        });
+    }
+
+    /// SIGHUP: read the config again. An invalid file changes nothing; a valid one is
+    /// applied without losing any account's level or any pending delivery.
+    async fn reload(&mut self) {
+        let path = self.config.path.clone();
+        let new = match crate::config::load(&path) {
+            Ok(new) => new,
+            Err(e) => {
+                error!(error = %e, "config reload refused; the running config stays in force");
+                self.shared.metrics.set_reload_success(false);
+                return;
+            }
+        };
+        let built = build_clients(&new).and_then(|c| Ok((c, build_channels(&new)?)));
+        let (clients, channels) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                error!(error = %e, "config reload refused; the running config stays in force");
+                self.shared.metrics.set_reload_success(false);
+                return;
+            }
+        };
+        for warning in &new.warnings {
+            warn!("{warning}");
+        }
+        if new.daemon != self.config.daemon {
+            warn!("changes to [daemon] need a restart; they are not applied by a reload");
+        }
+
+        // Channels first, so the accounts' new `notify` lists find their workers.
+        let removed: Vec<String> = {
+            let routes = self.shared.routes.read().unwrap_or_else(|p| p.into_inner());
+            routes
+                .keys()
+                .filter(|name| new.channel(name).is_none())
+                .cloned()
+                .collect()
+        };
+        for name in &removed {
+            self.shared
+                .routes
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(name);
+            let dropped = {
+                let mut state = self.shared.store.lock();
+                let before = state.outbox.len();
+                state.outbox.retain(|e| &e.channel != name);
+                before - state.outbox.len()
+            };
+            if dropped > 0 {
+                warn!(channel = %name, count = dropped, "channel removed by reload; dropping its pending deliveries");
+            }
+        }
+        for (config, channel) in channels {
+            let existing = {
+                let mut routes = self.shared.routes.write().unwrap_or_else(|p| p.into_inner());
+                match routes.get_mut(&config.name) {
+                    Some(route) => {
+                        let changed = route.config != config;
+                        route.config = config.clone();
+                        if changed {
+                            let _ = route.tx.send(WorkerMsg::Reconfigure(channel.clone()));
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            };
+            if !existing {
+                self.spawn_worker(config, channel, Vec::new());
+            }
+        }
+
+        // Accounts: removed ones are forgotten, kept ones re-evaluated at once, new
+        // ones start polling.
+        let gone: Vec<String> = self
+            .accounts
+            .keys()
+            .filter(|name| new.account(name).is_none())
+            .cloned()
+            .collect();
+        for name in gone {
+            // Dropping the sender ends the task.
+            self.accounts.remove(&name);
+            self.shared.store.forget(&name);
+            self.shared.metrics.forget_account(&name);
+            info!(account = %name, "account removed by reload; its state is forgotten");
+        }
+        for setup in clients {
+            match self.accounts.get(&setup.config.name) {
+                Some(tx) => {
+                    tx.send_replace(setup);
+                }
+                None => self.spawn_account(setup),
+            }
+        }
+
+        let new_daemon = std::mem::replace(&mut self.config.daemon, new.daemon.clone());
+        self.config = Config {
+            daemon: new_daemon,
+            ..new
+        };
+        self.shared.store.mark_dirty();
+        if let Err(e) = self.shared.store.save().await {
+            error!(error = %e, "cannot save state after reload");
+        }
+        self.shared
+            .metrics
+            .set_outbox_pending(self.shared.store.lock().outbox.len());
+        self.shared.metrics.set_reload_success(true);
+        info!(
+            accounts = self.accounts.len(),
+            channels = self.config.channels.len(),
+            "config reloaded"
+        );
+    }
+}
+
+/// The evaluator settings for an account.
+fn policy(account: &AccountConfig) -> Policy {
+    Policy {
+        thresholds: account.thresholds,
+        repeat_every: account.repeat_every,
+        blind_after: account.blind_after,
+    }
+}
+
+/// The parts of an account's state whose change must reach disk before anything is
+/// sent. The last balance and error text are not among them: they change every poll.
+fn must_persist(old: &AccountState, new: &AccountState) -> bool {
+    old.warning_active != new.warning_active
+        || old.critical_active != new.critical_active
+        || old.level != new.level
+        || old.last_notice_at != new.last_notice_at
+        || old.failing_since != new.failing_since
+        || old.monitor_failing != new.monitor_failing
+}
+
+impl Shared {
+    /// Stores an account's new state and turns its events into outbox entries: routed,
+    /// persisted, then handed to the channel workers.
+    async fn commit(
+        &self,
+        account: &AccountConfig,
+        new: AccountState,
+        emitted: Vec<Emitted>,
+        polled_at: Option<Timestamp>,
+    ) {
+        let now = self.clock.now();
+        let (entries, dirty, pending) = {
+            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            let mut guard = self.store.lock();
+            let state = &mut *guard;
+            let record = state.accounts.entry(account.name.clone()).or_default();
+            let mut dirty = must_persist(&record.eval, &new) || !emitted.is_empty();
+            if record.last_poll_at.is_none() {
+                dirty = true;
+            }
+            if polled_at.is_some() {
+                record.last_poll_at = polled_at;
+            }
+            record.eval = new;
+            let channels: Vec<&ChannelConfig> = account
+                .notify
+                .iter()
+                .filter_map(|n| routes.get(n).map(|r| &*r.config))
+                .collect();
+            let mut entries = Vec::new();
+            for emitted in emitted {
+                let event = build_event(account, &record.eval, &emitted, now);
+                let severity = notify::severity(emitted.kind, emitted.level);
+                let targets = notify::route(emitted.kind, severity, &channels, &mut record.routing);
+                info!(
+                    account = %account.name,
+                    event = emitted.kind.as_str(),
+                    level = %emitted.level,
+                    balance = ?event.balance.map(|b| b.to_string()),
+                    channels = ?targets,
+                    "event"
+                );
+                for channel in targets {
+                    let entry = OutboxEntry {
+                        seq: state.next_seq,
+                        channel,
+                        created_at: now,
+                        event: event.clone(),
+                    };
+                    state.next_seq += 1;
+                    state.outbox.push(entry.clone());
+                    entries.push(entry);
+                }
+            }
+            (entries, dirty, state.outbox.len())
+        };
+        if dirty {
+            self.store.mark_dirty();
+            if let Err(e) = self.store.save().await {
+                // Still send: a message that leaves without being persisted beats one
+                // that never leaves.
+                error!(error = %e, "cannot persist state before delivery");
+            }
+        }
+        self.metrics.set_outbox_pending(pending);
+        if entries.is_empty() {
+            return;
+        }
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        for entry in entries {
+            if let Some(route) = routes.get(&entry.channel) {
+                let _ = route.tx.send(WorkerMsg::Enqueue(entry));
+            }
+        }
+    }
+
+    /// Removes delivered (or abandoned) entries from the persisted outbox.
+    async fn remove_from_outbox(&self, seqs: &[u64]) {
+        let pending = {
+            let mut state = self.store.lock();
+            state.outbox.retain(|e| !seqs.contains(&e.seq));
+            state.outbox.len()
+        };
+        self.metrics.set_outbox_pending(pending);
+        self.store.mark_dirty();
+        if let Err(e) = self.store.save().await {
+            error!(error = %e, "cannot persist the outbox");
+        }
+    }
+}
+
+/// The message for an event, with everything SPEC §4 says it carries.
+fn build_event(
+    account: &AccountConfig,
+    state: &AccountState,
+    emitted: &Emitted,
+    now: Timestamp,
+) -> Event {
+    let last = state.last.as_ref();
+    Event {
+        id: notify::new_event_id(),
+        event: emitted.kind,
+        account: account.name.clone(),
+        sid: account.sid.clone(),
+        level: emitted.level,
+        previous_level: emitted.previous_level,
+        balance: last.map(|o| o.balance),
+        currency: last
+            .map(|o| o.currency.clone())
+            .unwrap_or_else(|| account.fallback_currency().to_string()),
+        threshold: emitted.threshold,
+        pricing_plan: last.and_then(|o| o.pricing_plan.clone()),
+        date_updated: last.and_then(|o| o.date_updated.clone()),
+        observed_at: match (emitted.kind, last) {
+            (EventKind::MonitorFailing, _) | (_, None) => now,
+            (_, Some(o)) => o.observed_at,
+        },
+        error: match emitted.kind {
+            EventKind::MonitorFailing => state.last_error.clone(),
+            _ => None,
+        },
+    }
+}
+
+fn decimal_to_f64(d: rust_decimal::Decimal) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+/// The wait before the next poll after `failures` consecutive failures (SPEC §2): 60 s
+/// (or `poll_interval` if shorter), doubling, never longer than `poll_interval` unless
+/// a larger `Retry-After` says so, never shorter than the rate floor. `jitter` in
+/// [0, 1) shaves up to 10 % off so retries of many accounts spread out.
+pub fn poll_backoff(
+    failures: u32,
+    poll_interval: Duration,
+    floor: Duration,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
+    let first = Duration::from_secs(60).min(poll_interval);
+    let doublings = failures.saturating_sub(1).min(20);
+    let grown = first.saturating_mul(1u32 << doublings).min(poll_interval);
+    let wait = grown.mul_f64(1.0 - 0.1 * jitter.clamp(0.0, 1.0)).max(floor);
+    match retry_after {
+        Some(ra) if ra > wait => ra,
+        _ => wait,
+    }
+}
+
+/// The wait before the next delivery attempt: 1 s doubling to 5 min, with jitter, and
+/// never sooner than the peer's `Retry-After`.
+pub fn delivery_backoff(attempts: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(20);
+    let grown = Duration::from_secs(1)
+        .saturating_mul(1u32 << doublings)
+        .min(MAX_DELIVERY_BACKOFF);
+    let wait = grown.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0));
+    match retry_after {
+        Some(ra) if ra > wait => ra,
+        _ => wait,
+    }
+}
+
+struct AccountTask {
+    shared: Arc<Shared>,
+    setup: watch::Receiver<AccountSetup>,
+    shutdown: Shutdown,
+    /// Dropped when the task ends: that is how `run` learns it finished.
+    _done: mpsc::Sender<()>,
+}
+
+impl AccountTask {
+    async fn run(mut self) {
+        let AccountSetup {
+            mut config,
+            mut client,
+        } = self.setup.borrow_and_update().clone();
+        let heartbeat = self
+            .shared
+            .heartbeats
+            .register(format!("account {}", config.name));
+        let mut next = self.first_poll(&config);
+        let mut failures = 0u32;
+        let mut last_request: Option<Instant> = None;
+        loop {
+            heartbeat.expect_back_within(
+                next.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
+            );
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                changed = self.setup.changed() => {
+                    if changed.is_err() {
+                        return; // removed by a reload
+                    }
+                    let setup = self.setup.borrow_and_update().clone();
+                    config = setup.config;
+                    client = setup.client;
+                    self.reevaluate(&config).await;
+                    if let (0, Some(last)) = (failures, last_request) {
+                        next = last + config.poll_interval;
+                    }
+                    continue;
+                }
+                _ = self.shutdown.recv() => return,
+            }
+            heartbeat.expect_back_within(config.timeout + HEARTBEAT_SLACK);
+            let started = Instant::now();
+            last_request = Some(started);
+            let polled_at = self.shared.clock.now();
+            let result = tokio::select! {
+                r = client.fetch_balance() => r,
+                _ = self.shutdown.recv() => return,
+            };
+            let before = self.current_state(&config.name);
+            let now = self.shared.clock.now();
+            let metrics = &self.shared.metrics;
+            let (new, emitted) = match result {
+                Ok(balance) => {
+                    failures = 0;
+                    next = started + config.poll_interval;
+                    metrics.set_balance(&config.name, &balance.currency, decimal_to_f64(balance.amount));
+                    metrics.set_last_success(&config.name, now);
+                    self.shared.store.record_sample(
+                        &config.name,
+                        Sample {
+                            at: now,
+                            balance: balance.amount,
+                        },
+                    );
+                    debug!(account = %config.name, balance = %balance.amount, currency = %balance.currency, "balance polled");
+                    let observation = Observation {
+                        balance: balance.amount,
+                        currency: balance.currency,
+                        pricing_plan: balance.pricing_plan,
+                        date_updated: balance.date_updated,
+                        observed_at: now,
+                    };
+                    evaluate::on_success(&before, &policy(&config), observation, now)
+                }
+                Err(err) => {
+                    failures += 1;
+                    let class = err.class();
+                    metrics.inc_poll_error(&config.name, class);
+                    let wait = match class {
+                        // A credential fix should be noticed at the normal cadence.
+                        ErrorClass::Config => config
+                            .poll_interval
+                            .max(err.retry_after().unwrap_or_default()),
+                        ErrorClass::Throttled | ErrorClass::Transient => poll_backoff(
+                            failures,
+                            config.poll_interval,
+                            config.rate_floor(),
+                            err.retry_after(),
+                            fastrand::f64(),
+                        ),
+                    };
+                    next = started + wait;
+                    warn!(
+                        account = %config.name,
+                        class = class.as_str(),
+                        error = %err,
+                        retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs())),
+                        "balance poll failed"
+                    );
+                    evaluate::on_failure(&before, &policy(&config), class, &err.to_string(), now)
+                }
+            };
+            metrics.set_level(&config.name, new.level);
+            self.shared
+                .commit(&config, new, emitted, Some(polled_at))
+                .await;
+        }
+    }
+
+    /// Startup jitter spreads many accounts out; the rate floor holds across restarts.
+    fn first_poll(&self, config: &AccountConfig) -> Instant {
+        let spread = config.poll_interval.min(Duration::from_secs(30));
+        let mut due = Instant::now() + spread.mul_f64(fastrand::f64());
+        let last = self
+            .shared
+            .store
+            .lock()
+            .accounts
+            .get(&config.name)
+            .and_then(|r| r.last_poll_at);
+        if let Some(last) = last {
+            let since = self.shared.clock.now().duration_since(last);
+            let since = Duration::try_from(since).unwrap_or(Duration::ZERO);
+            let floor = config.rate_floor();
+            if since < floor {
+                due = due.max(Instant::now() + (floor - since));
+            }
+        }
+        due
+    }
+
+    fn current_state(&self, name: &str) -> AccountState {
+        self.shared
+            .store
+            .lock()
+            .accounts
+            .get(name)
+            .map(|r| r.eval.clone())
+            .unwrap_or_default()
+    }
+
+    /// After a reload: the last known balance against the new thresholds, at once.
+    async fn reevaluate(&self, config: &AccountConfig) {
+        let before = self.current_state(&config.name);
+        let (new, emitted) = evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
+        self.shared.metrics.set_level(&config.name, new.level);
+        self.shared.commit(config, new, emitted, None).await;
+    }
+}
+
+/// Drains one channel's queue in order, retrying with backoff.
+struct Worker {
+    shared: Arc<Shared>,
+    name: String,
+    channel: Arc<Channel>,
+    spacing: Duration,
+    queue: VecDeque<OutboxEntry>,
+    /// Failed attempts of the entry at the head of the queue.
+    attempts: u32,
+    not_before: Instant,
+    last_sent: Option<Instant>,
+    rx: mpsc::UnboundedReceiver<WorkerMsg>,
+    heartbeat: Heartbeat,
+    shutdown: Shutdown,
+    _done: mpsc::Sender<()>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        loop {
+            let due = (!self.queue.is_empty()).then(|| {
+                let spaced = self
+                    .last_sent
+                    .map(|t| t + self.spacing)
+                    .unwrap_or(self.not_before);
+                self.not_before.max(spaced)
+            });
+            match due {
+                Some(due) => self.heartbeat.expect_back_within(
+                    due.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
+                ),
+                None => self.heartbeat.idle(),
+            }
+            tokio::select! {
+                biased;
+                _ = self.shutdown.recv() => return,
+                msg = self.rx.recv() => match msg {
+                    None => return, // channel removed by a reload
+                    Some(WorkerMsg::Enqueue(entry)) => { self.enqueue(entry).await; continue; }
+                    Some(WorkerMsg::Reconfigure(channel)) => {
+                        self.spacing = channel.min_spacing();
+                        self.channel = channel;
+                        continue;
+                    }
+                },
+                _ = sleep_until_opt(due) => {}
+            }
+            if !self.deliver_head().await {
+                return;
+            }
+        }
+    }
+
+    /// Queues an entry; a pending `reminder` for the same account is dropped, since a
+    /// newer event now says more.
+    async fn enqueue(&mut self, entry: OutboxEntry) {
+        let mut superseded = Vec::new();
+        self.queue.retain(|e| {
+            let stale = e.event.event == EventKind::Reminder && e.event.account == entry.event.account;
+            if stale {
+                superseded.push(e.seq);
+            }
+            !stale
+        });
+        if !superseded.is_empty() {
+            debug!(channel = %self.name, count = superseded.len(), "dropping superseded reminders");
+            if self.queue.is_empty() {
+                self.attempts = 0;
+            }
+            for _ in &superseded {
+                self.shared.metrics.inc_notification(&self.name, "dropped");
+            }
+            self.shared.remove_from_outbox(&superseded).await;
+        }
+        if self.queue.is_empty() {
+            self.not_before = Instant::now();
+        }
+        self.queue.push_back(entry);
+    }
+
+    /// Sends the head of the queue. Returns false when shutdown ended the worker.
+    async fn deliver_head(&mut self) -> bool {
+        let Some(entry) = self.queue.front().cloned() else {
+            return true;
+        };
+        self.heartbeat.expect_back_within(SEND_DEADLINE);
+        let (channel, shared) = (self.channel.clone(), self.shared.clone());
+        let send = channel.send(&entry.event, &shared.render);
+        tokio::pin!(send);
+        let result = tokio::select! {
+            r = &mut send => r,
+            _ = self.shutdown.recv() => {
+                // Shutdown: the message in flight gets the grace period, then stays in
+                // the outbox for the next start.
+                match tokio::time::timeout(self.shared.grace, &mut send).await {
+                    Ok(r) => {
+                        self.settle(&entry, r).await;
+                    }
+                    Err(_) => warn!(
+                        channel = %self.name,
+                        event = entry.event.event.as_str(),
+                        "delivery still in flight at shutdown; kept in the outbox"
+                    ),
+                }
+                return false;
+            }
+        };
+        self.settle(&entry, result).await;
+        true
+    }
+
+    async fn settle(&mut self, entry: &OutboxEntry, result: Result<(), notify::DeliveryError>) {
+        self.last_sent = Some(Instant::now());
+        let metrics = &self.shared.metrics;
+        let done = match result {
+            Ok(()) => {
+                info!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), id = %entry.event.id, "delivered");
+                metrics.inc_notification(&self.name, "delivered");
+                true
+            }
+            Err(notify::DeliveryError::Permanent(reason)) => {
+                error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, "delivery refused permanently; not retried");
+                metrics.inc_notification(&self.name, "failed");
+                true
+            }
+            Err(notify::DeliveryError::Retry {
+                reason,
+                retry_after,
+            }) => {
+                self.attempts += 1;
+                let age = self.shared.clock.now().duration_since(entry.created_at);
+                let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+                if age >= self.shared.give_up_after {
+                    error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempts = self.attempts, "giving up on delivery after give_up_after");
+                    metrics.inc_notification(&self.name, "gave_up");
+                    true
+                } else {
+                    let wait = delivery_backoff(self.attempts, retry_after, fastrand::f64());
+                    warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = self.attempts, retry_in = ?wait, "delivery failed; will retry");
+                    metrics.inc_notification(&self.name, "retried");
+                    self.not_before = Instant::now() + wait;
+                    false
+                }
+            }
+        };
+        if done {
+            self.attempts = 0;
+            self.not_before = Instant::now();
+            if self.queue.front().is_some_and(|e| e.seq == entry.seq) {
+                self.queue.pop_front();
+            }
+            self.shared.remove_from_outbox(&[entry.seq]).await;
+        }
+    }
+}
+
+async fn sleep_until_opt(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn poll_backoff_follows_spec() {
+        let five_min = S(300);
+        // First retry after 60 s, doubling, capped at poll_interval.
+        assert_eq!(poll_backoff(1, five_min, S(60), None, 0.0), S(60));
+        assert_eq!(poll_backoff(2, five_min, S(60), None, 0.0), S(120));
+        assert_eq!(poll_backoff(3, five_min, S(60), None, 0.0), S(240));
+        assert_eq!(poll_backoff(4, five_min, S(60), None, 0.0), five_min);
+        assert_eq!(poll_backoff(40, five_min, S(60), None, 0.0), five_min);
+        // Jitter shaves a little but never goes under the floor.
+        let j = poll_backoff(3, five_min, S(60), None, 0.99);
+        assert!(j < S(240) && j >= S(216), "{j:?}");
+        assert_eq!(poll_backoff(1, five_min, S(60), None, 0.99), S(60));
+        // A larger Retry-After wins, a smaller one does not shorten the wait.
+        assert_eq!(poll_backoff(1, five_min, S(60), Some(S(900)), 0.0), S(900));
+        assert_eq!(poll_backoff(2, five_min, S(60), Some(S(5)), 0.0), S(120));
+        // Loopback: poll_interval under 60 s is its own floor.
+        let fast = Duration::from_millis(200);
+        assert_eq!(poll_backoff(1, fast, fast, None, 0.5), fast);
+    }
+
+    #[test]
+    fn delivery_backoff_doubles_to_five_minutes() {
+        assert_eq!(delivery_backoff(1, None, 0.0), S(1));
+        assert_eq!(delivery_backoff(2, None, 0.0), S(2));
+        assert_eq!(delivery_backoff(5, None, 0.0), S(16));
+        assert_eq!(delivery_backoff(30, None, 0.0), S(300));
+        assert!(delivery_backoff(30, None, 0.9) >= S(240));
+        assert_eq!(delivery_backoff(1, Some(S(30)), 0.0), S(30));
+    }
+}

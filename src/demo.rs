@@ -1,1 +1,243 @@
-//! demo (being implemented).
+//! `balance-alert demo`: the real daemon, the real Exotel client and the real renderer
+//! against a simulated Exotel on a loopback port, whose balance drains through warning
+//! and critical, loses its credentials for a moment, and is topped up again. A console
+//! channel prints each notification exactly as the renderer makes it. Needs no
+//! credentials and finishes well within 60 s.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use rust_decimal::Decimal;
+use tokio::sync::{Notify, oneshot};
+
+use crate::cli::{Error, exit};
+use crate::config::{
+    AccountConfig, ChannelConfig, ChannelKind, Config, DaemonConfig, LogFormat, Secret,
+};
+use crate::daemon::{self, Options};
+use crate::evaluate::{Level, Threshold, Thresholds};
+use crate::notify::render;
+
+const API_KEY: &str = "demo-key";
+const API_TOKEN: &str = "demo-token";
+const SID: &str = "acme-demo";
+
+/// What the simulated Exotel answers, one step per Balance request.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The documented response shape.
+    Documented(&'static str),
+    /// The short shape production also uses.
+    Short(&'static str),
+    /// 401 with a RestException: the credentials were revoked.
+    Unauthorized,
+}
+
+/// The SPEC §3 worked example, then a credential outage and its recovery.
+const SCRIPT: &[Step] = &[
+    Step::Documented("10000.00"),
+    Step::Documented("4000.00"),
+    Step::Short("5500.00"),
+    Step::Documented("800.00"),
+    Step::Documented("1200.00"),
+    Step::Short("1600.00"),
+    Step::Documented("5800.00"),
+    Step::Documented("7000.00"),
+    Step::Unauthorized,
+    Step::Documented("7000.00"),
+];
+
+struct Simulator {
+    step: AtomicUsize,
+    finished: Notify,
+}
+
+impl Simulator {
+    fn answer(&self, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let expected = format!("/v1/Accounts/{SID}/Balance.json");
+        if request.uri().path() != expected || !authorized(request) {
+            return json(StatusCode::NOT_FOUND, r#"{"RestException":{"Status":404,"Message":"Not found","Code":20404}}"#.into());
+        }
+        let i = self.step.fetch_add(1, Ordering::SeqCst);
+        let step = SCRIPT.get(i).copied().unwrap_or(Step::Documented("7000.00"));
+        if i + 1 >= SCRIPT.len() {
+            self.finished.notify_one();
+        }
+        let say = |what: String| println!("\x1b[2m[simulated Exotel] poll {:>2}: {what}\x1b[0m", i + 1);
+        match step {
+            Step::Documented(amount) => {
+                say(format!("balance {}", render::format_amount(amount.parse().unwrap_or(Decimal::ZERO), "INR")));
+                json(
+                    StatusCode::OK,
+                    format!(
+                        r#"{{"Account":{{"AccountSid":"{SID}","BalanceData":{{"Balance":"{amount}","Currency":"INR","PricingPlan":"Pay As You Go","DateUpdated":"2026-04-24 10:32:18"}}}}}}"#
+                    ),
+                )
+            }
+            Step::Short(amount) => {
+                say(format!("balance {} (short response shape)", render::format_amount(amount.parse().unwrap_or(Decimal::ZERO), "INR")));
+                json(StatusCode::OK, format!(r#"{{"Balance":{{"Amount":{amount}}}}}"#))
+            }
+            Step::Unauthorized => {
+                say("401 Authentication failed (someone rotated the API token)".into());
+                json(
+                    StatusCode::UNAUTHORIZED,
+                    r#"{"RestException":{"Status":401,"Message":"Authentication failed","Code":20003}}"#.into(),
+                )
+            }
+        }
+    }
+}
+
+fn authorized(request: &Request<hyper::body::Incoming>) -> bool {
+    use base64::Engine as _;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{API_KEY}:{API_TOKEN}"))
+    );
+    request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes())
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
+async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let sim = sim.clone();
+                async move { Ok::<_, Infallible>(sim.answer(&req)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
+    let d = |s: &str| s.parse::<Decimal>().expect("literal decimal");
+    let account = AccountConfig {
+        name: "primary".into(),
+        sid: SID.into(),
+        api_key: Secret::new(API_KEY),
+        api_token: Secret::new(API_TOKEN),
+        base_url,
+        currency: Some("INR".into()),
+        // Loopback: the 60 s rate floor becomes the poll interval.
+        poll_interval: Duration::from_millis(1200),
+        repeat_every: None,
+        blind_after: Duration::from_secs(15 * 60),
+        timeout: Duration::from_secs(5),
+        ca_file: None,
+        notify: vec!["console".into()],
+        thresholds: Thresholds {
+            warning: Some(Threshold {
+                below: d("5000"),
+                clear_above: d("6000"),
+            }),
+            critical: Some(Threshold {
+                below: d("1000"),
+                clear_above: d("1500"),
+            }),
+        },
+    };
+    Config {
+        path: "(built-in demo)".into(),
+        daemon: DaemonConfig {
+            state_file,
+            listen: None,
+            log_format: LogFormat::Text,
+            give_up_after: Duration::from_secs(60),
+            timezone: jiff::tz::TimeZone::get("Asia/Kolkata")
+                .ok()
+                .map(|tz| ("Asia/Kolkata".to_string(), tz)),
+            shutdown_grace: Duration::from_secs(2),
+        },
+        accounts: vec![Arc::new(account)],
+        channels: vec![Arc::new(ChannelConfig {
+            name: "console".into(),
+            min_level: Level::Warning,
+            kind: ChannelKind::Console,
+        })],
+        warnings: Vec::new(),
+    }
+}
+
+/// Runs the demo; returns the exit status.
+pub fn run() -> Result<u8, Error> {
+    if std::env::var_os("RUST_LOG").is_none() {
+        // SAFETY: single-threaded here, before the runtime and logging start.
+        unsafe { std::env::set_var("RUST_LOG", "warn") };
+    }
+    crate::logging::init_default();
+    let dir = std::env::temp_dir().join(format!("balance-alert-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let runtime = crate::cli::runtime()?;
+    let result = runtime.block_on(demo(dir.join("state.json")));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind a loopback port: {e}"))?;
+    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+    let sim = Arc::new(Simulator {
+        step: AtomicUsize::new(0),
+        finished: Notify::new(),
+    });
+    tokio::spawn(serve(listener, sim.clone()));
+
+    println!("balance-alert demo: the real daemon polls a simulated Exotel at http://{addr}");
+    println!("account `primary`: warning below 5,000 (clears above 6,000), critical below 1,000 (clears above 1,500)");
+    println!("notifications are printed by a console channel exactly as the renderer makes them\n");
+
+    let config = demo_config(format!("http://{addr}"), state_file);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let options = Options {
+        on_ready: Some(ready_tx),
+        ..Options::default()
+    };
+    let finished = async move {
+        let Ok(ready) = ready_rx.await else { return };
+        let done = async {
+            sim.finished.notified().await;
+            // Let the last notifications leave before stopping.
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if ready.store.lock().outbox.is_empty() {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(55), done).await.is_err() {
+            eprintln!("demo: timed out waiting for the script to finish");
+        }
+    };
+    daemon::run(config, options, finished)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    println!("\ndemo finished: every crossing alerted once, silent in between; the outage was reported and its recovery too.");
+    Ok(exit::OK)
+}

@@ -1,1 +1,75 @@
-fn main() {}
+//! The `balance-alert` binary: parses the command line and maps each command's outcome
+//! to its exit status (SPEC §7). Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use balance_alert::cli;
+use clap::{Args, Parser, Subcommand};
+
+/// Watches Exotel account balances and alerts before the money runs out.
+#[derive(Debug, Parser)]
+#[command(name = "balance-alert", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// Config file [default: $BALANCE_ALERT_CONFIG, then /etc/balance-alert/config.toml]
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (exit 0 after SIGTERM/SIGINT, 78 on a bad config).
+    Run(ConfigArg),
+    /// Poll each account once and print one Nagios line (exit 0/1/2/3).
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this account.
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+    },
+    /// Check the config and print a one-line summary (exit 0, or 78 when invalid).
+    Validate(ConfigArg),
+    /// Send a test notification through each channel, or one (exit 0 when all went out).
+    TestNotify {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this channel.
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+    },
+    /// Ask the running daemon's /healthz (exit 0 alive, 1 otherwise).
+    Health(ConfigArg),
+    /// Run the real daemon against a simulated Exotel; no credentials needed.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(c) => cli::run(&cli::config_path(c.config)),
+        Command::Check { config, account } => Ok(cli::check(
+            &cli::config_path(config.config),
+            account.as_deref(),
+        )),
+        Command::Validate(c) => cli::validate(&cli::config_path(c.config)),
+        Command::TestNotify { config, channel } => {
+            cli::test_notify(&cli::config_path(config.config), channel.as_deref())
+        }
+        Command::Health(c) => Ok(cli::health(&cli::config_path(c.config))),
+        Command::Demo => balance_alert::demo::run(),
+    };
+    match outcome {
+        Ok(status) => ExitCode::from(status),
+        Err(error) => {
+            eprintln!("balance-alert: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
