@@ -1,7 +1,14 @@
 //! Pure hysteresis (SPEC §3–4): (state, observation, now) → (state, events).
 //!
+//! This module owns what an account's level is and which events a poll, a failed poll or
+//! a config reload produces: the two threshold latches, the level derived from them,
+//! `alert`/`improved`/`resolved`, the `reminder` clock and the `monitor_failing` /
+//! `monitor_recovered` streak. Routing, rendering and delivery are not its business.
+//!
 //! No I/O and no clock: the daemon passes `now` in, so every rule here is a plain
-//! function a test (or a property test) can drive.
+//! function a test (or a property test) can drive. Each entry point takes the old state
+//! by reference and returns the new one, so the daemon can persist the new state before
+//! any of the events leave.
 
 use std::time::Duration;
 
@@ -1127,5 +1134,354 @@ mod tests {
         let (s, events) = reevaluate(&AccountState::default(), &spec_policy(), at(0));
         assert_eq!(events, vec![]);
         assert_eq!(s, AccountState::default());
+    }
+
+    /// Property tests: random threshold configs and random runs of polls, failures and
+    /// reloads, each step checked against a reference model written straight from the
+    /// SPEC sentences rather than from the implementation.
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Cents, so values are exact and boundaries are one cent apart.
+        fn cents(n: i64) -> Decimal {
+            Decimal::new(n, 2)
+        }
+
+        /// A valid threshold config (SPEC §3 validation): clear_above > below and
+        /// critical.below < warning.below; either may be absent.
+        fn thresholds() -> impl Strategy<Value = Thresholds> {
+            (
+                -1_000_000i64..1_000_000,
+                1i64..500_000,
+                1i64..500_000,
+                1i64..500_000,
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(w_below, w_gap, c_down, c_gap, has_w, has_c)| {
+                    let c_below = w_below - c_down;
+                    Thresholds {
+                        warning: has_w.then(|| Threshold {
+                            below: cents(w_below),
+                            clear_above: cents(w_below + w_gap),
+                        }),
+                        critical: has_c.then(|| Threshold {
+                            below: cents(c_below),
+                            clear_above: cents(c_below + c_gap),
+                        }),
+                    }
+                })
+        }
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// A balance: either anywhere, or pinned to a threshold edge ± one cent, so
+            /// the equality cases come up often.
+            Poll {
+                anywhere: i64,
+                edge: Option<(usize, i64)>,
+            },
+            Fail(ErrorClass),
+            Reload(Thresholds),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            let class = prop_oneof![
+                Just(ErrorClass::Config),
+                Just(ErrorClass::Throttled),
+                Just(ErrorClass::Transient),
+            ];
+            prop_oneof![
+                6 => (-2_000_000i64..2_000_000, proptest::option::of((0usize..4, -1i64..=1)))
+                    .prop_map(|(anywhere, edge)| Op::Poll { anywhere, edge }),
+                3 => class.prop_map(Op::Fail),
+                1 => thresholds().prop_map(Op::Reload),
+            ]
+        }
+
+        fn balance_for(t: &Thresholds, anywhere: i64, edge: Option<(usize, i64)>) -> Decimal {
+            let edges: Vec<Decimal> = [t.warning, t.critical]
+                .into_iter()
+                .flatten()
+                .flat_map(|t| [t.below, t.clear_above])
+                .collect();
+            match edge {
+                Some((i, off)) if !edges.is_empty() => edges[i % edges.len()] + cents(off),
+                _ => cents(anywhere),
+            }
+        }
+
+        /// The SPEC §3 latch sentence: active when balance < below; once active, stays
+        /// active until balance > clear_above (so while balance <= clear_above);
+        /// unconfigured never active. With no balance (a reload before any poll) nothing
+        /// crosses.
+        fn model_latch(active: bool, t: Option<Threshold>, balance: Option<Decimal>) -> bool {
+            match (t, balance) {
+                (None, _) => false,
+                (Some(_), None) => active,
+                (Some(t), Some(b)) if active => b <= t.clear_above,
+                (Some(t), Some(b)) => b < t.below,
+            }
+        }
+
+        fn model_level(warning: bool, critical: bool) -> Level {
+            [(critical, Level::Critical), (warning, Level::Warning)]
+                .into_iter()
+                .find(|(on, _)| *on)
+                .map_or(Level::Ok, |(_, l)| l)
+        }
+
+        fn is_level_change(k: EventKind) -> bool {
+            matches!(
+                k,
+                EventKind::Alert | EventKind::Improved | EventKind::Resolved
+            )
+        }
+
+        /// Invariants that hold across the whole run, whatever the step.
+        #[derive(Default)]
+        struct History {
+            /// Levels alerted since the last recovery that covers them.
+            alerted: Vec<Level>,
+            /// A monitor_failing stands (no monitor_recovered since).
+            failing: bool,
+        }
+
+        impl History {
+            fn see(&mut self, e: &Emitted) -> Result<(), TestCaseError> {
+                match e.kind {
+                    EventKind::Alert => {
+                        prop_assert!(
+                            !self.alerted.contains(&e.level),
+                            "two alerts for {} without a recovery between",
+                            e.level
+                        );
+                        self.alerted.push(e.level);
+                    }
+                    EventKind::Improved => self.alerted.retain(|l| *l != Level::Critical),
+                    EventKind::Resolved => self.alerted.clear(),
+                    EventKind::MonitorFailing => {
+                        prop_assert!(!self.failing, "monitor_failing twice");
+                        self.failing = true;
+                    }
+                    EventKind::MonitorRecovered => {
+                        prop_assert!(self.failing, "recovered without failing");
+                        self.failing = false;
+                    }
+                    EventKind::Reminder | EventKind::Test => {}
+                }
+                Ok(())
+            }
+        }
+
+        /// Checks the level-change event (if any) of one latch step from `before` to
+        /// `after`.
+        fn check_level_change(
+            before: &AccountState,
+            after: &AccountState,
+            policy: &Policy,
+            events: &[Emitted],
+            now: Timestamp,
+        ) -> Result<(), TestCaseError> {
+            let changes: Vec<&Emitted> =
+                events.iter().filter(|e| is_level_change(e.kind)).collect();
+            if after.level == before.level {
+                prop_assert!(
+                    changes.is_empty(),
+                    "event without a level change: {changes:?}"
+                );
+                return Ok(());
+            }
+            prop_assert_eq!(changes.len(), 1);
+            let e = changes[0];
+            prop_assert_eq!(e.level, after.level);
+            prop_assert_eq!(e.previous_level, Some(before.level));
+            match e.kind {
+                EventKind::Alert => {
+                    prop_assert!(after.level > before.level, "alert on a non-worsening");
+                    prop_assert_eq!(
+                        e.threshold,
+                        policy.thresholds.for_level(after.level).map(|t| t.below)
+                    );
+                    prop_assert_eq!(after.last_notice_at, Some(now));
+                }
+                EventKind::Improved => {
+                    prop_assert_eq!(
+                        (before.level, after.level),
+                        (Level::Critical, Level::Warning)
+                    );
+                    prop_assert_eq!(after.last_notice_at, Some(now));
+                }
+                EventKind::Resolved => {
+                    prop_assert_eq!(after.level, Level::Ok, "resolved to a non-ok level");
+                    prop_assert!(before.level != Level::Ok);
+                    prop_assert_eq!(after.last_notice_at, None);
+                }
+                _ => unreachable!(),
+            }
+            // A crossing threshold, when reported, is one the balance really crossed.
+            if let (Some(t), Some(b)) = (e.threshold, after.last.as_ref().map(|o| o.balance)) {
+                match e.kind {
+                    EventKind::Alert => prop_assert!(b < t),
+                    _ => prop_assert!(b > t),
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn runs_obey_the_spec(
+                initial in thresholds(),
+                repeat_every in proptest::option::of(1u64..300),
+                blind_after in 0u64..300,
+                // Mostly whole seconds, so a step lands exactly on blind_after or
+                // repeat_every now and then; sometimes any millisecond.
+                ops in proptest::collection::vec(
+                    (op(), prop_oneof![3 => (0u64..120).prop_map(|s| s * 1000), 1 => 0u64..300_000]),
+                    1..60,
+                ),
+            ) {
+                let mut policy = Policy {
+                    thresholds: initial,
+                    repeat_every: repeat_every.map(Duration::from_secs),
+                    blind_after: Duration::from_secs(blind_after),
+                };
+                let mut state = AccountState::default();
+                let mut history = History::default();
+                let mut now_ms = 1_700_000_000_000i64;
+
+                for (op, dt_ms) in ops {
+                    now_ms += dt_ms as i64;
+                    let now = Timestamp::from_millisecond(now_ms).unwrap();
+                    let before = state.clone();
+                    let (after, events) = match op {
+                        Op::Poll { anywhere, edge } => {
+                            let balance = balance_for(&policy.thresholds, anywhere, edge);
+                            let (after, events) = on_success(&before, &policy, obs_at(balance, now), now);
+                            let w = model_latch(before.warning_active, policy.thresholds.warning, Some(balance));
+                            let c = model_latch(before.critical_active, policy.thresholds.critical, Some(balance));
+                            prop_assert_eq!((after.warning_active, after.critical_active), (w, c));
+                            prop_assert_eq!(after.last.as_ref().map(|o| o.balance), Some(balance));
+                            prop_assert!(!after.monitor_failing && after.failing_since.is_none() && after.last_error.is_none());
+                            // monitor_recovered exactly when one stood, and first.
+                            let recovered = events.iter().filter(|e| e.kind == EventKind::MonitorRecovered).count();
+                            prop_assert_eq!(recovered, usize::from(before.monitor_failing));
+                            if before.monitor_failing {
+                                prop_assert_eq!(events[0].kind, EventKind::MonitorRecovered);
+                            }
+                            // Reminder oracle: exactly when due.
+                            let due = after.level == before.level
+                                && after.level != Level::Ok
+                                && match (policy.repeat_every, before.last_notice_at) {
+                                    (Some(d), Some(last)) => last <= now
+                                        && now.as_millisecond() - last.as_millisecond() >= d.as_millis() as i64,
+                                    _ => false,
+                                };
+                            let reminders: Vec<&Emitted> = events.iter().filter(|e| e.kind == EventKind::Reminder).collect();
+                            prop_assert_eq!(reminders.len(), usize::from(due), "reminder due={}", due);
+                            if let Some(r) = reminders.first() {
+                                prop_assert_eq!(r.level, after.level);
+                                prop_assert_eq!(r.threshold, policy.thresholds.for_level(after.level).map(|t| t.below));
+                                prop_assert_eq!(after.last_notice_at, Some(now));
+                            }
+                            if after.level != Level::Ok {
+                                prop_assert!(after.last_notice_at.is_some());
+                            }
+                            (after, events)
+                        }
+                        Op::Fail(class) => {
+                            let (after, events) = on_failure(&before, &policy, class, "boom", now);
+                            // Failures never touch levels, latches or the last balance.
+                            prop_assert_eq!(
+                                (after.warning_active, after.critical_active, after.level, &after.last, after.last_notice_at),
+                                (before.warning_active, before.critical_active, before.level, &before.last, before.last_notice_at)
+                            );
+                            let since = before.failing_since.unwrap_or(now);
+                            prop_assert_eq!(after.failing_since, Some(since));
+                            let should_fail = !before.monitor_failing
+                                && (class == ErrorClass::Config
+                                    || now.as_millisecond() - since.as_millisecond() > (blind_after * 1000) as i64);
+                            let expected: Vec<Emitted> = if should_fail {
+                                vec![Emitted { kind: EventKind::MonitorFailing, level: before.level, previous_level: None, threshold: None }]
+                            } else {
+                                vec![]
+                            };
+                            prop_assert_eq!(&events, &expected);
+                            prop_assert_eq!(after.monitor_failing, before.monitor_failing || should_fail);
+                            (after, events)
+                        }
+                        Op::Reload(new) => {
+                            policy.thresholds = new;
+                            let (after, events) = reevaluate(&before, &policy, now);
+                            let balance = before.last.as_ref().map(|o| o.balance);
+                            let w = model_latch(before.warning_active, new.warning, balance);
+                            let c = model_latch(before.critical_active, new.critical, balance);
+                            prop_assert_eq!((after.warning_active, after.critical_active), (w, c));
+                            prop_assert!(events.iter().all(|e| is_level_change(e.kind)), "reload sent {:?}", events);
+                            prop_assert_eq!(
+                                (&after.last, after.monitor_failing, after.failing_since, &after.last_error),
+                                (&before.last, before.monitor_failing, before.failing_since, &before.last_error)
+                            );
+                            (after, events)
+                        }
+                    };
+                    prop_assert_eq!(after.level, model_level(after.warning_active, after.critical_active));
+                    check_level_change(&before, &after, &policy, &events, now)?;
+                    for e in &events {
+                        history.see(e)?;
+                    }
+                    prop_assert_eq!(history.failing, after.monitor_failing);
+                    state = after;
+                }
+            }
+
+            /// Polls alone (no reloads): a full cycle from a fresh state, with every
+            /// crossing reporting a threshold, since none can be removed under it.
+            #[test]
+            fn polls_always_report_the_crossed_threshold(
+                t in thresholds(),
+                balances in proptest::collection::vec((-2_000_000i64..2_000_000, proptest::option::of((0usize..4, -1i64..=1))), 1..60),
+            ) {
+                let policy = Policy { thresholds: t, repeat_every: None, blind_after: Duration::ZERO };
+                let mut state = AccountState::default();
+                for (i, (anywhere, edge)) in balances.into_iter().enumerate() {
+                    let now = Timestamp::from_second(i as i64 * 60).unwrap();
+                    let b = balance_for(&t, anywhere, edge);
+                    let (next, events) = on_success(&state, &policy, obs_at(b, now), now);
+                    for e in events.iter().filter(|e| is_level_change(e.kind)) {
+                        prop_assert!(e.threshold.is_some(), "{:?} without threshold", e);
+                        if e.kind == EventKind::Improved {
+                            prop_assert_eq!(e.threshold, t.critical.map(|c| c.clear_above));
+                        }
+                        if e.kind == EventKind::Resolved {
+                            // The largest clear_above among the latches that released.
+                            let released = [
+                                (state.warning_active, t.warning),
+                                (state.critical_active, t.critical),
+                            ]
+                            .into_iter()
+                            .filter_map(|(was, t)| was.then_some(t).flatten().map(|t| t.clear_above))
+                            .max();
+                            prop_assert_eq!(e.threshold, released);
+                        }
+                    }
+                    state = next;
+                }
+            }
+        }
+
+        fn obs_at(balance: Decimal, now: Timestamp) -> Observation {
+            Observation {
+                balance,
+                currency: "INR".into(),
+                pricing_plan: None,
+                date_updated: None,
+                observed_at: now,
+            }
+        }
     }
 }
