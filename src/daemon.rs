@@ -133,7 +133,7 @@ struct Route {
 }
 
 enum WorkerMsg {
-    Enqueue(OutboxEntry),
+    Enqueue(Box<OutboxEntry>),
     Reconfigure(Arc<Channel>),
 }
 
@@ -359,7 +359,10 @@ fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
         .collect()
 }
 
-fn build_channels(config: &Config) -> Result<Vec<(Arc<ChannelConfig>, Arc<Channel>)>, RunError> {
+/// A channel's config with its ready sender.
+type BuiltChannel = (Arc<ChannelConfig>, Arc<Channel>);
+
+fn build_channels(config: &Config) -> Result<Vec<BuiltChannel>, RunError> {
     config
         .channels
         .iter()
@@ -650,7 +653,7 @@ impl Shared {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         for entry in entries {
             if let Some(route) = routes.get(&entry.channel) {
-                let _ = route.tx.send(WorkerMsg::Enqueue(entry));
+                let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
             }
         }
     }
@@ -933,7 +936,7 @@ impl Worker {
                 _ = self.shutdown.recv() => return,
                 msg = self.rx.recv() => match msg {
                     None => return, // channel removed by a reload
-                    Some(WorkerMsg::Enqueue(entry)) => { self.enqueue(entry).await; continue; }
+                    Some(WorkerMsg::Enqueue(entry)) => { self.enqueue(*entry).await; continue; }
                     Some(WorkerMsg::Reconfigure(channel)) => {
                         self.spacing = channel.min_spacing();
                         self.channel = channel;
