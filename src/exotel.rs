@@ -17,7 +17,7 @@ use reqwest::header::ACCEPT;
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
-use crate::config::{AccountConfig, Secret};
+use crate::config::AccountConfig;
 use crate::http;
 
 /// How a failed poll is treated (SPEC §2 status table).
@@ -234,7 +234,7 @@ fn describe_status(
     // The statuses that need a human say what to check.
     let hint = match status {
         401 => Some("check api_key and api_token"),
-        402 => Some("the account cannot pay for this request"),
+        402 => Some("Exotel reports payment required: is the account out of funds or suspended?"),
         403 => Some("check that the API key may read the balance and the account is active"),
         404 => Some("check sid and region or base_url"),
         _ => None,
@@ -260,9 +260,7 @@ pub struct ExotelClient {
     http: reqwest::Client,
     /// `{base_url}/v1/Accounts/{sid}/Balance.json`; never holds credentials.
     url: reqwest::Url,
-    api_key: Secret,
-    api_token: Secret,
-    timeout: Duration,
+    /// Owned copy: name, credentials, timeout and currency rules.
     account: AccountConfig,
 }
 
@@ -273,9 +271,10 @@ impl fmt::Debug for ExotelClient {
         f.debug_struct("ExotelClient")
             .field("account", &self.account.name)
             .field("url", &self.url.as_str())
-            .field("api_key", &self.api_key)
-            .field("api_token", &self.api_token)
-            .field("timeout", &self.timeout)
+            // `Secret`'s Debug prints a mask.
+            .field("api_key", &self.account.api_key)
+            .field("api_token", &self.account.api_token)
+            .field("timeout", &self.account.timeout)
             .finish()
     }
 }
@@ -288,9 +287,6 @@ impl ExotelClient {
         Ok(ExotelClient {
             http,
             url,
-            api_key: account.api_key.clone(),
-            api_token: account.api_token.clone(),
-            timeout: account.timeout,
             account: account.clone(),
         })
     }
@@ -300,13 +296,20 @@ impl ExotelClient {
         let response = self
             .http
             .get(self.url.clone())
-            .basic_auth(self.api_key.expose(), Some(self.api_token.expose()))
+            .basic_auth(
+                self.account.api_key.expose(),
+                Some(self.account.api_token.expose()),
+            )
             .header(ACCEPT, "application/json")
             .send()
             .await
             .map_err(|e| self.transport_error(&e))?;
         let status = response.status();
-        tracing::debug!(account = %self.account.name, status = status.as_u16(), "Exotel balance response");
+        tracing::debug!(
+            account = %self.account.name,
+            status = status.as_u16(),
+            "Exotel balance response"
+        );
         if !status.is_success() {
             let retry_after = http::retry_after(response.headers(), SystemTime::now());
             // The body only decorates the message, so a body we cannot read must not
@@ -352,7 +355,7 @@ impl ExotelClient {
         };
         if err.is_timeout() {
             PollError::Timeout {
-                after: self.timeout,
+                after: self.account.timeout,
                 detail: detail("timed out"),
             }
         } else if err.is_connect() {
@@ -368,7 +371,10 @@ impl ExotelClient {
     /// debug endpoint may echo the request, and that text ends up in logs and alerts.
     fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for secret in [self.api_token.expose(), self.api_key.expose()] {
+        for secret in [
+            self.account.api_token.expose(),
+            self.account.api_key.expose(),
+        ] {
             // An empty "secret" would match between every character.
             if !secret.is_empty() {
                 out = out.replace(secret, "****");
