@@ -1085,16 +1085,3 @@ mod tests {
         assert_eq!(region_base_url("tokyo"), None);
     }
 }
-
-/// Stub until the client lands.
-#[derive(Debug)]
-pub struct ExotelClient;
-
-impl ExotelClient {
-    pub fn new(_account: &crate::config::AccountConfig) -> Result<Self, String> {
-        Ok(ExotelClient)
-    }
-    pub async fn fetch_balance(&self) -> Result<Balance, PollError> {
-        Err(PollError::Placeholder)
-    }
-}
