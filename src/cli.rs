@@ -76,7 +76,14 @@ pub fn run(path: &Path) -> Result<u8, Error> {
                     info!("SIGHUP: reloading the config");
                     let _ = reload_tx.send(());
                 } else if let Some(tx) = stop_tx.take() {
-                    info!(signal = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" }, "stopping");
+                    info!(
+                        signal = if signal == SIGTERM {
+                            "SIGTERM"
+                        } else {
+                            "SIGINT"
+                        },
+                        "stopping"
+                    );
                     let _ = tx.send(());
                 }
             }
@@ -418,6 +425,9 @@ mod tests {
         assert_eq!(level_without_latch(d("4999.99"), &t), Level::Warning);
         assert_eq!(level_without_latch(d("1000"), &t), Level::Warning);
         assert_eq!(level_without_latch(d("999"), &t), Level::Critical);
-        assert_eq!(level_without_latch(d("-5"), &Thresholds::default()), Level::Ok);
+        assert_eq!(
+            level_without_latch(d("-5"), &Thresholds::default()),
+            Level::Ok
+        );
     }
 }

@@ -29,7 +29,7 @@ use crate::exotel::{ErrorClass, ExotelClient};
 use crate::health::{self, Heartbeat, Heartbeats};
 use crate::metrics::{self, Metrics};
 use crate::notify::{self, Channel, Event, EventKind, Notifier, RenderCtx};
-use crate::state::{OutboxEntry, Opened, Sample, StateError, Store};
+use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
@@ -223,7 +223,10 @@ pub async fn run(
             }
         }
         for (channel, count) in dropped {
-            warn!(channel, count, "dropping pending deliveries for a channel no longer configured");
+            warn!(
+                channel,
+                count, "dropping pending deliveries for a channel no longer configured"
+            );
         }
         for (name, record) in &state.accounts {
             metrics.set_level(name, record.eval.level);
@@ -326,7 +329,10 @@ pub async fn run(
     drop(accounts);
     drop(complete_tx);
     let waited = shared.grace + Duration::from_secs(5);
-    if tokio::time::timeout(waited, complete_rx.recv()).await.is_err() {
+    if tokio::time::timeout(waited, complete_rx.recv())
+        .await
+        .is_err()
+    {
         warn!("some tasks did not stop in time; saving state anyway");
     }
     store.save_all().await?;
@@ -499,7 +505,11 @@ impl Daemon {
         }
         for (config, channel) in channels {
             let existing = {
-                let mut routes = self.shared.routes.write().unwrap_or_else(|p| p.into_inner());
+                let mut routes = self
+                    .shared
+                    .routes
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner());
                 match routes.get_mut(&config.name) {
                     Some(route) => {
                         let changed = route.config != config;
@@ -803,7 +813,11 @@ impl AccountTask {
                 Ok(balance) => {
                     failures = 0;
                     next = started + config.poll_interval;
-                    metrics.set_balance(&config.name, &balance.currency, decimal_to_f64(balance.amount));
+                    metrics.set_balance(
+                        &config.name,
+                        &balance.currency,
+                        decimal_to_f64(balance.amount),
+                    );
                     metrics.set_last_success(&config.name, now);
                     self.shared.store.record_sample(
                         &config.name,
@@ -892,7 +906,8 @@ impl AccountTask {
     /// After a reload: the last known balance against the new thresholds, at once.
     async fn reevaluate(&self, config: &AccountConfig) {
         let before = self.current_state(&config.name);
-        let (new, emitted) = evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
+        let (new, emitted) =
+            evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
         self.shared.metrics.set_level(&config.name, new.level);
         self.shared.commit(config, new, emitted, None).await;
     }
@@ -956,7 +971,8 @@ impl Worker {
     async fn enqueue(&mut self, entry: OutboxEntry) {
         let mut superseded = Vec::new();
         self.queue.retain(|e| {
-            let stale = e.event.event == EventKind::Reminder && e.event.account == entry.event.account;
+            let stale =
+                e.event.event == EventKind::Reminder && e.event.account == entry.event.account;
             if stale {
                 superseded.push(e.seq);
             }

@@ -62,17 +62,27 @@ impl Simulator {
     fn answer(&self, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
         let expected = format!("/v1/Accounts/{SID}/Balance.json");
         if request.uri().path() != expected || !authorized(request) {
-            return json(StatusCode::NOT_FOUND, r#"{"RestException":{"Status":404,"Message":"Not found","Code":20404}}"#.into());
+            return json(
+                StatusCode::NOT_FOUND,
+                r#"{"RestException":{"Status":404,"Message":"Not found","Code":20404}}"#.into(),
+            );
         }
         let i = self.step.fetch_add(1, Ordering::SeqCst);
-        let step = SCRIPT.get(i).copied().unwrap_or(Step::Documented("7000.00"));
+        let step = SCRIPT
+            .get(i)
+            .copied()
+            .unwrap_or(Step::Documented("7000.00"));
         if i + 1 >= SCRIPT.len() {
             self.finished.notify_one();
         }
-        let say = |what: String| println!("\x1b[2m[simulated Exotel] poll {:>2}: {what}\x1b[0m", i + 1);
+        let say =
+            |what: String| println!("\x1b[2m[simulated Exotel] poll {:>2}: {what}\x1b[0m", i + 1);
         match step {
             Step::Documented(amount) => {
-                say(format!("balance {}", render::format_amount(amount.parse().unwrap_or(Decimal::ZERO), "INR")));
+                say(format!(
+                    "balance {}",
+                    render::format_amount(amount.parse().unwrap_or(Decimal::ZERO), "INR")
+                ));
                 json(
                     StatusCode::OK,
                     format!(
@@ -81,8 +91,14 @@ impl Simulator {
                 )
             }
             Step::Short(amount) => {
-                say(format!("balance {} (short response shape)", render::format_amount(amount.parse().unwrap_or(Decimal::ZERO), "INR")));
-                json(StatusCode::OK, format!(r#"{{"Balance":{{"Amount":{amount}}}}}"#))
+                say(format!(
+                    "balance {} (short response shape)",
+                    render::format_amount(amount.parse().unwrap_or(Decimal::ZERO), "INR")
+                ));
+                json(
+                    StatusCode::OK,
+                    format!(r#"{{"Balance":{{"Amount":{amount}}}}}"#),
+                )
             }
             Step::Unauthorized => {
                 say("401 Authentication failed (someone rotated the API token)".into());
@@ -210,7 +226,9 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
     tokio::spawn(serve(listener, sim.clone()));
 
     println!("balance-alert demo: the real daemon polls a simulated Exotel at http://{addr}");
-    println!("account `primary`: warning below 5,000 (clears above 6,000), critical below 1,000 (clears above 1,500)");
+    println!(
+        "account `primary`: warning below 5,000 (clears above 6,000), critical below 1,000 (clears above 1,500)"
+    );
     println!("notifications are printed by a console channel exactly as the renderer makes them\n");
 
     let config = demo_config(format!("http://{addr}"), state_file);
@@ -231,13 +249,18 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(55), done).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(55), done)
+            .await
+            .is_err()
+        {
             eprintln!("demo: timed out waiting for the script to finish");
         }
     };
     daemon::run(config, options, finished)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    println!("\ndemo finished: every crossing alerted once, silent in between; the outage was reported and its recovery too.");
+    println!(
+        "\ndemo finished: every crossing alerted once, silent in between; the outage was reported and its recovery too."
+    );
     Ok(exit::OK)
 }

@@ -301,7 +301,11 @@ mod tests {
         assert_eq!(opened, Opened::Fresh);
         {
             let mut s = store.lock();
-            s.accounts.entry("a".into()).or_default().eval.warning_active = true;
+            s.accounts
+                .entry("a".into())
+                .or_default()
+                .eval
+                .warning_active = true;
         }
         store.mark_dirty();
         store.save().await.unwrap();

@@ -32,8 +32,9 @@ impl Webhook {
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("webhook header name `{name}` is not a valid HTTP header"))?;
-            let mut value = HeaderValue::from_str(value.expose())
-                .map_err(|_| format!("webhook header `{name}` has a value that is not valid in HTTP"))?;
+            let mut value = HeaderValue::from_str(value.expose()).map_err(|_| {
+                format!("webhook header `{name}` has a value that is not valid in HTTP")
+            })?;
             // Keeps the value out of reqwest/hyper debug output.
             value.set_sensitive(true);
             headers.insert(name, value);
