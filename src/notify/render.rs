@@ -68,6 +68,18 @@ fn error_text(event: &Event) -> &str {
 /// One line saying what happened, e.g. `[CRITICAL] Exotel balance low: primary 850.00 INR`.
 /// Also the email subject and the Slack `text` fallback.
 pub fn headline(event: &Event) -> String {
+    // One line, always: it becomes a mail header and a notification title, so a newline
+    // from an account name or an error text must not survive.
+    one_line(&headline_raw(event))
+}
+
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn headline_raw(event: &Event) -> String {
     let account = &event.account;
     let level = level_upper(event.level);
     match event.event {

@@ -152,6 +152,18 @@ fn headline_cuts_a_long_error() {
 }
 
 #[test]
+fn headline_is_one_line() {
+    let event = Event {
+        error: Some("HTTP 500:\r\n<html>\n</html>".into()),
+        ..failing()
+    };
+    assert_eq!(
+        headline(&event),
+        "[MONITOR FAILING] Cannot read Exotel balance of primary: HTTP 500:  <html> </html>"
+    );
+}
+
+#[test]
 fn facts_of_an_alert_in_utc_only() {
     let expected: Vec<(&str, String)> = vec![
         ("Account", "primary".into()),
@@ -488,10 +500,15 @@ fn sms_with_a_ucs2_account_name_fits_70() {
         ..alert()
     };
     let body = sms_body(&event, None);
+    assert_eq!(
+        body,
+        "CRITICAL: Exotel मु... balance 850.00 INR (below 1,000). balance-alert"
+    );
+    assert_eq!(sms_length(&body), (70, 70));
     let (used, limit) = sms_length(&body);
     assert!(used <= limit, "{body:?} is {used} of {limit}");
-    // The name was too long for 70 units with the rest of the message, so it was cut
-    // and, failing that, replaced by GSM-safe characters; the facts survive.
+    // The name forces UCS-2 and was too long for 70 units with the rest of the
+    // message, so it was cut; the facts survive.
     assert!(body.contains("850.00 INR"), "{body}");
     assert!(body.starts_with("CRITICAL: Exotel "), "{body}");
 }
