@@ -1,5 +1,7 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests, one file per area.
 #![allow(dead_code)]
 
 pub mod cli;
 pub mod daemon;
+pub mod events;
+pub mod smtp;
