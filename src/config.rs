@@ -2916,7 +2916,6 @@ webhook_url = "${SLACK_WEBHOOK_URL}"
     // `body_template` is checked by `notify::render::sms_template_problem`, which is
     // implemented on another branch; un-ignore once it is merged.
     #[test]
-    #[ignore = "needs notify::render::sms_template_problem"]
     fn body_template_is_checked_to_fit_one_sms() {
         let base = "type = \"exotel_sms\"\naccount = \"primary\"\nfrom = \"ACMEOP\"\nto = [\"+919800000000\"]";
         let c = only_channel(&with_channel(&format!(

@@ -97,6 +97,7 @@ fn the_shipped_example_config_validates() {
             ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"),
             ("SMTP_PASSWORD", "pw"),
             ("TWILIO_AUTH_TOKEN", "tw"),
+            ("WEBHOOK_TOKEN", "wh"),
         ],
     );
     assert_eq!(code(&out), 0, "stdout: {}\nstderr: {}", stdout(&out), stderr(&out));
