@@ -9,7 +9,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_balance-alert");
 /// Runs `balance-alert ARGS` to completion with a clean environment for config lookup.
 pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("BALANCE_ALERT_CONFIG").env_remove("RUST_LOG");
+    cmd.args(args)
+        .env_remove("BALANCE_ALERT_CONFIG")
+        .env_remove("RUST_LOG");
     for (k, v) in envs {
         cmd.env(k, v);
     }
