@@ -1,9 +1,11 @@
 //! A real SMTP server for email tests: `tests/support/smtp_server.py` (Python
 //! aiosmtpd) run as a child process, plus the TLS material it serves, made with rcgen.
 //!
-//! Missing python3 or aiosmtpd is a test failure with the install command, never a
-//! silent skip: CI installs it with `python3 -m pip install aiosmtpd`. The interpreter
-//! is `$SMTP_TEST_PYTHON`, else `python3` on the PATH.
+//! The interpreter is `$SMTP_TEST_PYTHON`, else `python3` on the PATH when it can import
+//! aiosmtpd, else a virtualenv under `target/` that the first test creates with
+//! `pip install aiosmtpd` (so `cargo test` alone works on a fresh machine). Missing
+//! python3, or no way to get aiosmtpd, is a test failure naming the install command,
+//! never a silent skip.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead, BufReader, Write};
@@ -71,7 +73,7 @@ impl SmtpServer {
     pub fn start(options: &Options, tls: Option<&TlsFiles>) -> SmtpServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
         // CI may have several Pythons; this picks the one aiosmtpd was installed into.
-        let python = std::env::var("SMTP_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let python = python();
         let mut command = Command::new(&python);
         command
             .arg(&script)
@@ -212,4 +214,49 @@ impl TlsFiles {
             key,
         }
     }
+}
+
+/// The aiosmtpd version the tests are written against.
+const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+/// A Python that can import aiosmtpd (see the module docs).
+fn python() -> String {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Ok(p) = std::env::var("SMTP_TEST_PYTHON") {
+                return p;
+            }
+            let imports = |py: &str| {
+                Command::new(py)
+                    .args(["-c", "import aiosmtpd"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if imports("python3") {
+                return "python3".into();
+            }
+            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/smtp-test-venv");
+            let venv_python = venv.join("bin/python3");
+            let venv_python_str = venv_python.to_string_lossy().into_owned();
+            if !imports(&venv_python_str) {
+                let run = |cmd: &mut Command| {
+                    let out = cmd
+                        .output()
+                        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): {PYTHON_HELP}"));
+                    assert!(
+                        out.status.success(),
+                        "setting up aiosmtpd in {} failed: {}\n{PYTHON_HELP}",
+                        venv.display(),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                };
+                run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+                run(Command::new(&venv_python).args(["-m", "pip", "install", "--quiet", AIOSMTPD]));
+            }
+            venv_python_str
+        })
+        .clone()
 }
