@@ -970,6 +970,7 @@ impl Worker {
     /// newer event now says more.
     async fn enqueue(&mut self, entry: OutboxEntry) {
         let mut superseded = Vec::new();
+        let head = self.queue.front().map(|e| e.seq);
         self.queue.retain(|e| {
             let stale =
                 e.event.event == EventKind::Reminder && e.event.account == entry.event.account;
@@ -980,8 +981,10 @@ impl Worker {
         });
         if !superseded.is_empty() {
             debug!(channel = %self.name, count = superseded.len(), "dropping superseded reminders");
-            if self.queue.is_empty() {
+            if self.queue.front().map(|e| e.seq) != head {
+                // The entry being retried is gone; its backoff does not carry over.
                 self.attempts = 0;
+                self.not_before = Instant::now();
             }
             for _ in &superseded {
                 self.shared.metrics.inc_notification(&self.name, "dropped");
