@@ -222,3 +222,63 @@ async fn slack_permanent_refusal_is_not_retried() {
     );
     assert!(read_state(dir.path()).outbox.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_reminder_is_dropped_when_a_newer_event_queues_behind_it() {
+    use balance_alert::notify::EventKind;
+    let (exotel, balance) = exotel_switch(balance_response("4000")).await;
+    let (hook, status) = receiver_switch(503).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut acct = account("primary", &exotel.uri(), &["hook"]);
+    acct.repeat_every = Some(Duration::from_secs(3600));
+    let clock = Arc::new(ManualClock::default());
+    let running = start(
+        config(
+            dir.path(),
+            vec![acct],
+            vec![webhook(
+                "hook",
+                &format!("{}/hook", hook.uri()),
+                Level::Warning,
+            )],
+        ),
+        clock.clone(),
+    )
+    .await;
+    wait_for(&hook, 10, "a first (failing) attempt", |b| !b.is_empty()).await;
+    clock.advance(Duration::from_secs(3600));
+    wait_outbox(&running.ready, 10, "alert + reminder", |o| {
+        o.iter().map(|e| e.event.event).collect::<Vec<_>>()
+            == [EventKind::Alert, EventKind::Reminder]
+    })
+    .await;
+    balance.set(balance_response("800"));
+    wait_outbox(
+        &running.ready,
+        10,
+        "the reminder replaced by the critical alert",
+        |o| {
+            o.iter()
+                .map(|e| (e.event.event, e.event.level))
+                .collect::<Vec<_>>()
+                == [
+                    (EventKind::Alert, Level::Warning),
+                    (EventKind::Alert, Level::Critical),
+                ]
+        },
+    )
+    .await;
+    status.set(ResponseTemplate::new(200));
+    wait_outbox(&running.ready, 20, "both delivered", |o| o.is_empty()).await;
+    running.stop().await.unwrap();
+    let bodies = posted(&hook).await;
+    assert!(
+        bodies.iter().all(|b| b["event"] != "reminder"),
+        "{bodies:#?}"
+    );
+    let last = bodies.last().unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["level"].as_str()),
+        (Some("alert"), Some("critical"))
+    );
+}

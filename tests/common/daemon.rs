@@ -290,3 +290,65 @@ pub async fn wait_polls(server: &MockServer, n: usize, secs: u64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A response the test can change while the server runs.
+#[derive(Clone)]
+pub struct Switch(Arc<std::sync::Mutex<ResponseTemplate>>);
+
+impl Switch {
+    pub fn new(initial: ResponseTemplate) -> Self {
+        Switch(Arc::new(std::sync::Mutex::new(initial)))
+    }
+    pub fn set(&self, response: ResponseTemplate) {
+        *self.0.lock().unwrap() = response;
+    }
+}
+
+impl Respond for Switch {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// An Exotel stand-in whose answer the test switches.
+pub async fn exotel_switch(initial: ResponseTemplate) -> (MockServer, Switch) {
+    let switch = Switch::new(initial);
+    let server = MockServer::start().await;
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path(format!("/v1/Accounts/{SID}/Balance.json")))
+        .and(matchers::basic_auth(KEY, TOKEN))
+        .respond_with(switch.clone())
+        .mount(&server)
+        .await;
+    (server, switch)
+}
+
+/// A receiver for POSTs to `/hook` whose status the test switches.
+pub async fn receiver_switch(initial: u16) -> (MockServer, Switch) {
+    let switch = Switch::new(ResponseTemplate::new(initial));
+    let server = MockServer::start().await;
+    Mock::given(matchers::method("POST"))
+        .and(matchers::path("/hook"))
+        .respond_with(switch.clone())
+        .mount(&server)
+        .await;
+    (server, switch)
+}
+
+/// Waits until the daemon's outbox satisfies `cond`.
+pub async fn wait_outbox<F>(ready: &Ready, secs: u64, what: &str, cond: F)
+where
+    F: Fn(&[balance_alert::state::OutboxEntry]) -> bool,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let outbox = ready.store.lock().outbox.clone();
+        if cond(&outbox) {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}; outbox: {outbox:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
