@@ -601,11 +601,17 @@ impl Shared {
         new: AccountState,
         emitted: Vec<Emitted>,
         polled_at: Option<Timestamp>,
+        setup: &watch::Receiver<AccountSetup>,
     ) {
         let now = self.clock.now();
         let (entries, dirty, pending) = {
             let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
             let mut guard = self.store.lock();
+            // A reload drops the account's sender before it forgets the account under
+            // this lock, so checked here a late result can never bring it back.
+            if setup.has_changed().is_err() {
+                return;
+            }
             let state = &mut *guard;
             let record = state.accounts.entry(account.name.clone()).or_default();
             let mut dirty = must_persist(&record.eval, &new) || !emitted.is_empty();
@@ -781,8 +787,11 @@ impl AccountTask {
             heartbeat.expect_back_within(
                 next.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
             );
+            // Biased: a removal by reload (or shutdown) must win over a poll that is
+            // already due, or a removed account gets polled once more.
             tokio::select! {
-                _ = tokio::time::sleep_until(next) => {}
+                biased;
+                _ = self.shutdown.recv() => return,
                 changed = self.setup.changed() => {
                     if changed.is_err() {
                         return; // removed by a reload
@@ -796,7 +805,7 @@ impl AccountTask {
                     }
                     continue;
                 }
-                _ = self.shutdown.recv() => return,
+                _ = tokio::time::sleep_until(next) => {}
             }
             heartbeat.expect_back_within(config.timeout + HEARTBEAT_SLACK);
             let started = Instant::now();
@@ -806,6 +815,9 @@ impl AccountTask {
                 r = client.fetch_balance() => r,
                 _ = self.shutdown.recv() => return,
             };
+            if self.setup.has_changed().is_err() {
+                return; // removed by a reload while the request was out
+            }
             let before = self.current_state(&config.name);
             let now = self.shared.clock.now();
             let metrics = &self.shared.metrics;
@@ -866,7 +878,7 @@ impl AccountTask {
             };
             metrics.set_level(&config.name, new.level);
             self.shared
-                .commit(&config, new, emitted, Some(polled_at))
+                .commit(&config, new, emitted, Some(polled_at), &self.setup)
                 .await;
         }
     }
@@ -909,7 +921,9 @@ impl AccountTask {
         let (new, emitted) =
             evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
         self.shared.metrics.set_level(&config.name, new.level);
-        self.shared.commit(config, new, emitted, None).await;
+        self.shared
+            .commit(config, new, emitted, None, &self.setup)
+            .await;
     }
 }
 

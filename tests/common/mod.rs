@@ -4,4 +4,5 @@
 pub mod cli;
 pub mod daemon;
 pub mod events;
+pub mod process;
 pub mod smtp;
