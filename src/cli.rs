@@ -61,11 +61,14 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// `run`: the daemon until SIGTERM/SIGINT; SIGHUP reloads.
 pub fn run(path: &Path) -> Result<u8, Error> {
-    let config = config::load(path)?;
-    logging::init(config.daemon.log_format);
     runtime()?.block_on(async move {
+        // Handlers first: a SIGHUP (say, `systemctl reload` racing the start) must never
+        // hit the default action and kill the process while the config loads. Signals
+        // that arrive before the daemon runs are queued in the stream.
         let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
             .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
+        let config = config::load(path)?;
+        logging::init(config.daemon.log_format);
         let handle = signals.handle();
         let (reload_tx, reload_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();

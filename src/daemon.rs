@@ -870,7 +870,7 @@ impl AccountTask {
                         account = %config.name,
                         class = class.as_str(),
                         error = %err,
-                        retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs())),
+                        retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
                         "balance poll failed"
                     );
                     evaluate::on_failure(&before, &policy(&config), class, &err.to_string(), now)
