@@ -33,8 +33,9 @@ use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
-/// Longest a single delivery attempt may take (HTTP and SMTP timeouts are 30 s).
-const SEND_DEADLINE: Duration = Duration::from_secs(120);
+/// Longest a single delivery attempt may take before its worker counts as stuck.
+/// Generous: an SMS channel sends to each recipient in turn, 30 s timeout each.
+const SEND_DEADLINE: Duration = Duration::from_secs(600);
 /// How often the sample history is flushed.
 const SAMPLE_FLUSH_EVERY: Duration = Duration::from_secs(60);
 /// Delivery retries start at 1 s and double up to this.
@@ -222,6 +223,13 @@ pub async fn run(
                 *dropped.entry(entry.channel).or_default() += 1;
             }
         }
+        for entries in pending.values_mut() {
+            let kept = without_superseded_reminders(std::mem::take(entries));
+            *entries = kept.into();
+        }
+        let kept: std::collections::HashSet<u64> =
+            pending.values().flatten().map(|e| e.seq).collect();
+        state.outbox.retain(|e| kept.contains(&e.seq));
         for (channel, count) in dropped {
             warn!(
                 channel,
@@ -244,6 +252,16 @@ pub async fn run(
     // Fails fast when the state directory is not writable.
     store.save().await?;
 
+    // Bind before any task starts: a taken port must stop the start cleanly.
+    let listener = match config.daemon.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| RunError::Listen { addr, source })?,
+        ),
+        None => None,
+    };
+
     let (notify_shutdown, _) = broadcast::channel(1);
     let (complete_tx, mut complete_rx) = mpsc::channel::<()>(1);
     let mut daemon = Daemon {
@@ -262,13 +280,10 @@ pub async fn run(
     }
     daemon.spawn_sample_flusher();
 
-    let listen = match daemon.config.daemon.listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| RunError::Listen { addr, source })?;
-            let bound = listener.local_addr().unwrap_or(addr);
-            info!(%bound, "serving /metrics and /healthz");
+    let listen = match listener {
+        Some(listener) => {
+            let bound = listener.local_addr().ok();
+            info!(bound = ?bound, "serving /metrics and /healthz");
             let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
             let done = daemon.complete_tx.clone();
             let (m, h) = (metrics.clone(), heartbeats.clone());
@@ -279,7 +294,7 @@ pub async fn run(
                 }
                 drop(done);
             });
-            Some(bound)
+            bound
         }
         None => None,
     };
@@ -627,11 +642,20 @@ impl Shared {
                 .iter()
                 .filter_map(|n| routes.get(n).map(|r| &*r.config))
                 .collect();
+            // A blind monitor matters to everyone (SPEC §5): every configured channel,
+            // not just the account's own.
+            let mut everyone: Vec<&ChannelConfig> = routes.values().map(|r| &*r.config).collect();
+            everyone.sort_by(|a, b| a.name.cmp(&b.name));
             let mut entries = Vec::new();
             for emitted in emitted {
                 let event = build_event(account, &record.eval, &emitted, now);
                 let severity = notify::severity(emitted.kind, emitted.level);
-                let targets = notify::route(emitted.kind, severity, &channels, &mut record.routing);
+                let candidates = match emitted.kind {
+                    EventKind::MonitorFailing => &everyone,
+                    _ => &channels,
+                };
+                let targets =
+                    notify::route(emitted.kind, severity, candidates, &mut record.routing);
                 info!(
                     account = %account.name,
                     event = emitted.kind.as_str(),
@@ -669,7 +693,11 @@ impl Shared {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         for entry in entries {
             if let Some(route) = routes.get(&entry.channel) {
-                let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
+                if route.tx.send(WorkerMsg::Enqueue(Box::new(entry))).is_err() {
+                    // The worker is gone (it panicked); the entry stays in the outbox
+                    // and goes out after a restart. /healthz reports the dead task.
+                    error!("delivery worker is not running; message kept in the outbox");
+                }
             }
         }
     }
@@ -783,9 +811,13 @@ impl AccountTask {
         let mut next = self.first_poll(&config);
         let mut failures = 0u32;
         let mut last_request: Option<Instant> = None;
+        // When a long Retry-After pushes the next poll past `blind_after`, the task
+        // wakes at that moment anyway so `monitor_failing` is not late.
+        let mut blind_check: Option<Instant> = None;
         loop {
+            let wake = blind_check.map_or(next, |b| b.min(next));
             heartbeat.expect_back_within(
-                next.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
+                wake.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
             );
             // Biased: a removal by reload (or shutdown) must win over a poll that is
             // already due, or a removed account gets polled once more.
@@ -805,12 +837,18 @@ impl AccountTask {
                     }
                     continue;
                 }
+                _ = sleep_until_opt(blind_check.filter(|b| *b < next)) => {
+                    blind_check = None;
+                    self.check_blindness(&config).await;
+                    continue;
+                }
                 _ = tokio::time::sleep_until(next) => {}
             }
             heartbeat.expect_back_within(config.timeout + HEARTBEAT_SLACK);
             let started = Instant::now();
             last_request = Some(started);
             let polled_at = self.shared.clock.now();
+            self.note_request(&config.name, polled_at);
             let result = tokio::select! {
                 r = client.fetch_balance() => r,
                 _ = self.shutdown.recv() => return,
@@ -866,6 +904,7 @@ impl AccountTask {
                         ),
                     };
                     next = started + wait;
+                    blind_check = blindness_due(&before, &config, now, started);
                     warn!(
                         account = %config.name,
                         class = class.as_str(),
@@ -905,6 +944,35 @@ impl AccountTask {
         due
     }
 
+    /// Records the request time in memory at once, so the shutdown save carries it
+    /// and the rate floor holds across a restart even when this request is cut short.
+    fn note_request(&self, name: &str, at: Timestamp) {
+        let mut state = self.shared.store.lock();
+        if self.setup.has_changed().is_err() {
+            return; // removed by a reload: do not bring its record back
+        }
+        state
+            .accounts
+            .entry(name.to_string())
+            .or_default()
+            .last_poll_at = Some(at);
+    }
+
+    /// Between polls: raises `monitor_failing` once failures have lasted longer than
+    /// `blind_after`, without making a request.
+    async fn check_blindness(&self, config: &AccountConfig) {
+        let before = self.current_state(&config.name);
+        let Some(error) = before.last_error.clone() else {
+            return;
+        };
+        let now = self.shared.clock.now();
+        let (new, emitted) =
+            evaluate::on_failure(&before, &policy(config), ErrorClass::Transient, &error, now);
+        self.shared
+            .commit(config, new, emitted, None, &self.setup)
+            .await;
+    }
+
     fn current_state(&self, name: &str) -> AccountState {
         self.shared
             .store
@@ -918,6 +986,14 @@ impl AccountTask {
     /// After a reload: the last known balance against the new thresholds, at once.
     async fn reevaluate(&self, config: &AccountConfig) {
         let before = self.current_state(&config.name);
+        if let (Some(want), Some(last)) = (&config.currency, &before.last) {
+            if !want.eq_ignore_ascii_case(&last.currency) {
+                // Thresholds in one currency are never compared with amounts in
+                // another; the next poll settles it (or fails as a config error).
+                info!(account = %config.name, "currency changed by reload; waiting for the next poll");
+                return;
+            }
+        }
         let (new, emitted) =
             evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
         self.shared.metrics.set_level(&config.name, new.level);
@@ -1068,7 +1144,10 @@ impl Worker {
                     metrics.inc_notification(&self.name, "gave_up");
                     true
                 } else {
-                    let wait = delivery_backoff(self.attempts, retry_after, fastrand::f64());
+                    // Never wait past the give-up moment: the last try happens then.
+                    let left = self.shared.give_up_after.saturating_sub(age);
+                    let wait = delivery_backoff(self.attempts, retry_after, fastrand::f64())
+                        .min(left + Duration::from_millis(1));
                     warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = self.attempts, retry_in = ?wait, "delivery failed; will retry");
                     metrics.inc_notification(&self.name, "retried");
                     self.not_before = Instant::now() + wait;
@@ -1085,6 +1164,36 @@ impl Worker {
             self.shared.remove_from_outbox(&[entry.seq]).await;
         }
     }
+}
+
+/// A restored queue gets the same rule as a live one: a reminder followed by a newer
+/// event for the same account is dropped.
+fn without_superseded_reminders(entries: Vec<OutboxEntry>) -> VecDeque<OutboxEntry> {
+    let mut queue: VecDeque<OutboxEntry> = VecDeque::with_capacity(entries.len());
+    for entry in entries {
+        queue.retain(|e| {
+            !(e.event.event == EventKind::Reminder && e.event.account == entry.event.account)
+        });
+        queue.push_back(entry);
+    }
+    queue
+}
+
+/// When a failing account (not yet reported) turns blind, as a monotonic instant.
+fn blindness_due(
+    state: &AccountState,
+    config: &AccountConfig,
+    now: Timestamp,
+    now_instant: Instant,
+) -> Option<Instant> {
+    if state.monitor_failing {
+        return None;
+    }
+    let since = state.failing_since.unwrap_or(now);
+    let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
+    let left = config.blind_after.saturating_sub(elapsed);
+    // "Longer than blind_after": just past it.
+    Some(now_instant + left + Duration::from_millis(1))
 }
 
 async fn sleep_until_opt(due: Option<Instant>) {

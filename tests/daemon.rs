@@ -9,6 +9,7 @@ use std::time::Duration;
 use balance_alert::SystemClock;
 use balance_alert::evaluate::Level;
 use common::daemon::*;
+use wiremock::ResponseTemplate;
 
 fn s(v: &[(&str, &str)]) -> Vec<(String, String)> {
     v.iter()
@@ -279,4 +280,71 @@ url = "{hook}/hook"
         "re-evaluated without polling"
     );
     running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_failing_reaches_every_channel_even_other_accounts() {
+    let exotel = exotel(Script::new(vec![unauthorized()])).await;
+    let own = receiver(200).await;
+    let other = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut second = account("second", "http://127.0.0.1:9", &["other"]);
+    second.poll_interval = Duration::from_secs(3600);
+    let config = config(
+        dir.path(),
+        vec![account("primary", &exotel.uri(), &["own"]), second],
+        vec![
+            webhook("own", &format!("{}/hook", own.uri()), Level::Critical),
+            webhook("other", &format!("{}/hook", other.uri()), Level::Critical),
+        ],
+    );
+    let running = start(config, Arc::new(SystemClock)).await;
+    let got = wait_for(
+        &other,
+        10,
+        "monitor_failing on the other account's channel",
+        |b| {
+            b.iter()
+                .any(|e| e["event"] == "monitor_failing" && e["account"] == "primary")
+        },
+    )
+    .await;
+    wait_for(&own, 10, "monitor_failing on the own channel", |b| {
+        !b.is_empty()
+    })
+    .await;
+    running.stop().await.unwrap();
+    assert!(got.iter().all(|e| e["account"] == "primary"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_does_not_delay_monitor_failing() {
+    let exotel = exotel(Script::new(vec![
+        ResponseTemplate::new(429).insert_header("retry-after", "86400"),
+    ]))
+    .await;
+    let hook = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut acct = account("primary", &exotel.uri(), &["hook"]);
+    acct.blind_after = Duration::from_millis(800);
+    let config = config(
+        dir.path(),
+        vec![acct],
+        vec![webhook(
+            "hook",
+            &format!("{}/hook", hook.uri()),
+            Level::Warning,
+        )],
+    );
+    let running = start(config, Arc::new(SystemClock)).await;
+    let bodies = wait_for(&hook, 10, "monitor_failing", |b| !b.is_empty()).await;
+    running.stop().await.unwrap();
+    assert_eq!(bodies[0]["event"], "monitor_failing");
+    assert!(
+        bodies[0]["error"].as_str().unwrap().contains("429"),
+        "{}",
+        bodies[0]
+    );
+    // Retry-After was honoured: one request only.
+    assert_eq!(polls(&exotel).await, 1);
 }

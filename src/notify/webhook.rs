@@ -1,7 +1,7 @@
 //! `webhook`: POSTs each event as the stable JSON object of SPEC §5 (the body is
 //! [`render::webhook_body`]) with the configured extra headers. Any 2xx is success;
-//! 408, 425, 429 and 5xx are retried (honouring `Retry-After`); any other 4xx means the
-//! receiver rejects this message for good, so it is not retried.
+//! 3xx, 408, 425, 429 and 5xx are retried (honouring `Retry-After`); any other 4xx means
+//! the receiver rejects this message for good, so it is not retried.
 
 use std::time::SystemTime;
 
@@ -65,7 +65,9 @@ impl Notifier for Webhook {
         let retry_after = http::retry_after(response.headers(), SystemTime::now());
         let reason = format!("webhook answered HTTP {status}");
         match status.as_u16() {
-            408 | 425 | 429 | 500..=599 => Err(DeliveryError::Retry {
+            // A redirect is a URL to fix in the config; retrying keeps the message
+            // until a reload points the channel at the right place.
+            300..=399 | 408 | 425 | 429 | 500..=599 => Err(DeliveryError::Retry {
                 reason,
                 retry_after,
             }),
