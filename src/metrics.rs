@@ -468,8 +468,17 @@ mod tests {
         (addr, metrics, heartbeats, tx, server)
     }
 
+    /// A client that ignores HTTP(S)_PROXY: these requests must reach our loopback server.
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder().no_proxy().build().unwrap()
+    }
+
     async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-        let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+        let response = client()
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -705,7 +714,7 @@ mod tests {
         let (addr, _metrics, _hb, stop, server) = start().await;
         assert_eq!(get(addr, "/").await.0, 404);
         assert_eq!(get(addr, "/metrics/extra").await.0, 404);
-        let response = reqwest::Client::new()
+        let response = client()
             .post(format!("http://{addr}/metrics"))
             .send()
             .await
@@ -751,19 +760,22 @@ mod tests {
     async fn shutdown_returns_promptly_with_an_idle_keepalive_connection_open() {
         let (addr, _metrics, _hb, stop, server) = start().await;
         // reqwest keeps the connection alive in its pool after this request.
-        let client = reqwest::Client::new();
+        let client = client();
         let response = client
             .get(format!("http://{addr}/healthz"))
             .send()
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 200);
+        let asked = std::time::Instant::now();
         stop.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), server)
             .await
             .expect("serve did not stop")
             .unwrap()
             .unwrap();
+        // Idle connections close at once rather than waiting out SHUTDOWN_GRACE.
+        assert!(asked.elapsed() < SHUTDOWN_GRACE, "{:?}", asked.elapsed());
         drop(client);
     }
 }
