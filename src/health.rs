@@ -384,6 +384,19 @@ mod tests {
         assert_eq!(watchdog_interval_from(Some("soon"), None, 42), None);
     }
 
+    #[test]
+    fn supervise_can_be_spawned() {
+        fn assert_send<T: Send + 'static>(_: T) {}
+        assert_send(supervise(
+            Heartbeats::new(),
+            Duration::from_secs(1),
+            async {},
+        ));
+        let hb = Heartbeats::new();
+        let beat = hb.register("x");
+        assert_send(beat);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn supervisor_pings_only_while_nothing_is_stuck() {
         let hb = Heartbeats::new();
