@@ -6,7 +6,9 @@
 #   2. promtool accepts /metrics output (the Rust test, with promtool made mandatory).
 #   3. The container image builds from the Dockerfile unchanged (buildah, against a local
 #      stand-in for rust:1.95-bookworm), is under 15 MB, and its binary runs:
-#      --version, validate on a good config (0) and on a bad one (78).
+#      --version, validate on a good config (0) and on a bad one (78); then the daemon
+#      runs in it, `balance-alert health` (the HEALTHCHECK) reports it alive, and SIGTERM
+#      makes it save state and exit 0.
 #   4. That same static binary is installed at /usr/local/bin/balance-alert (the unit's
 #      ExecStart path) and `systemd-analyze verify` passes on the unit.
 #
@@ -103,7 +105,15 @@ esac
 step "the binary inside the image"
 ctr=""
 work=$(mktemp -d)
+runner=""
 cleanup() {
+  # A daemon left running by a failed step (only ours: found from our buildah pid).
+  if [ -n "$runner" ] && kill -0 "$runner" 2>/dev/null; then
+    local p
+    p=$(daemon_pid || true)
+    if [ -n "$p" ]; then kill -KILL "$p" 2>/dev/null || true; fi
+    wait "$runner" 2>/dev/null || true
+  fi
   if [ -n "$ctr" ]; then buildah "${SD[@]}" rm "$ctr" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
@@ -154,6 +164,70 @@ rc=0
 in_image "${mounts[@]}" "$ctr" -- /balance-alert validate -c /etc/balance-alert/bad.toml || rc=$?
 [ "$rc" = 78 ] || fail "validate on a bad config exited $rc, want 78"
 echo "bad config: exit 78 as expected"
+
+step "the daemon in the image: HEALTHCHECK command, SIGTERM"
+# A loopback Exotel that refuses connections: polls fail (transient) but the daemon's
+# tasks stay responsive, so /healthz must say 200. The health port is picked free.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/etc/run.toml" <<EOF
+[daemon]
+state_file = "/var/lib/balance-alert/state.json"
+listen = "127.0.0.1:$port"
+shutdown_grace = "1s"
+
+[[account]]
+name = "loopback"
+sid = "ci"
+api_key = "\${EXOTEL_API_KEY}"
+api_token_file = "/run/secrets/exotel_token"
+base_url = "http://127.0.0.1:9/"
+poll_interval = "2s"
+notify = ["hook"]
+warning = { below = 500 }
+
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+EOF
+chmod 0644 "$work/etc/run.toml"
+run_mounts=(--volume "$work/etc/run.toml:/etc/balance-alert/config.toml:ro"
+  --volume "$work/secrets:/run/secrets:ro" --env EXOTEL_API_KEY=ci-key)
+in_image "${run_mounts[@]}" "$ctr" -- /balance-alert run >"$work/run.log" 2>&1 &
+runner=$!
+# The daemon is a descendant of the buildah process we just started; find it by walking
+# the tree from that pid (never by name: other processes may share this machine).
+daemon_pid() {
+  ps -e -o pid=,ppid=,comm= | awk -v root="$runner" '
+    { parent[$1] = $2; name[$1] = $3 }
+    END { for (p in name) if (name[p] == "balance-alert") {
+            for (q = parent[p]; q > 1; q = parent[q]) if (q == root) { print p; exit } } }'
+}
+healthy=""
+for _ in $(seq 1 40); do
+  if in_image "${run_mounts[@]}" "$ctr" -- /balance-alert health >/dev/null 2>&1; then
+    healthy=yes
+    break
+  fi
+  kill -0 "$runner" 2>/dev/null || break
+  sleep 0.5
+done
+pid=$(daemon_pid || true)
+if [ -z "$healthy" ]; then
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  cat "$work/run.log"
+  fail "balance-alert health never reported the daemon alive"
+fi
+in_image "${run_mounts[@]}" "$ctr" -- /balance-alert health
+[ -n "$pid" ] || fail "cannot find the daemon process under buildah pid $runner"
+kill -TERM "$pid"
+rc=0
+timeout 20 tail --pid="$pid" -f /dev/null || rc=$?
+[ "$rc" = 0 ] || { kill -KILL "$pid" 2>/dev/null; fail "daemon did not exit within 20 s of SIGTERM"; }
+wait "$runner" && rc=0 || rc=$?
+tail -n 3 "$work/run.log"
+[ "$rc" = 0 ] || { cat "$work/run.log"; fail "daemon exited $rc after SIGTERM, want 0"; }
+echo "SIGTERM: clean exit 0"
 
 step "install the image's static binary and verify the systemd unit"
 mnt=$(buildah "${SD[@]}" mount "$ctr")
