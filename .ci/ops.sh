@@ -41,7 +41,8 @@ command -v systemd-analyze >/dev/null || missing+=(systemd)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   apt-get update -qq
-  # prometheus only for promtool: no recommends, and its service must not start here.
+  # prometheus only for promtool (no recommends). Its service is not started: these
+  # machines do not run systemd as init, and nothing here needs a Prometheus server.
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 hadolint_bin() {
