@@ -26,6 +26,8 @@
 //!   watchdog, and the ~20-line `sd_notify`.
 //! - [`metrics`]: Prometheus series and the small HTTP server for `/metrics` and
 //!   `/healthz`.
+//! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
+//!   aware), installed early and switched to the configured format once it is known.
 //! - [`cli`]: the one-shot commands (`check`, `validate`, `test-notify`, `health`) and
 //!   their exit codes; [`demo`] runs the real daemon against a simulated Exotel.
 
