@@ -143,6 +143,13 @@ impl Heartbeat {
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The task died: it stays registered with a deadline long past, so
+            // /healthz and the watchdog report it instead of it vanishing silently.
+            // (Release builds abort on panic; systemd then restarts the daemon.)
+            self.slot.deadline.store(0, Ordering::Relaxed);
+            return;
+        }
         if let Some(registry) = self.registry.upgrade() {
             registry.lock().remove(&self.id);
         }
@@ -435,5 +442,18 @@ mod tests {
 
         stop_tx.send(()).unwrap();
         sup.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_reported_stuck() {
+        let heartbeats = Heartbeats::new();
+        let registry = heartbeats.clone();
+        let task = tokio::spawn(async move {
+            let heartbeat = registry.register("doomed task");
+            heartbeat.idle();
+            panic!("boom");
+        });
+        assert!(task.await.is_err());
+        assert_eq!(heartbeats.stuck(), ["doomed task"]);
     }
 }

@@ -106,6 +106,13 @@ impl Store {
     /// aside with a timestamp and the daemon starts fresh, saying so.
     pub fn open(path: &Path, now: Timestamp) -> Result<(Store, Opened), StateError> {
         let samples_path = samples_path(path);
+        // Operators expect `state_file = "/some/new/dir/state.json"` to just work.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
         let (state, opened) = match std::fs::read(path) {
             Ok(bytes) => match serde_json::from_slice::<StateFile>(&bytes) {
                 Ok(state) => (state, Opened::Restored),
@@ -313,6 +320,16 @@ mod tests {
         let (again, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
         assert_eq!(opened, Opened::Restored);
         assert!(again.lock().accounts["a"].eval.warning_active);
+    }
+
+    #[tokio::test]
+    async fn missing_directories_are_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/state.json");
+        let (store, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
+        assert_eq!(opened, Opened::Fresh);
+        store.save().await.unwrap();
+        assert!(path.exists());
     }
 
     #[tokio::test]
