@@ -402,6 +402,7 @@ impl Daemon {
 
     fn spawn_account(&mut self, setup: AccountSetup) {
         let name = setup.config.name.clone();
+        self.shared.metrics.register_account(&name);
         let (tx, rx) = watch::channel(setup);
         let task = AccountTask {
             shared: self.shared.clone(),
@@ -420,6 +421,7 @@ impl Daemon {
         initial: Vec<OutboxEntry>,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
+        self.shared.metrics.register_channel(&config.name);
         let worker = Worker {
             heartbeat: self
                 .shared

@@ -183,6 +183,31 @@ impl Metrics {
             .set(seconds);
     }
 
+    /// Starts an account's error counters at 0 for every class, so the series exist
+    /// (with their HELP) before the first error and `rate()`/`increase()` see it.
+    pub fn register_account(&self, account: &str) {
+        for class in [
+            ErrorClass::Config,
+            ErrorClass::Throttled,
+            ErrorClass::Transient,
+        ] {
+            let _ = self.poll_errors.get_or_create(&PollErrorLabels {
+                account: account.to_owned(),
+                class: class.as_str().to_owned(),
+            });
+        }
+    }
+
+    /// Starts a channel's notification counters at 0 for every result.
+    pub fn register_channel(&self, channel: &str) {
+        for result in ["delivered", "retried", "failed", "gave_up", "dropped"] {
+            let _ = self.notifications.get_or_create(&NotificationLabels {
+                channel: channel.to_owned(),
+                result: result.to_owned(),
+            });
+        }
+    }
+
     pub fn inc_poll_error(&self, account: &str, class: ErrorClass) {
         self.poll_errors
             .get_or_create(&PollErrorLabels {

@@ -348,3 +348,38 @@ async fn a_long_retry_after_does_not_delay_monitor_failing() {
     // Retry-After was honoured: one request only.
     assert_eq!(polls(&exotel).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_reminder_goes_out_after_a_restart() {
+    let exotel = exotel(Script::balances(&["4000"])).await;
+    let hook = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let make = || {
+        let mut acct = account("primary", &exotel.uri(), &["hook"]);
+        acct.repeat_every = Some(Duration::from_secs(6 * 3600));
+        config(
+            dir.path(),
+            vec![acct],
+            vec![webhook(
+                "hook",
+                &format!("{}/hook", hook.uri()),
+                Level::Warning,
+            )],
+        )
+    };
+    let running = start(make(), Arc::new(ManualClock::default())).await;
+    wait_for(&hook, 10, "the alert", |b| b.len() == 1).await;
+    running.stop().await.unwrap();
+
+    // The daemon was down while the reminder fell due: the first poll after the
+    // restart confirms the level and sends it, once.
+    let later = Arc::new(ManualClock::default());
+    later.advance(Duration::from_secs(7 * 3600));
+    let running = start(make(), later).await;
+    let bodies = wait_for(&hook, 10, "the overdue reminder", |b| b.len() == 2).await;
+    let p = polls(&exotel).await;
+    wait_polls(&exotel, p + 3, 10).await;
+    running.stop().await.unwrap();
+    assert_eq!(bodies[1]["event"], "reminder");
+    assert_eq!(posted(&hook).await.len(), 2);
+}
