@@ -10,7 +10,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
-use crate::config::{self, AccountConfig, Config, ConfigError};
+use crate::config::{self, AccountConfig, ConfigError};
 use crate::daemon::{self, Options, RunError};
 use crate::evaluate::{Level, Thresholds};
 use crate::exotel::ExotelClient;
@@ -120,28 +120,8 @@ pub fn validate(path: &Path) -> Result<u8, Error> {
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
     }
-    println!("{}", summary(&config));
+    println!("{}", config.summary());
     Ok(exit::OK)
-}
-
-/// `config OK: FILE: 2 accounts (primary, backup), 2 channels (ops-slack: slack, ...)`.
-pub fn summary(config: &Config) -> String {
-    let accounts: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
-    let channels: Vec<String> = config
-        .channels
-        .iter()
-        .map(|c| format!("{}: {}", c.name, c.kind.type_name()))
-        .collect();
-    format!(
-        "config OK: {}: {} account{} ({}), {} channel{} ({})",
-        config.path.display(),
-        accounts.len(),
-        if accounts.len() == 1 { "" } else { "s" },
-        accounts.join(", "),
-        channels.len(),
-        if channels.len() == 1 { "" } else { "s" },
-        channels.join(", ")
-    )
 }
 
 /// The level a balance is at against each `below`, with no latch (for `check`).
