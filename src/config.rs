@@ -863,6 +863,26 @@ impl Ctx<'_> {
         }
     }
 
+    /// Names are unique per kind: the second use is an error pointing at the first.
+    fn unique(
+        &self,
+        seen: &mut BTreeMap<String, usize>,
+        kind: &str,
+        name: &str,
+        span: Range<usize>,
+        base: &str,
+    ) -> Result<(), ConfigError> {
+        if let Some(first) = seen.get(name) {
+            return Err(self.err(
+                Some(span),
+                &format!("{base}.name"),
+                format!("duplicate {kind} name \"{name}\" (first on line {first})"),
+            ));
+        }
+        seen.insert(name.to_string(), self.line_of(&span));
+        Ok(())
+    }
+
     fn line_of(&self, span: &Range<usize>) -> usize {
         line_col(self.text, span.start).0
     }
@@ -1249,17 +1269,7 @@ pub fn parse_detailed(
             .as_ref()
             .map(Spanned::span)
             .unwrap_or(a.span());
-        if let Some(first) = account_lines.get(&acct.name) {
-            return Err(ctx.err(
-                Some(name_span),
-                &format!("{base}.name"),
-                format!(
-                    "duplicate account name \"{}\" (first on line {first})",
-                    acct.name
-                ),
-            ));
-        }
-        account_lines.insert(acct.name.clone(), ctx.line_of(&name_span));
+        ctx.unique(&mut account_lines, "account", &acct.name, name_span, &base)?;
         accounts.push(Arc::new(acct));
     }
 
@@ -1277,17 +1287,7 @@ pub fn parse_detailed(
             .as_ref()
             .map(Spanned::span)
             .unwrap_or(c.span());
-        if let Some(first) = channel_lines.get(&chan.name) {
-            return Err(ctx.err(
-                Some(name_span),
-                &format!("{base}.name"),
-                format!(
-                    "duplicate channel name \"{}\" (first on line {first})",
-                    chan.name
-                ),
-            ));
-        }
-        channel_lines.insert(chan.name.clone(), ctx.line_of(&name_span));
+        ctx.unique(&mut channel_lines, "channel", &chan.name, name_span, &base)?;
         channels.push(Arc::new(chan));
     }
 

@@ -203,16 +203,21 @@ pub fn unauthorized() -> ResponseTemplate {
     )
 }
 
-/// An Exotel stand-in answering the Balance path from `script`.
-pub async fn exotel(script: Script) -> MockServer {
+/// An Exotel stand-in answering the Balance path (with the test credentials only).
+pub async fn exotel_responding(responder: impl Respond + 'static) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(matchers::method("GET"))
         .and(matchers::path(format!("/v1/Accounts/{SID}/Balance.json")))
         .and(matchers::basic_auth(KEY, TOKEN))
-        .respond_with(script)
+        .respond_with(responder)
         .mount(&server)
         .await;
     server
+}
+
+/// An Exotel stand-in answering from `script`.
+pub async fn exotel(script: Script) -> MockServer {
+    exotel_responding(script).await
 }
 
 /// A receiver that accepts every POST to `/hook` with `status`.
@@ -313,14 +318,7 @@ impl Respond for Switch {
 /// An Exotel stand-in whose answer the test switches.
 pub async fn exotel_switch(initial: ResponseTemplate) -> (MockServer, Switch) {
     let switch = Switch::new(initial);
-    let server = MockServer::start().await;
-    Mock::given(matchers::method("GET"))
-        .and(matchers::path(format!("/v1/Accounts/{SID}/Balance.json")))
-        .and(matchers::basic_auth(KEY, TOKEN))
-        .respond_with(switch.clone())
-        .mount(&server)
-        .await;
-    (server, switch)
+    (exotel_responding(switch.clone()).await, switch)
 }
 
 /// A receiver for POSTs to `/hook` whose status the test switches.

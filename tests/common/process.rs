@@ -4,13 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers};
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
 use super::cli::{BIN, signal};
-use super::daemon::{KEY, SID, TOKEN, balance_response};
+use super::daemon::{Switch, balance_response, exotel_responding};
 
 /// A running daemon. Dropping it kills the process, so a failed assertion does not
 /// leave a daemon polling in the background.
@@ -118,11 +117,11 @@ pub fn strip_ansi(text: &str) -> String {
 
 /// What the Exotel stand-in answers right now; the test changes it mid-run.
 #[derive(Clone)]
-pub struct Balance(Arc<Mutex<ResponseTemplate>>);
+pub struct Balance(Switch);
 
 impl Balance {
     pub fn new(amount: &str) -> Balance {
-        Balance(Arc::new(Mutex::new(balance_response(amount))))
+        Balance(Switch::new(balance_response(amount)))
     }
 
     pub fn set(&self, amount: &str) {
@@ -131,27 +130,13 @@ impl Balance {
 
     /// Answers every later request with `response` (an error, a delay...).
     pub fn answer(&self, response: ResponseTemplate) {
-        *self.0.lock().unwrap() = response;
+        self.0.set(response);
     }
 }
 
-impl Respond for Balance {
-    fn respond(&self, _request: &Request) -> ResponseTemplate {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// An Exotel stand-in answering the Balance path (with the test credentials) from
-/// `balance`.
+/// An Exotel stand-in answering the Balance path from `balance`.
 pub async fn exotel_with(balance: &Balance) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(matchers::method("GET"))
-        .and(matchers::path(format!("/v1/Accounts/{SID}/Balance.json")))
-        .and(matchers::basic_auth(KEY, TOKEN))
-        .respond_with(balance.clone())
-        .mount(&server)
-        .await;
-    server
+    exotel_responding(balance.0.clone()).await
 }
 
 /// A webhook receiver answering every POST with `response` (e.g. with a delay).
