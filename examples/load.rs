@@ -345,7 +345,7 @@ fn main() {
         let daemon = tokio::spawn(daemon::run(config, options, async move {
             let _ = stop_rx.await;
         }));
-        ready_rx.await.expect("daemon started");
+        let ready = ready_rx.await.expect("daemon started");
         println!(
             "daemon ready after {:.2} s with {total} accounts",
             started.elapsed().as_secs_f64()
@@ -370,11 +370,20 @@ fn main() {
         }
         report_rss(&format!("after {crossings} crossings"));
         // Every crossing rewrites the whole state file before the message is sent, so
-        // its size is what the crossing latency grows with.
-        let state_bytes = std::fs::metadata(dir.join("state.json")).map_or(0, |m| m.len());
+        // its size is what the crossing latency grows with: time the two halves of
+        // that write (serializing under the state lock, then the atomic write + fsync).
+        let t = Instant::now();
+        let bytes = serde_json::to_vec(&*ready.store.lock()).expect("state serializes");
+        let serialize = t.elapsed();
+        let scratch = dir.join("scratch.json");
+        let t = Instant::now();
+        balance_alert::state::write_atomic(&scratch, &bytes).expect("scratch write");
+        let write = t.elapsed();
         println!(
-            "state.json is {:.2} MiB ({total} accounts)",
-            state_bytes as f64 / (1024.0 * 1024.0)
+            "state.json is {:.2} MiB ({total} accounts): serialize {:.2} ms, write+fsync {:.2} ms",
+            bytes.len() as f64 / (1024.0 * 1024.0),
+            serialize.as_secs_f64() * 1e3,
+            write.as_secs_f64() * 1e3
         );
         let _ = stop_tx.send(());
         daemon.await.expect("daemon task").expect("daemon run");
