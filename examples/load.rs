@@ -7,7 +7,9 @@
 //! - RSS (`VmRSS`) and peak RSS (`VmHWM`) from /proc/self/status once every account has
 //!   been polled at least once (and again at the end);
 //! - the latency from the simulated Exotel handing over a response that crosses a
-//!   threshold to the webhook POST for it arriving at the receiver.
+//!   threshold to the webhook POST for it arriving at the receiver;
+//! - the state file's size and how long serializing and writing it take, since every
+//!   crossing rewrites it before the message leaves.
 //!
 //! ```text
 //! cargo run --profile bench --example load -- 1
