@@ -365,12 +365,16 @@ async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()>
     }
 }
 
+/// One `ExotelClient` per account, sharing one HTTP client per distinct
+/// `(ca_file, timeout)`: a client per account costs memory per account (TLS roots, pool,
+/// idle connection), which is what kept 10,000 accounts from fitting in 64 MiB.
 fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
+    let mut cache = crate::http::ClientCache::new();
     config
         .accounts
         .iter()
         .map(|account| {
-            let client = ExotelClient::new(account)
+            let client = ExotelClient::with_cache(account, &mut cache)
                 .map_err(|e| RunError::Config(format!("account `{}`: {e}", account.name)))?;
             Ok(AccountSetup {
                 config: account.clone(),
