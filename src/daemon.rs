@@ -685,7 +685,7 @@ impl Shared {
             (entries, dirty, state.outbox.len())
         };
         if dirty {
-            self.store.mark_dirty();
+            self.store.mark_account_dirty(&account.name);
             if let Err(e) = self.store.save().await {
                 // Still send: a message that leaves without being persisted beats one
                 // that never leaves.
@@ -716,7 +716,7 @@ impl Shared {
             state.outbox.len()
         };
         self.metrics.set_outbox_pending(pending);
-        self.store.mark_dirty();
+        self.store.mark_outbox_dirty();
         if let Err(e) = self.store.save().await {
             error!(error = %e, "cannot persist the outbox");
         }

@@ -86,10 +86,23 @@ pub struct Store {
     state: Mutex<StateFile>,
     samples: Mutex<BTreeMap<String, VecDeque<Sample>>>,
     samples_dirty: std::sync::atomic::AtomicBool,
+    /// Each account's record as JSON, re-serialized only when the account changed, so
+    /// a crossing on one of 10,000 accounts does not re-encode the other 9,999 before
+    /// its message may leave.
+    encoded: Mutex<Encoded>,
     /// Bumped by every change that must reach disk.
     requested: AtomicU64,
     /// Highest `requested` value known to be on disk; guarded by the write lock.
     written: tokio::sync::Mutex<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Encoded {
+    records: BTreeMap<String, String>,
+    /// Accounts whose record changed since it was last encoded.
+    stale: std::collections::HashSet<String>,
+    /// Everything may have changed: re-encode every record.
+    all_stale: bool,
 }
 
 /// What [`Store::open`] found.
@@ -149,6 +162,10 @@ impl Store {
             }),
             samples: Mutex::new(samples),
             samples_dirty: Default::default(),
+            encoded: Mutex::new(Encoded {
+                all_stale: true,
+                ..Encoded::default()
+            }),
             requested: AtomicU64::new(0),
             written: tokio::sync::Mutex::new(0),
         };
@@ -164,10 +181,71 @@ impl Store {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that the in-memory state changed in a way that must reach disk; call
-    /// after the change and before [`Store::save`].
+    /// Records that the in-memory state changed in a way that must reach disk (any
+    /// part of it); call after the change and before [`Store::save`].
     pub fn mark_dirty(&self) {
+        self.encoded().all_stale = true;
         self.requested.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Like [`Store::mark_dirty`] when only this account's record (and perhaps the
+    /// outbox) changed: the next save re-encodes just that record.
+    pub fn mark_account_dirty(&self, account: &str) {
+        self.encoded().stale.insert(account.to_string());
+        self.requested.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Like [`Store::mark_dirty`] when only the outbox changed.
+    pub fn mark_outbox_dirty(&self) {
+        self.requested.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn encoded(&self) -> MutexGuard<'_, Encoded> {
+        self.encoded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state file's bytes: cached records for unchanged accounts, fresh encoding
+    /// for the rest. Same JSON as serializing [`StateFile`] directly.
+    fn encode(&self) -> Vec<u8> {
+        let state = self.lock();
+        let mut encoded = self.encoded();
+        let Encoded {
+            records,
+            stale,
+            all_stale,
+        } = &mut *encoded;
+        let encode_record =
+            |r: &AccountRecord| serde_json::to_string(r).expect("records always serialize");
+        if std::mem::take(all_stale) {
+            stale.clear();
+            *records = state
+                .accounts
+                .iter()
+                .map(|(name, r)| (name.clone(), encode_record(r)))
+                .collect();
+        } else {
+            for name in stale.drain() {
+                match state.accounts.get(&name) {
+                    Some(r) => records.insert(name, encode_record(r)),
+                    None => records.remove(&name),
+                };
+            }
+        }
+        let size: usize = records.values().map(|r| r.len() + 40).sum();
+        let mut out = Vec::with_capacity(size + 4096);
+        out.extend_from_slice(format!(r#"{{"version":{},"accounts":{{"#, state.version).as_bytes());
+        for (i, (name, record)) in records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, name).expect("names always serialize");
+            out.push(b':');
+            out.extend_from_slice(record.as_bytes());
+        }
+        out.extend_from_slice(br#"},"outbox":"#);
+        serde_json::to_writer(&mut out, &state.outbox).expect("the outbox always serializes");
+        out.extend_from_slice(format!(r#","next_seq":{}}}"#, state.next_seq).as_bytes());
+        out
     }
 
     /// Writes the state unless a snapshot taken after the last [`Store::mark_dirty`]
@@ -179,10 +257,7 @@ impl Store {
             return Ok(());
         }
         let upto = self.requested.load(Ordering::SeqCst);
-        let bytes = {
-            let state = self.lock();
-            serde_json::to_vec(&*state).expect("state always serializes")
-        };
+        let bytes = self.encode();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
             .await
@@ -221,7 +296,7 @@ impl Store {
         samples.remove(account);
         self.samples_dirty.store(true, Ordering::Relaxed);
         drop(samples);
-        self.mark_dirty();
+        self.mark_account_dirty(account);
     }
 
     /// Writes the sample history if it changed since the last flush.
@@ -320,6 +395,41 @@ mod tests {
         let (again, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
         assert_eq!(opened, Opened::Restored);
         assert!(again.lock().accounts["a"].eval.warning_active);
+    }
+
+    #[tokio::test]
+    async fn cached_encoding_matches_serde_and_tracks_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (store, _) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
+        for name in ["a", "b\"quoted\"", "c"] {
+            store.lock().accounts.entry(name.into()).or_default();
+        }
+        store.mark_dirty();
+        store.save().await.unwrap();
+        let on_disk =
+            || -> StateFile { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
+        assert_eq!(on_disk(), *store.lock());
+        // One account changes: only it is re-encoded, and the file says so.
+        store
+            .lock()
+            .accounts
+            .get_mut("b\"quoted\"")
+            .unwrap()
+            .eval
+            .critical_active = true;
+        store.mark_account_dirty("b\"quoted\"");
+        store.save().await.unwrap();
+        assert_eq!(on_disk(), *store.lock());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            serde_json::to_vec(&*store.lock()).unwrap()
+        );
+        // Forgetting removes the cached record too.
+        store.forget("a");
+        store.save().await.unwrap();
+        assert!(!on_disk().accounts.contains_key("a"));
+        assert_eq!(on_disk(), *store.lock());
     }
 
     #[tokio::test]
