@@ -382,17 +382,7 @@ impl ExotelClient {
     /// Removes the key and token from text a server sent us: a misbehaving proxy or a
     /// debug endpoint may echo the request, and that text ends up in logs and alerts.
     fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for secret in [
-            self.account.api_token.expose(),
-            self.account.api_key.expose(),
-        ] {
-            // An empty "secret" would match between every character.
-            if !secret.is_empty() {
-                out = out.replace(secret, "****");
-            }
-        }
-        out
+        redact_credentials(text, &self.account)
     }
 
     fn redact_body_error(&self, err: BodyError) -> BodyError {
@@ -736,6 +726,38 @@ fn truncate(text: &str, max_chars: usize) -> String {
     let mut out: String = text.chars().take(max_chars).collect();
     if text.chars().count() > max_chars {
         out.push('…');
+    }
+    out
+}
+
+/// Removes an account's key and token (also as the Basic auth value, and a secret cut
+/// off at the end of a `…` snippet) from text a server sent us: a misbehaving proxy or
+/// debug endpoint may echo the request, and that text ends up in logs and alerts.
+pub fn redact_credentials(text: &str, account: &AccountConfig) -> String {
+    use base64::Engine as _;
+    let (key, token) = (account.api_key.expose(), account.api_token.expose());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{token}"));
+    redact_secrets(text, &[basic.as_str(), token, key])
+}
+
+/// Replaces each secret with `****`, including one cut short at the end of a snippet.
+pub fn redact_secrets(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        // An empty "secret" would match between every character.
+        if secret.is_empty() {
+            continue;
+        }
+        out = out.replace(secret, "****");
+        if let Some(body) = out.strip_suffix('…') {
+            let cut = (4..secret.len())
+                .rev()
+                .filter(|&k| secret.is_char_boundary(k))
+                .find(|&k| body.ends_with(&secret[..k]));
+            if let Some(k) = cut {
+                out = format!("{}****…", &body[..body.len() - k]);
+            }
+        }
     }
     out
 }
@@ -1095,5 +1117,35 @@ mod tests {
         assert_eq!(region_base_url("singapore"), Some("https://api.exotel.com"));
         assert_eq!(region_base_url("mumbai"), Some("https://api.in.exotel.com"));
         assert_eq!(region_base_url("tokyo"), None);
+    }
+
+    #[test]
+    fn redaction_covers_basic_auth_and_cut_off_secrets() {
+        use base64::Engine as _;
+        let account = AccountConfig {
+            name: "primary".into(),
+            sid: "acme".into(),
+            api_key: crate::config::Secret::new("key-ABCDEFGH"),
+            api_token: crate::config::Secret::new("token-0123456789"),
+            base_url: "https://api.exotel.com".into(),
+            currency: None,
+            poll_interval: Duration::from_secs(300),
+            repeat_every: None,
+            blind_after: Duration::from_secs(900),
+            timeout: Duration::from_secs(30),
+            ca_file: None,
+            notify: Vec::new(),
+            thresholds: Default::default(),
+        };
+        let client = ExotelClient::new(&account).unwrap();
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode("key-ABCDEFGH:token-0123456789");
+        let echoed = client.redact(&format!(
+            "Authorization: Basic {basic} token=token-0123456789"
+        ));
+        assert_eq!(echoed, "Authorization: Basic **** token=****");
+        // A snippet cut in the middle of the token keeps none of it.
+        assert_eq!(client.redact("echo: token-01234…"), "echo: ****…");
+        assert_eq!(client.redact("plain text…"), "plain text…");
     }
 }

@@ -388,3 +388,27 @@ async fn twilio_status_mapping() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_echoed_credential_never_reaches_the_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(format!(
+            "bad request from user {API_KEY} with token {API_TOKEN} and {TWILIO_TOKEN}"
+        )))
+        .mount(&server)
+        .await;
+    let exotel_channel = ExotelSms::new(&exotel(&server.uri(), &["+919800000001"])).unwrap();
+    let err = send(&exotel_channel, &critical_alert())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(API_KEY) && !err.contains(API_TOKEN), "{err}");
+    assert!(err.contains("bad request from user ****"), "{err}");
+    let twilio_channel = TwilioSms::new(&twilio(&server.uri(), &["+15550100001"])).unwrap();
+    let err = send(&twilio_channel, &critical_alert())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(TWILIO_TOKEN), "{err}");
+}

@@ -85,6 +85,7 @@ impl ExotelSms {
 impl Notifier for ExotelSms {
     async fn send(&self, event: &Event, _ctx: &RenderCtx) -> Result<(), DeliveryError> {
         let body = render::sms_body(event, self.body_template.as_deref());
+        let secrets = [self.api_key.expose(), self.api_token.expose()];
         let mut outcomes = Vec::with_capacity(self.to.len());
         for to in &self.to {
             let mut form: Vec<(&str, &str)> =
@@ -100,7 +101,10 @@ impl Notifier for ExotelSms {
                 .post(self.url.clone())
                 .basic_auth(self.api_key.expose(), Some(self.api_token.expose()))
                 .form(&form);
-            outcomes.push((to.as_str(), post_sms_form(request, "Exotel SMS").await));
+            outcomes.push((
+                to.as_str(),
+                post_sms_form(request, "Exotel SMS", &secrets).await,
+            ));
         }
         combine(outcomes)
     }
@@ -110,6 +114,7 @@ impl Notifier for ExotelSms {
 pub(super) async fn post_sms_form(
     request: reqwest::RequestBuilder,
     peer: &str,
+    secrets: &[&str],
 ) -> Result<(), DeliveryError> {
     let response = match request.send().await {
         Ok(r) => r,
@@ -127,7 +132,11 @@ pub(super) async fn post_sms_form(
     }
     let retry_after = http::retry_after(response.headers(), SystemTime::now());
     let detail = match http::read_limited(response, ERROR_BODY_LIMIT).await {
-        Ok(body) if !body.is_empty() => format!(": {}", http::snippet(&body)),
+        // The peer may echo the request; its credentials never reach a log line.
+        Ok(body) if !body.is_empty() => format!(
+            ": {}",
+            crate::exotel::redact_secrets(&http::snippet(&body), secrets)
+        ),
         Ok(_) => String::new(),
         Err(e) => format!(" ({e})"),
     };

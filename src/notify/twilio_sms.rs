@@ -67,6 +67,7 @@ impl TwilioSms {
 impl Notifier for TwilioSms {
     async fn send(&self, event: &Event, _ctx: &RenderCtx) -> Result<(), DeliveryError> {
         let body = render::sms_body(event, self.body_template.as_deref());
+        let secrets = [self.auth_token.expose()];
         let mut outcomes = Vec::with_capacity(self.to.len());
         for to in &self.to {
             let form = [("To", to.as_str()), ("From", &self.from), ("Body", &body)];
@@ -75,7 +76,10 @@ impl Notifier for TwilioSms {
                 .post(self.url.clone())
                 .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
                 .form(&form);
-            outcomes.push((to.as_str(), post_sms_form(request, "Twilio SMS").await));
+            outcomes.push((
+                to.as_str(),
+                post_sms_form(request, "Twilio SMS", &secrets).await,
+            ));
         }
         combine(outcomes)
     }
