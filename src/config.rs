@@ -1037,7 +1037,7 @@ impl Ctx<'_> {
             }
             RawNumber::Text(t) => {
                 let (t, _) = self.expand(t, &v.span(), key)?;
-                Decimal::from_str(t.trim()).map_err(|_| bad(&format!("\"{t}\"")))
+                crate::exotel::exact_decimal(t.trim()).map_err(|_| bad(&format!("\"{t}\"")))
             }
         }
     }

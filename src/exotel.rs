@@ -589,22 +589,39 @@ fn parse_amount(field: &'static str, raw: &RawValue) -> Result<Decimal, BodyErro
     } else {
         literal.to_string()
     };
-    // rust_decimal's own parser is lenient (it takes `1_000`, for instance), so the
-    // grammar is checked here: an optional minus, digits, an optional fraction and an
-    // optional exponent. That also rejects NaN, Infinity, null, booleans and objects.
-    if !is_decimal_literal(&text) {
-        return Err(not_a_number(field, literal));
+    match exact_decimal(&text) {
+        Ok(d) => Ok(d),
+        Err(DecimalError::NotANumber) => Err(not_a_number(field, literal)),
+        Err(DecimalError::OutOfRange) => Err(BodyError::OutOfRange {
+            field,
+            value: truncate(literal, 60),
+        }),
+    }
+}
+
+/// Why [`exact_decimal`] refused a literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecimalError {
+    /// Not `-?digits(.digits)?([eE][+-]?digits)?`.
+    NotANumber,
+    /// A number, but not one a `Decimal` holds exactly.
+    OutOfRange,
+}
+
+/// Parses a decimal literal exactly: amounts from Exotel and thresholds from the config
+/// go through here. rust_decimal's own parser is lenient (it takes `1_000`, and rounds
+/// digits it cannot hold), so the grammar is checked first (that also rejects NaN,
+/// Infinity and the like) and rounding is refused.
+pub fn exact_decimal(text: &str) -> Result<Decimal, DecimalError> {
+    if !is_decimal_literal(text) {
+        return Err(DecimalError::NotANumber);
     }
     let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(&text)
+        Decimal::from_scientific(text)
     } else {
-        // `_exact` refuses to round digits it cannot hold instead of silently losing them.
-        Decimal::from_str_exact(&text)
+        Decimal::from_str_exact(text)
     };
-    parsed.map_err(|_| BodyError::OutOfRange {
-        field,
-        value: truncate(literal, 60),
-    })
+    parsed.map_err(|_| DecimalError::OutOfRange)
 }
 
 fn not_a_number(field: &'static str, literal: &str) -> BodyError {
