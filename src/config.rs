@@ -333,6 +333,9 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// The longest duration any setting accepts.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -994,13 +997,18 @@ impl Ctx<'_> {
 
     fn duration(&self, v: &Spanned<RawDuration>, key: &str) -> Res<Duration> {
         let (text, _) = self.expand(&v.get_ref().0, &v.span(), key)?;
-        humantime::parse_duration(text.trim()).map_err(|e| {
+        let d = humantime::parse_duration(text.trim()).map_err(|e| {
             self.err(
                 Some(v.span()),
                 key,
                 format!("bad duration \"{text}\": {e} (write e.g. \"90s\", \"5m\", \"1h 30m\")"),
             )
-        })
+        })?;
+        // Timers add durations to "now"; absurd values would overflow them.
+        if d > MAX_DURATION {
+            return Err(self.err(Some(v.span()), key, "must be at most 365 days"));
+        }
+        Ok(d)
     }
 
     /// An optional duration with a default, which must be greater than zero.
@@ -1610,7 +1618,15 @@ fn threshold(ctx: &Ctx<'_>, t: &Spanned<RawThreshold>, base: &str) -> Res<Thresh
             c
         }
         // SPEC §3: a band of 10 % of the amount, at least 1.
-        None => below + (below.abs() * Decimal::new(1, 1)).max(Decimal::ONE),
+        None => below
+            .checked_add((below.abs() * Decimal::new(1, 1)).max(Decimal::ONE))
+            .ok_or_else(|| {
+                ctx.err(
+                    Some(t.span()),
+                    &below_key,
+                    "too large to derive clear_above from; set clear_above explicitly",
+                )
+            })?,
     };
     Ok(Threshold { below, clear_above })
 }

@@ -33,9 +33,6 @@ use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
-/// Longest a single delivery attempt may take before its worker counts as stuck.
-/// Generous: an SMS channel sends to each recipient in turn, 30 s timeout each.
-const SEND_DEADLINE: Duration = Duration::from_secs(600);
 /// How often the sample history is flushed.
 const SAMPLE_FLUSH_EVERY: Duration = Duration::from_secs(60);
 /// Delivery retries start at 1 s and double up to this.
@@ -466,6 +463,10 @@ impl Daemon {
                 if let Err(e) = shared.store.flush_samples().await {
                     warn!(error = %e, "cannot write the sample history");
                 }
+                // Last balances and request times (the rate floor across a crash).
+                if let Err(e) = shared.store.save_touched().await {
+                    warn!(error = %e, "cannot write the state file");
+                }
             }
             drop(done);
         });
@@ -635,10 +636,7 @@ impl Shared {
             }
             let state = &mut *guard;
             let record = state.accounts.entry(account.name.clone()).or_default();
-            let mut dirty = must_persist(&record.eval, &new) || !emitted.is_empty();
-            if record.last_poll_at.is_none() {
-                dirty = true;
-            }
+            let dirty = must_persist(&record.eval, &new) || !emitted.is_empty();
             if polled_at.is_some() {
                 record.last_poll_at = polled_at;
             }
@@ -648,20 +646,21 @@ impl Shared {
                 .iter()
                 .filter_map(|n| routes.get(n).map(|r| &*r.config))
                 .collect();
-            // A blind monitor matters to everyone (SPEC §5): every configured channel,
-            // not just the account's own.
+            // Follow-ups and monitor_failing may reach channels beyond the account's
+            // own (SPEC §5); routing picks from all of them.
             let mut everyone: Vec<&ChannelConfig> = routes.values().map(|r| &*r.config).collect();
             everyone.sort_by(|a, b| a.name.cmp(&b.name));
             let mut entries = Vec::new();
             for emitted in emitted {
                 let event = build_event(account, &record.eval, &emitted, now);
                 let severity = notify::severity(emitted.kind, emitted.level);
-                let candidates = match emitted.kind {
-                    EventKind::MonitorFailing => &everyone,
-                    _ => &channels,
-                };
-                let targets =
-                    notify::route(emitted.kind, severity, candidates, &mut record.routing);
+                let targets = notify::route(
+                    emitted.kind,
+                    severity,
+                    &channels,
+                    &everyone,
+                    &mut record.routing,
+                );
                 info!(
                     account = %account.name,
                     event = emitted.kind.as_str(),
@@ -684,6 +683,10 @@ impl Shared {
             }
             (entries, dirty, state.outbox.len())
         };
+        if !dirty {
+            // Last balance and request time: kept by the next save or the minute flush.
+            self.store.touch_account(&account.name);
+        }
         if dirty {
             self.store.mark_account_dirty(&account.name);
             if let Err(e) = self.store.save().await {
@@ -838,14 +841,22 @@ impl AccountTask {
                     config = setup.config;
                     client = setup.client;
                     self.reevaluate(&config).await;
-                    if let (0, Some(last)) = (failures, last_request) {
-                        next = last + config.poll_interval;
+                    if let Some(last) = last_request {
+                        next = if failures == 0 {
+                            last + config.poll_interval
+                        } else {
+                            // Perhaps the reload fixed what was failing: try again as
+                            // soon as the rate floor allows.
+                            next.min(last + config.rate_floor())
+                        };
                     }
+                    let state = self.current_state(&config.name);
+                    blind_check =
+                        blindness_due(&state, &config, self.shared.clock.now(), Instant::now());
                     continue;
                 }
                 _ = sleep_until_opt(blind_check.filter(|b| *b < next)) => {
-                    blind_check = None;
-                    self.check_blindness(&config).await;
+                    blind_check = self.check_blindness(&config).await;
                     continue;
                 }
                 _ = tokio::time::sleep_until(next) => {}
@@ -910,7 +921,6 @@ impl AccountTask {
                         ),
                     };
                     next = started + wait;
-                    blind_check = blindness_due(&before, &config, now, started);
                     warn!(
                         account = %config.name,
                         class = class.as_str(),
@@ -922,6 +932,8 @@ impl AccountTask {
                 }
             };
             metrics.set_level(&config.name, new.level);
+            // Counted from after the response, like `failing_since` in the state.
+            blind_check = blindness_due(&new, &config, now, Instant::now());
             self.shared
                 .commit(&config, new, emitted, Some(polled_at), &self.setup)
                 .await;
@@ -966,17 +978,20 @@ impl AccountTask {
 
     /// Between polls: raises `monitor_failing` once failures have lasted longer than
     /// `blind_after`, without making a request.
-    async fn check_blindness(&self, config: &AccountConfig) {
+    /// Returns when to check again if the account is failing but not yet blind (the
+    /// wall clock and the monotonic clock may drift apart a little).
+    async fn check_blindness(&self, config: &AccountConfig) -> Option<Instant> {
         let before = self.current_state(&config.name);
-        let Some(error) = before.last_error.clone() else {
-            return;
-        };
+        let error = before.last_error.clone()?;
         let now = self.shared.clock.now();
         let (new, emitted) =
             evaluate::on_failure(&before, &policy(config), ErrorClass::Transient, &error, now);
+        let again = blindness_due(&new, config, now, Instant::now())
+            .map(|due| due.max(Instant::now() + Duration::from_millis(100)));
         self.shared
             .commit(config, new, emitted, None, &self.setup)
             .await;
+        again
     }
 
     fn current_state(&self, name: &str) -> AccountState {
@@ -1051,6 +1066,9 @@ impl Worker {
                     Some(WorkerMsg::Reconfigure(channel)) => {
                         self.spacing = channel.min_spacing();
                         self.channel = channel;
+                        // The fix may be in the new settings: retry the head now.
+                        self.attempts = 0;
+                        self.not_before = Instant::now();
                         continue;
                     }
                 },
@@ -1098,7 +1116,8 @@ impl Worker {
         let Some(entry) = self.queue.front().cloned() else {
             return true;
         };
-        self.heartbeat.expect_back_within(SEND_DEADLINE);
+        self.heartbeat
+            .expect_back_within(self.channel.max_send_time() + HEARTBEAT_SLACK);
         let (channel, shared) = (self.channel.clone(), self.shared.clone());
         let send = channel.send(&entry.event, &shared.render);
         tokio::pin!(send);
@@ -1195,7 +1214,7 @@ fn blindness_due(
     if state.monitor_failing {
         return None;
     }
-    let since = state.failing_since.unwrap_or(now);
+    let since = state.failing_since?;
     let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
     let left = config.blind_after.saturating_sub(elapsed);
     // "Longer than blind_after": just past it.

@@ -126,6 +126,7 @@ impl Store {
                 source,
             })?;
         }
+        remove_stale_temp_files(path);
         let (state, opened) = match std::fs::read(path) {
             Ok(bytes) => match serde_json::from_slice::<StateFile>(&bytes) {
                 Ok(state) => (state, Opened::Restored),
@@ -193,6 +194,28 @@ impl Store {
     pub fn mark_account_dirty(&self, account: &str) {
         self.encoded().stale.insert(account.to_string());
         self.requested.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Notes that an account's record changed in a way worth keeping but not worth a
+    /// write of its own (last balance, last request time): the next save carries it,
+    /// and [`Store::save_touched`] at least once a minute.
+    pub fn touch_account(&self, account: &str) {
+        let mut encoded = self.encoded();
+        if !encoded.stale.contains(account) {
+            encoded.stale.insert(account.to_string());
+        }
+    }
+
+    /// Saves when some account was touched since the last save.
+    pub async fn save_touched(&self) -> Result<(), StateError> {
+        {
+            let encoded = self.encoded();
+            if encoded.stale.is_empty() && !encoded.all_stale {
+                return Ok(());
+            }
+        }
+        self.requested.fetch_add(1, Ordering::SeqCst);
+        self.save().await
     }
 
     /// Like [`Store::mark_dirty`] when only the outbox changed.
@@ -335,6 +358,27 @@ fn aside_path(path: &Path, now: Timestamp) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Temp files a crash left behind (`state.json.tmp.PID.N`); never the real file.
+fn remove_stale_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.tmp.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory:
 /// a crash leaves either the old file or the new one, never a torn one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
@@ -346,20 +390,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // A name of its own per write: two writers can never interleave in one temp file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
+    tmp_name.push(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     let tmp = dir.join(tmp_name);
-    {
+    let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(fail)?;
-        file.write_all(bytes).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // A full disk must not also leave half-written temp files behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
     }
-    std::fs::rename(&tmp, path).map_err(fail)?;
     if let Ok(d) = std::fs::File::open(&dir) {
         // Directory fsync makes the rename durable; some file systems refuse it.
         let _ = d.sync_all();
@@ -391,9 +444,20 @@ mod tests {
         }
         store.mark_dirty();
         store.save().await.unwrap();
-        assert!(!dir.path().join("state.json.tmp").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        std::fs::write(dir.path().join("state.json.tmp.1.2"), b"half").unwrap();
         let (again, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
         assert_eq!(opened, Opened::Restored);
+        assert!(
+            !dir.path().join("state.json.tmp.1.2").exists(),
+            "crash leftovers removed"
+        );
         assert!(again.lock().accounts["a"].eval.warning_active);
     }
 

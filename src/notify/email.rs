@@ -21,7 +21,7 @@ use crate::config::{EmailConfig, Secret, SmtpTls};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one whole delivery (connect, TLS, AUTH, DATA, QUIT), so a server that
 /// trickles replies cannot hold the channel's queue for long.
-const SEND_TIMEOUT: Duration = Duration::from_secs(90);
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,

@@ -82,6 +82,13 @@ impl ExotelSms {
     }
 }
 
+impl ExotelSms {
+    /// How many numbers each message goes to (one request each).
+    pub fn recipients(&self) -> usize {
+        self.to.len()
+    }
+}
+
 impl Notifier for ExotelSms {
     async fn send(&self, event: &Event, _ctx: &RenderCtx) -> Result<(), DeliveryError> {
         let body = render::sms_body(event, self.body_template.as_deref());

@@ -153,6 +153,21 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// The longest one delivery attempt can legitimately take: its worker's heartbeat
+    /// deadline, so a slow but working peer is never mistaken for a stuck task.
+    pub fn max_send_time(&self) -> Duration {
+        let request = crate::http::REQUEST_TIMEOUT;
+        match self {
+            Channel::Slack(_) | Channel::Webhook(_) | Channel::Console(_) => request,
+            Channel::Email(_) => email::SEND_TIMEOUT,
+            // One request per recipient, one after another.
+            Channel::ExotelSms(c) => request.saturating_mul(c.recipients().max(1) as u32),
+            Channel::TwilioSms(c) => request.saturating_mul(c.recipients().max(1) as u32),
+        }
+    }
+}
+
 impl Notifier for Channel {
     async fn send(&self, event: &Event, ctx: &RenderCtx) -> Result<(), DeliveryError> {
         match self {
@@ -180,24 +195,31 @@ pub struct Routing {
     pub failing: BTreeSet<String>,
 }
 
-/// Decides which of an account's channels receive an event of `kind` at `severity`, and
-/// updates the routing memory. `channels` are the account's `notify` list resolved to
-/// configs, in order; the result keeps that order.
+/// Decides which channels receive an event of `kind` at `severity`, and updates the
+/// routing memory. `own` are the account's `notify` channels; `all` every configured
+/// channel (in the order the result keeps). `min_level` picks among the account's own
+/// channels; follow-ups (`improved`, `resolved`, `monitor_recovered`) go to whoever got
+/// the news they answer, even a channel a reload has since taken off the account's
+/// list; `monitor_failing` goes to every channel.
 pub fn route(
     kind: EventKind,
     severity: Level,
-    channels: &[&ChannelConfig],
+    own: &[&ChannelConfig],
+    all: &[&ChannelConfig],
     memory: &mut Routing,
 ) -> Vec<String> {
-    let passes_filter = |c: &&ChannelConfig| severity != Level::Ok && c.min_level <= severity;
-    let picked: Vec<String> = channels
+    let is_own = |c: &ChannelConfig| own.iter().any(|o| o.name == c.name);
+    let passes_filter =
+        |c: &ChannelConfig| is_own(c) && severity != Level::Ok && c.min_level <= severity;
+    let picked: Vec<String> = all
         .iter()
         .filter(|c| match kind {
             EventKind::Alert | EventKind::Reminder => passes_filter(c),
             EventKind::Improved => passes_filter(c) || memory.critical.contains(&c.name),
             EventKind::Resolved => memory.alerted.contains(&c.name),
-            EventKind::MonitorFailing | EventKind::Test => true,
+            EventKind::MonitorFailing => true,
             EventKind::MonitorRecovered => memory.failing.contains(&c.name),
+            EventKind::Test => is_own(c),
         })
         .map(|c| c.name.clone())
         .collect();
@@ -231,5 +253,75 @@ pub fn severity(kind: EventKind, level: Level) -> Level {
         EventKind::Resolved | EventKind::MonitorRecovered | EventKind::Test => Level::Ok,
         // Goes to every channel regardless of min_level; the level is informative.
         EventKind::MonitorFailing => level,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(name: &str, min_level: Level) -> ChannelConfig {
+        ChannelConfig {
+            name: name.into(),
+            min_level,
+            kind: ChannelKind::Console,
+        }
+    }
+
+    #[test]
+    fn routing_follows_spec_section_5() {
+        let warn = channel("warn", Level::Warning);
+        let crit = channel("crit", Level::Critical);
+        let other = channel("other", Level::Warning);
+        let own = [&warn, &crit];
+        let all = [&crit, &other, &warn];
+        let mut memory = Routing::default();
+        let mut go = |kind, level| route(kind, severity(kind, level), &own, &all, &mut memory);
+
+        assert_eq!(go(EventKind::Alert, Level::Warning), ["warn"]);
+        assert_eq!(go(EventKind::Alert, Level::Critical), ["crit", "warn"]);
+        assert_eq!(go(EventKind::Reminder, Level::Critical), ["crit", "warn"]);
+        // improved: the warning filter plus whoever got the critical alert.
+        assert_eq!(go(EventKind::Improved, Level::Warning), ["crit", "warn"]);
+        // resolved: everyone alerted since the level left ok.
+        assert_eq!(go(EventKind::Resolved, Level::Ok), ["crit", "warn"]);
+        assert_eq!(go(EventKind::Resolved, Level::Ok), Vec::<String>::new());
+        // monitor_failing: every channel; recovered: exactly those.
+        assert_eq!(
+            go(EventKind::MonitorFailing, Level::Ok),
+            ["crit", "other", "warn"]
+        );
+        assert_eq!(
+            go(EventKind::MonitorRecovered, Level::Ok),
+            ["crit", "other", "warn"]
+        );
+        assert_eq!(
+            go(EventKind::MonitorRecovered, Level::Ok),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn follow_ups_reach_a_channel_no_longer_listed() {
+        let pager = channel("pager", Level::Critical);
+        let chat = channel("chat", Level::Warning);
+        let mut memory = Routing::default();
+        let alerted = route(
+            EventKind::Alert,
+            Level::Critical,
+            &[&pager, &chat],
+            &[&chat, &pager],
+            &mut memory,
+        );
+        assert_eq!(alerted, ["chat", "pager"]);
+        // A reload took the pager off the account; it still hears the resolve.
+        let resolved = route(
+            EventKind::Resolved,
+            Level::Ok,
+            &[&chat],
+            &[&chat, &pager],
+            &mut memory,
+        );
+        assert_eq!(resolved, ["chat", "pager"]);
     }
 }

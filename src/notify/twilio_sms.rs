@@ -64,6 +64,13 @@ impl TwilioSms {
     }
 }
 
+impl TwilioSms {
+    /// How many numbers each message goes to (one request each).
+    pub fn recipients(&self) -> usize {
+        self.to.len()
+    }
+}
+
 impl Notifier for TwilioSms {
     async fn send(&self, event: &Event, _ctx: &RenderCtx) -> Result<(), DeliveryError> {
         let body = render::sms_body(event, self.body_template.as_deref());
