@@ -21,6 +21,8 @@ use crate::{Clock, SystemClock, logging};
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILURE: u8 = 1;
+    /// A command-line usage error (clap's convention).
+    pub const USAGE: u8 = 2;
     /// `EX_CONFIG` from sysexits.h; systemd's `RestartPreventExitStatus=78`.
     pub const CONFIG: u8 = 78;
     pub const NAGIOS_OK: u8 = 0;

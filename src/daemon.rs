@@ -280,7 +280,9 @@ pub async fn run(
     let listen = match listener {
         Some(listener) => {
             let bound = listener.local_addr().ok();
-            info!(bound = ?bound, "serving /metrics and /healthz");
+            if let Some(addr) = bound {
+                info!(%addr, "serving /metrics and /healthz");
+            }
             let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
             let done = daemon.complete_tx.clone();
             let (m, h) = (metrics.clone(), heartbeats.clone());

@@ -56,6 +56,8 @@ const SCRIPT: &[Step] = &[
 struct Simulator {
     step: AtomicUsize,
     finished: Notify,
+    /// Dim the simulator's lines on a terminal; plain text when piped or NO_COLOR.
+    color: bool,
 }
 
 impl Simulator {
@@ -75,8 +77,13 @@ impl Simulator {
         if i + 1 >= SCRIPT.len() {
             self.finished.notify_one();
         }
+        let (dim, reset) = if self.color {
+            ("\x1b[2m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
         let say =
-            |what: String| println!("\x1b[2m[simulated Exotel] poll {:>2}: {what}\x1b[0m", i + 1);
+            |what: String| println!("{dim}[simulated Exotel] poll {:>2}: {what}{reset}", i + 1);
         match step {
             Step::Documented(amount) => {
                 say(format!(
@@ -222,6 +229,8 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
     let sim = Arc::new(Simulator {
         step: AtomicUsize::new(0),
         finished: Notify::new(),
+        color: std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::env::var_os("NO_COLOR").is_none(),
     });
     tokio::spawn(serve(listener, sim.clone()));
 

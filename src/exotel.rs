@@ -168,8 +168,10 @@ pub enum PollError {
         if detail.is_empty() { String::new() } else { format!(" ({detail})") }
     )]
     Timeout { after: Duration, detail: String },
-    #[error("cannot reach Exotel: {detail}")]
-    Connect { detail: String },
+    /// `host` is the base URL (never holds credentials): a Mumbai account on the
+    /// Singapore host, or a proxy in the way, shows at once.
+    #[error("cannot reach Exotel at {host}: {detail}")]
+    Connect { host: String, detail: String },
     /// Any other transport failure (including a body cut off mid-read).
     #[error("request to Exotel failed: {detail}")]
     Request { detail: String },
@@ -372,6 +374,7 @@ impl ExotelClient {
             }
         } else if err.is_connect() {
             PollError::Connect {
+                host: self.account.base_url.clone(),
                 detail: detail("connection failed"),
             }
         } else {
@@ -757,6 +760,9 @@ pub fn redact_credentials(text: &str, account: &AccountConfig) -> String {
     redact_secrets(text, &[basic.as_str(), token, key])
 }
 
+/// Secrets shorter than this are not masked in place (see [`redact_secrets`]).
+const SHORT_SECRET: usize = 8;
+
 /// Replaces each secret with `****`, including one cut short at the end of a snippet.
 pub fn redact_secrets(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
@@ -764,6 +770,11 @@ pub fn redact_secrets(text: &str, secrets: &[&str]) -> String {
         // An empty "secret" would match between every character.
         if secret.is_empty() {
             continue;
+        }
+        // Masking a very short secret inside words ("smtp.e****ample.com") would both
+        // garble the text and hint at the secret: withhold the whole text instead.
+        if secret.chars().count() < SHORT_SECRET && out.contains(secret) {
+            return "(details withheld: they contain a credential)".to_string();
         }
         out = out.replace(secret, "****");
         if let Some(body) = out.strip_suffix('…') {
@@ -1164,5 +1175,11 @@ mod tests {
         // A snippet cut in the middle of the token keeps none of it.
         assert_eq!(client.redact("echo: token-01234…"), "echo: ****…");
         assert_eq!(client.redact("plain text…"), "plain text…");
+        // Too short to mask inside words: the whole text is withheld.
+        assert_eq!(
+            redact_secrets("smtp.example.com refused", &["x"]),
+            "(details withheld: they contain a credential)"
+        );
+        assert_eq!(redact_secrets("no match here", &["q"]), "no match here");
     }
 }

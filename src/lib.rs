@@ -3,7 +3,8 @@
 //! delivers alerts at least once through Slack, email, SMS and webhooks.
 //!
 //! The external contract (API handling, hysteresis, events, channels, config schema, CLI,
-//! process behaviour) is `SPEC.md`; the README explains it for operators.
+//! process behaviour) is `docs/SPEC.md` (the "SPEC §n" in comments); the README explains
+//! it for operators.
 //!
 //! # Layout
 //!

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use balance_alert::cli;
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
 /// Watches Exotel account balances and alerts before the money runs out.
@@ -26,7 +27,7 @@ struct ConfigArg {
 enum Command {
     /// Run the daemon (exit 0 after SIGTERM/SIGINT, 78 on a bad config).
     Run(ConfigArg),
-    /// Poll each account once and print one Nagios line (exit 0/1/2/3).
+    /// Poll each account once and print one Nagios line (exit 0 ok, 1 warning, 2 critical, 3 unknown).
     Check {
         #[command(flatten)]
         config: ConfigArg,
@@ -51,7 +52,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => cli::exit::OK,
+                // A typo in a Nagios command line must read as UNKNOWN, not CRITICAL.
+                _ if std::env::args().nth(1).as_deref() == Some("check") => {
+                    cli::exit::NAGIOS_UNKNOWN
+                }
+                _ => cli::exit::USAGE,
+            });
+        }
+    };
     let outcome = match cli.command {
         Command::Run(c) => cli::run(&cli::config_path(c.config)),
         Command::Check { config, account } => Ok(cli::check(

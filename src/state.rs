@@ -71,7 +71,10 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write state file {path}: {source}")]
+    #[error(
+        "cannot write state file {path} ([daemon] state_file): {source}; run as a user who may \
+         write there, or point state_file elsewhere"
+    )]
     Write {
         path: PathBuf,
         source: std::io::Error,

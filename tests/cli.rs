@@ -392,3 +392,15 @@ fn demo_runs_the_whole_pipeline() {
         );
     }
 }
+
+#[test]
+fn usage_errors_exit_2_but_unknown_for_check() {
+    let out = run(&["check", "--acount", "primary"], &[]);
+    assert_eq!(code(&out), 3, "Nagios must read a typo as UNKNOWN");
+    assert!(stderr(&out).contains("--account"), "{}", stderr(&out));
+    let out = run(&["validate", "--bogus"], &[]);
+    assert_eq!(code(&out), 2);
+    let out = run(&["--version"], &[]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).starts_with("balance-alert "));
+}

@@ -121,8 +121,8 @@ impl Email {
     /// Error text without the password, even if a server echoed it back.
     fn scrub(&self, text: String) -> String {
         match &self.password {
-            Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "****"),
-            _ => text,
+            Some(p) => crate::exotel::redact_secrets(&text, &[p.expose()]),
+            None => text,
         }
     }
 }
