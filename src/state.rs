@@ -403,9 +403,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     ));
     let tmp = dir.join(tmp_name);
     let written = (|| {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Balances and routing are nobody else's business, even without systemd's UMask.
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -454,6 +457,9 @@ mod tests {
             .filter(|n| n.contains(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         std::fs::write(dir.path().join("state.json.tmp.1.2"), b"half").unwrap();
         let (again, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
         assert_eq!(opened, Opened::Restored);
