@@ -1863,12 +1863,7 @@ fn exotel_sms(
                 format!("no [[account]] named \"{account_name}\""),
             )
         })?;
-    let from = ctx.string(ctx.required(&raw.from, table, &key("from"))?, &key("from"))?;
-    let to_raw = raw
-        .to
-        .as_ref()
-        .ok_or_else(|| ctx.err(Some(table.clone()), &key("to"), "missing required key"))?;
-    let to = ctx.list(to_raw, &key("to"))?;
+    let (from, to) = sms_endpoints(ctx, raw, table, base)?;
     Ok(ExotelSmsConfig {
         account,
         from,
@@ -1877,6 +1872,23 @@ fn exotel_sms(
         dlt_template_id: ctx.opt_string(&raw.dlt_template_id, &key("dlt_template_id"))?,
         body_template: body_template(ctx, raw, base)?,
     })
+}
+
+/// `from` and `to` of an SMS channel: a sender and a list of numbers, both required.
+fn sms_endpoints(
+    ctx: &Ctx<'_>,
+    raw: &RawChannel,
+    table: &Range<usize>,
+    base: &str,
+) -> Res<(String, Vec<String>)> {
+    let key = |field: &str| format!("{base}.{field}");
+    let from = ctx.string(ctx.required(&raw.from, table, &key("from"))?, &key("from"))?;
+    let to_raw = raw
+        .to
+        .as_ref()
+        .ok_or_else(|| ctx.err(Some(table.clone()), &key("to"), "missing required key"))?;
+    let to = ctx.list(to_raw, &key("to"))?;
+    Ok((from, to))
 }
 
 fn twilio_sms(
@@ -1906,12 +1918,7 @@ fn twilio_sms(
             true,
         )?
         .expect("required");
-    let from = ctx.string(ctx.required(&raw.from, table, &key("from"))?, &key("from"))?;
-    let to_raw = raw
-        .to
-        .as_ref()
-        .ok_or_else(|| ctx.err(Some(table.clone()), &key("to"), "missing required key"))?;
-    let to = ctx.list(to_raw, &key("to"))?;
+    let (from, to) = sms_endpoints(ctx, raw, table, base)?;
     let base_url = match &raw.base_url {
         Some(v) => ctx.base_url(v, &key("base_url"))?,
         None => "https://api.twilio.com".to_owned(),
