@@ -13,6 +13,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Cargo.toml names the bench target, so its file must exist for the manifest to load.
+COPY benches ./benches
 # One RUN step: every layer is a full copy on some storage drivers (vfs), and the
 # cache mounts make rebuilds on the same machine incremental without extra layers.
 # The root filesystem the final stage needs (user, group, a state directory owned by
