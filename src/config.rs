@@ -13,7 +13,7 @@
 //! line. Secrets are wrapped in [`Secret`] as soon as they are read and never appear in
 //! an error: errors name the key, not the value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -1186,6 +1186,67 @@ impl Ctx<'_> {
 /// Parses and validates config text, also returning the keys of secrets written inline
 /// (for [`permission_warning`]). Pure given `env`.
 pub fn parse_detailed(
+    text: &str,
+    path: &Path,
+    env: &dyn Env,
+) -> Result<(Config, Vec<String>), ConfigError> {
+    parse_checked(text, path, env).map_err(|mut e| {
+        // One unset variable rarely comes alone: name them all, so a first run of
+        // `validate` is not followed by one more run per variable.
+        if e.message.ends_with(" is not set") {
+            let others = unset_variables(text, env, &e.message);
+            if !others.is_empty() {
+                e.message = format!("{}; also unset: {}", e.message, others.join(", "));
+            }
+        }
+        e
+    })
+}
+
+/// `NAME (line N)` for each `${NAME}` in any string value that `env` does not set, in
+/// file order, except the one `already` names.
+fn unset_variables(text: &str, env: &dyn Env, already: &str) -> Vec<String> {
+    fn walk(node: &Spanned<Node>, out: &mut Vec<(usize, String)>) {
+        match node.get_ref() {
+            Node::Table(entries) => entries.iter().for_each(|(_, n)| walk(n, out)),
+            Node::Array(items) => items.iter().for_each(|n| walk(n, out)),
+            Node::Str(s) => {
+                let mut rest = s.as_str();
+                while let Some(pos) = rest.find('$') {
+                    let after = &rest[pos + 1..];
+                    if let Some(after) = after.strip_prefix('$') {
+                        rest = after;
+                    } else if let Some(name_end) = after
+                        .strip_prefix('{')
+                        .and_then(|a| a.find('}').map(|e| (a, e)))
+                    {
+                        let (a, end) = name_end;
+                        out.push((node.span().start, a[..end].to_string()));
+                        rest = &a[end + 1..];
+                    } else {
+                        rest = after;
+                    }
+                }
+            }
+            Node::Datetime | Node::Other => {}
+        }
+    }
+    let Ok(tree) = toml::from_str::<Spanned<Node>>(text) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    walk(&tree, &mut found);
+    let mut seen = BTreeSet::new();
+    found
+        .into_iter()
+        .filter(|(_, name)| env.var(name).is_none())
+        .filter(|(_, name)| !already.contains(&format!("variable {name} is")))
+        .filter(|(_, name)| seen.insert(name.clone()))
+        .map(|(at, name)| format!("{name} (line {})", line_col(text, at).0))
+        .collect()
+}
+
+fn parse_checked(
     text: &str,
     path: &Path,
     env: &dyn Env,
@@ -2967,5 +3028,18 @@ webhook_url = "${SLACK_WEBHOOK_URL}"
         assert_eq!(line_col("a\nbé c", 5), (2, 3));
         assert_eq!(line_col("abc", 0), (1, 1));
         assert_eq!(line_col("ab", 99), (1, 3));
+    }
+
+    #[test]
+    fn every_unset_variable_is_named_at_once() {
+        let text = "[[account]]\nname = \"a\"\nsid = \"s\"\napi_key = \"${KEY}\"\n\
+                    api_token = \"${TOKEN}-$${NOT_A_VAR}\"\nnotify = [\"${CH}\"]\n";
+        let e = parse(text, Path::new("c.toml"), &MapEnv::default()).unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(
+            e.message
+                .ends_with("KEY is not set; also unset: TOKEN (line 5), CH (line 6)"),
+            "{e}"
+        );
     }
 }

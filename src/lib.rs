@@ -22,7 +22,8 @@
 //!   file each; [`notify::render`] builds every message as a pure function.
 //! - [`state`]: the persisted state file and outbox, written atomically.
 //! - [`daemon`]: the scheduler (one task per account), delivery workers (one per
-//!   channel), signals, reload and shutdown.
+//!   channel), reload and shutdown; [`cli`] turns signals into its shutdown future and
+//!   reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
 //!   watchdog, and the ~20-line `sd_notify`.
 //! - [`metrics`]: Prometheus series and the small HTTP server for `/metrics` and
