@@ -468,6 +468,7 @@ impl Daemon {
                 // Last balances and request times (the rate floor across a crash).
                 if let Err(e) = shared.store.save_touched().await {
                     warn!(error = %e, "cannot write the state file");
+                    shared.metrics.inc_state_write_error();
                 }
             }
             drop(done);
@@ -583,6 +584,7 @@ impl Daemon {
         self.shared.store.mark_dirty();
         if let Err(e) = self.shared.store.save().await {
             error!(error = %e, "cannot save state after reload");
+            self.shared.metrics.inc_state_write_error();
         }
         self.shared
             .metrics
@@ -695,6 +697,7 @@ impl Shared {
                 // Still send: a message that leaves without being persisted beats one
                 // that never leaves.
                 error!(error = %e, "cannot persist state before delivery");
+                self.metrics.inc_state_write_error();
             }
         }
         self.metrics.set_outbox_pending(pending);
@@ -724,6 +727,7 @@ impl Shared {
         self.store.mark_outbox_dirty();
         if let Err(e) = self.store.save().await {
             error!(error = %e, "cannot persist the outbox");
+            self.metrics.inc_state_write_error();
         }
     }
 }

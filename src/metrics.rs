@@ -79,6 +79,7 @@ pub struct Metrics {
     notifications: Family<NotificationLabels, Counter>,
     outbox_pending: Gauge,
     reload_success: Gauge,
+    state_write_errors: Counter,
     /// The currency each account's balance series carries, so a changed currency (or a
     /// forgotten account) removes the old series instead of leaving a stale one behind.
     currencies: Mutex<HashMap<String, String>>,
@@ -94,6 +95,7 @@ impl Metrics {
         let notifications = Family::<NotificationLabels, Counter>::default();
         let outbox_pending = Gauge::default();
         let reload_success = Gauge::default();
+        let state_write_errors = Counter::default();
         // prometheus-client appends "." to each help text and "_total" to counter names.
         registry.register(
             "balance_alert_balance",
@@ -131,6 +133,12 @@ impl Metrics {
             "Whether the last configuration load or reload succeeded (1) or failed (0)",
             reload_success.clone(),
         );
+        // Beyond SPEC §8's list: a full disk would otherwise show only in the log.
+        registry.register(
+            "balance_alert_state_write_errors",
+            "Failed writes of the state file (levels, outbox); messages are still sent",
+            state_write_errors.clone(),
+        );
         // The config that started the daemon was valid, or it would not be running.
         reload_success.set(1);
         Arc::new(Metrics {
@@ -142,6 +150,7 @@ impl Metrics {
             notifications,
             outbox_pending,
             reload_success,
+            state_write_errors,
             currencies: Mutex::new(HashMap::new()),
         })
     }
@@ -231,6 +240,10 @@ impl Metrics {
     pub fn set_outbox_pending(&self, n: usize) {
         self.outbox_pending
             .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn inc_state_write_error(&self) {
+        self.state_write_errors.inc();
     }
 
     pub fn set_reload_success(&self, ok: bool) {
@@ -578,6 +591,7 @@ mod tests {
             ("balance_alert_notifications_total", "counter"),
             ("balance_alert_outbox_pending", "gauge"),
             ("balance_alert_config_reload_success", "gauge"),
+            ("balance_alert_state_write_errors_total", "counter"),
         ];
         for (name, ty) in expected {
             assert!(

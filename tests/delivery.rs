@@ -282,3 +282,42 @@ async fn a_pending_reminder_is_dropped_when_a_newer_event_queues_behind_it() {
         (Some("alert"), Some("critical"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_state_write_is_counted_and_the_alert_still_leaves() {
+    let (exotel, balance) = exotel_switch(balance_response("9000")).await;
+    let hook = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let mut cfg = config(
+        dir.path(),
+        vec![account("primary", &exotel.uri(), &["hook"])],
+        vec![webhook(
+            "hook",
+            &format!("{}/hook", hook.uri()),
+            Level::Warning,
+        )],
+    );
+    cfg.daemon.state_file = state_dir.join("state.json");
+    let running = start(cfg, Arc::new(SystemClock)).await;
+    wait_polls(&exotel, 1, 10).await;
+    // The state directory turns into a file: every write fails from now on (this
+    // works as root too, unlike taking permissions away).
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    std::fs::write(&state_dir, b"not a directory").unwrap();
+    balance.set(balance_response("4000"));
+    let bodies = wait_for(&hook, 10, "the alert despite the failed write", |b| {
+        !b.is_empty()
+    })
+    .await;
+    assert_eq!(bodies[0]["event"], "alert");
+    let metrics = running.ready.metrics.encode();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("balance_alert_state_write_errors_total "))
+        .unwrap_or_else(|| panic!("no state write error series in:\n{metrics}"));
+    let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1.0, "{line}");
+    // Shutdown cannot save either; it says so instead of hanging.
+    assert!(running.stop().await.is_err());
+}
