@@ -432,12 +432,10 @@ impl Daemon {
                 .register(format!("channel {}", config.name)),
             shared: self.shared.clone(),
             name: config.name.clone(),
-            spacing: channel.min_spacing(),
             channel,
             queue: initial.into(),
             attempts: 0,
             not_before: Instant::now(),
-            last_sent: None,
             rx,
             shutdown: self.shutdown_handle(),
             _done: self.complete_tx.clone(),
@@ -1035,12 +1033,10 @@ struct Worker {
     shared: Arc<Shared>,
     name: String,
     channel: Arc<Channel>,
-    spacing: Duration,
     queue: VecDeque<OutboxEntry>,
     /// Failed attempts of the entry at the head of the queue.
     attempts: u32,
     not_before: Instant,
-    last_sent: Option<Instant>,
     rx: mpsc::UnboundedReceiver<WorkerMsg>,
     heartbeat: Heartbeat,
     shutdown: Shutdown,
@@ -1050,13 +1046,7 @@ struct Worker {
 impl Worker {
     async fn run(mut self) {
         loop {
-            let due = (!self.queue.is_empty()).then(|| {
-                let spaced = self
-                    .last_sent
-                    .map(|t| t + self.spacing)
-                    .unwrap_or(self.not_before);
-                self.not_before.max(spaced)
-            });
+            let due = (!self.queue.is_empty()).then_some(self.not_before);
             match due {
                 Some(due) => self.heartbeat.expect_back_within(
                     due.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
@@ -1070,7 +1060,6 @@ impl Worker {
                     None => return, // channel removed by a reload
                     Some(WorkerMsg::Enqueue(entry)) => { self.enqueue(*entry).await; continue; }
                     Some(WorkerMsg::Reconfigure(channel)) => {
-                        self.spacing = channel.min_spacing();
                         self.channel = channel;
                         // The fix may be in the new settings: retry the head now.
                         self.attempts = 0;
@@ -1150,7 +1139,6 @@ impl Worker {
     }
 
     async fn settle(&mut self, entry: &OutboxEntry, result: Result<(), notify::DeliveryError>) {
-        self.last_sent = Some(Instant::now());
         let metrics = &self.shared.metrics;
         let done = match result {
             Ok(()) => {

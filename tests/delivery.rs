@@ -321,3 +321,42 @@ async fn a_failing_state_write_is_counted_and_the_alert_still_leaves() {
     // Shutdown cannot save either; it says so instead of hanging.
     assert!(running.stop().await.is_err());
 }
+
+/// Answers 200 and records when each request arrived.
+#[derive(Clone, Default)]
+struct Arrivals(Arc<std::sync::Mutex<Vec<std::time::Instant>>>);
+
+impl wiremock::Respond for Arrivals {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.0.lock().unwrap().push(std::time::Instant::now());
+        ResponseTemplate::new(200)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_is_paced_per_webhook_even_across_channels() {
+    let exotel = exotel(Script::balances(&["800"])).await;
+    let arrivals = Arrivals::default();
+    let server = MockServer::start().await;
+    Mock::given(matchers::method("POST"))
+        .respond_with(arrivals.clone())
+        .mount(&server)
+        .await;
+    let url = format!("{}/services/T000/B000/SHARED", server.uri());
+    let dir = tempfile::tempdir().unwrap();
+    // Two channels, one webhook: the critical alert goes to both at the same moment.
+    let running = start(
+        config(
+            dir.path(),
+            vec![account("primary", &exotel.uri(), &["a", "b"])],
+            vec![slack("a", &url), slack("b", &url)],
+        ),
+        Arc::new(SystemClock),
+    )
+    .await;
+    wait_for(&server, 10, "both posts", |b| b.len() == 2).await;
+    running.stop().await.unwrap();
+    let times = arrivals.0.lock().unwrap().clone();
+    let gap = times[1].duration_since(times[0]);
+    assert!(gap >= Duration::from_millis(900), "posts {gap:?} apart");
+}

@@ -138,19 +138,6 @@ impl Channel {
             ChannelKind::Console => Channel::Console(console::Console::stdout()),
         })
     }
-
-    /// The smallest gap between two messages on this channel (Slack: about one a
-    /// second per webhook).
-    pub fn min_spacing(&self) -> Duration {
-        match self {
-            Channel::Slack(_) => Duration::from_secs(1),
-            Channel::Email(_)
-            | Channel::ExotelSms(_)
-            | Channel::TwilioSms(_)
-            | Channel::Webhook(_)
-            | Channel::Console(_) => Duration::ZERO,
-        }
-    }
 }
 
 impl Channel {
@@ -159,7 +146,9 @@ impl Channel {
     pub fn max_send_time(&self) -> Duration {
         let request = crate::http::REQUEST_TIMEOUT;
         match self {
-            Channel::Slack(_) | Channel::Webhook(_) | Channel::Console(_) => request,
+            // Slack may first wait for the webhook's next one-a-second slot.
+            Channel::Slack(_) => request + request,
+            Channel::Webhook(_) | Channel::Console(_) => request,
             Channel::Email(_) => email::SEND_TIMEOUT,
             // One request per recipient, one after another.
             Channel::ExotelSms(c) => request.saturating_mul(c.recipients().max(1) as u32),

@@ -2,9 +2,12 @@
 //! fallback) comes from [`render::slack_payload`]; this file only posts it and classifies
 //! Slack's answer: 200 is success, 429 is retried after `Retry-After`, 400/403/404/410
 //! are permanent (invalid payload, action prohibited, channel not found or archived),
-//! anything else is retried.
+//! anything else is retried. Posts to one webhook URL are paced to one a second, even
+//! when several channels share the URL.
 
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 
@@ -35,9 +38,31 @@ impl Slack {
     }
 }
 
+/// Slack allows about one message a second per webhook ("short bursts" aside).
+const SLACK_SPACING: Duration = Duration::from_secs(1);
+
+/// The next free posting slot per webhook URL, across all channels of the process.
+static NEXT_SLOT: LazyLock<Mutex<HashMap<String, tokio::time::Instant>>> =
+    LazyLock::new(Default::default);
+
+/// Waits for this URL's next slot and books the one after it.
+async fn wait_for_slot(url: &str) {
+    let wait = {
+        let mut slots = NEXT_SLOT.lock().unwrap_or_else(|p| p.into_inner());
+        let now = tokio::time::Instant::now();
+        let slot = slots.get(url).copied().filter(|t| *t > now).unwrap_or(now);
+        slots.insert(url.to_string(), slot + SLACK_SPACING);
+        slot - now
+    };
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
 impl Notifier for Slack {
     async fn send(&self, event: &Event, ctx: &RenderCtx) -> Result<(), DeliveryError> {
         let payload = render::slack_payload(event, ctx);
+        wait_for_slot(self.webhook_url.expose()).await;
         let response = self
             .client
             .post(self.webhook_url.expose())
