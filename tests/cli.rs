@@ -404,3 +404,65 @@ fn usage_errors_exit_2_but_unknown_for_check() {
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).starts_with("balance-alert "));
 }
+
+#[test]
+fn a_corrupt_state_file_is_moved_aside_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("state.json"), b"{ torn write").unwrap();
+    let path = write(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "[daemon]\nstate_file = \"{}\"\n{}",
+            dir.path().join("state.json").display(),
+            check_config(&[("primary", "http://127.0.0.1:9")])
+        ),
+    );
+    let log = dir.path().join("d.log");
+    let mut child = spawn_daemon(&path, &log, "info");
+    let text = wait_log(&log, "balance-alert running", 10);
+    signal(&child, SIGTERM);
+    assert_eq!(wait_exit(&mut child, 15), 0);
+    assert!(
+        text.contains("state file was corrupt; moved it aside"),
+        "{text}"
+    );
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("state.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join(&aside[0])).unwrap(),
+        b"{ torn write",
+        "the bad file is kept as it was"
+    );
+    // The fresh state replaced it.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+    assert!(state["outbox"].is_array());
+}
+
+#[test]
+fn validate_warns_about_literal_secrets_in_a_readable_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "open.toml",
+        &check_config(&[("primary", "http://127.0.0.1:9")]),
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(&["validate", "-c", path.to_str().unwrap()], &[]);
+    assert_eq!(code(&out), 0);
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains(TOKEN),
+        "the warning names keys, not values"
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(&["validate", "-c", path.to_str().unwrap()], &[]);
+    assert!(!stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+}
