@@ -55,6 +55,36 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Secrets shorter than this are not masked in place (see [`redact_secrets`]).
+const SHORT_SECRET: usize = 8;
+
+/// Replaces each secret with `****`, including one cut short at the end of a snippet.
+pub fn redact_secrets(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        // An empty "secret" would match between every character.
+        if secret.is_empty() {
+            continue;
+        }
+        // Masking a very short secret inside words ("smtp.e****ample.com") would both
+        // garble the text and hint at the secret: withhold the whole text instead.
+        if secret.chars().count() < SHORT_SECRET && out.contains(secret) {
+            return "(details withheld: they contain a credential)".to_string();
+        }
+        out = out.replace(secret, "****");
+        if let Some(body) = out.strip_suffix('…') {
+            let cut = (4..secret.len())
+                .rev()
+                .filter(|&k| secret.is_char_boundary(k))
+                .find(|&k| body.ends_with(&secret[..k]));
+            if let Some(k) = cut {
+                out = format!("{}****…", &body[..body.len() - k]);
+            }
+        }
+    }
+    out
+}
+
 /// A configuration error: what is wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {

@@ -757,37 +757,7 @@ pub fn redact_credentials(text: &str, account: &AccountConfig) -> String {
     use base64::Engine as _;
     let (key, token) = (account.api_key.expose(), account.api_token.expose());
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{token}"));
-    redact_secrets(text, &[basic.as_str(), token, key])
-}
-
-/// Secrets shorter than this are not masked in place (see [`redact_secrets`]).
-const SHORT_SECRET: usize = 8;
-
-/// Replaces each secret with `****`, including one cut short at the end of a snippet.
-pub fn redact_secrets(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        // An empty "secret" would match between every character.
-        if secret.is_empty() {
-            continue;
-        }
-        // Masking a very short secret inside words ("smtp.e****ample.com") would both
-        // garble the text and hint at the secret: withhold the whole text instead.
-        if secret.chars().count() < SHORT_SECRET && out.contains(secret) {
-            return "(details withheld: they contain a credential)".to_string();
-        }
-        out = out.replace(secret, "****");
-        if let Some(body) = out.strip_suffix('…') {
-            let cut = (4..secret.len())
-                .rev()
-                .filter(|&k| secret.is_char_boundary(k))
-                .find(|&k| body.ends_with(&secret[..k]));
-            if let Some(k) = cut {
-                out = format!("{}****…", &body[..body.len() - k]);
-            }
-        }
-    }
-    out
+    crate::config::redact_secrets(text, &[basic.as_str(), token, key])
 }
 
 #[cfg(test)]
@@ -1177,9 +1147,12 @@ mod tests {
         assert_eq!(client.redact("plain text…"), "plain text…");
         // Too short to mask inside words: the whole text is withheld.
         assert_eq!(
-            redact_secrets("smtp.example.com refused", &["x"]),
+            crate::config::redact_secrets("smtp.example.com refused", &["x"]),
             "(details withheld: they contain a credential)"
         );
-        assert_eq!(redact_secrets("no match here", &["q"]), "no match here");
+        assert_eq!(
+            crate::config::redact_secrets("no match here", &["q"]),
+            "no match here"
+        );
     }
 }

@@ -121,7 +121,7 @@ impl Email {
     /// Error text without the password, even if a server echoed it back.
     fn scrub(&self, text: String) -> String {
         match &self.password {
-            Some(p) => crate::exotel::redact_secrets(&text, &[p.expose()]),
+            Some(p) => crate::config::redact_secrets(&text, &[p.expose()]),
             None => text,
         }
     }

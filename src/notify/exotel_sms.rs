@@ -142,7 +142,7 @@ pub(super) async fn post_sms_form(
         // The peer may echo the request; its credentials never reach a log line.
         Ok(body) if !body.is_empty() => format!(
             ": {}",
-            crate::exotel::redact_secrets(&http::snippet(&body), secrets)
+            crate::config::redact_secrets(&http::snippet(&body), secrets)
         ),
         Ok(_) => String::new(),
         Err(e) => format!(" ({e})"),
