@@ -1078,16 +1078,8 @@ impl Worker {
     /// Queues an entry; a pending `reminder` for the same account is dropped, since a
     /// newer event now says more.
     async fn enqueue(&mut self, entry: OutboxEntry) {
-        let mut superseded = Vec::new();
         let head = self.queue.front().map(|e| e.seq);
-        self.queue.retain(|e| {
-            let stale =
-                e.event.event == EventKind::Reminder && e.event.account == entry.event.account;
-            if stale {
-                superseded.push(e.seq);
-            }
-            !stale
-        });
+        let superseded = drop_superseded_reminders(&mut self.queue, &entry);
         if !superseded.is_empty() {
             debug!(channel = %self.name, count = superseded.len(), "dropping superseded reminders");
             if self.queue.front().map(|e| e.seq) != head {
@@ -1190,12 +1182,24 @@ impl Worker {
 fn without_superseded_reminders(entries: Vec<OutboxEntry>) -> VecDeque<OutboxEntry> {
     let mut queue: VecDeque<OutboxEntry> = VecDeque::with_capacity(entries.len());
     for entry in entries {
-        queue.retain(|e| {
-            !(e.event.event == EventKind::Reminder && e.event.account == entry.event.account)
-        });
+        drop_superseded_reminders(&mut queue, &entry);
         queue.push_back(entry);
     }
     queue
+}
+
+/// Removes the pending reminders for `newer`'s account from `queue` (SPEC §5: a newer
+/// event queued behind a reminder says more); returns their sequence numbers.
+fn drop_superseded_reminders(queue: &mut VecDeque<OutboxEntry>, newer: &OutboxEntry) -> Vec<u64> {
+    let mut dropped = Vec::new();
+    queue.retain(|e| {
+        let stale = e.event.event == EventKind::Reminder && e.event.account == newer.event.account;
+        if stale {
+            dropped.push(e.seq);
+        }
+        !stale
+    });
+    dropped
 }
 
 /// When a failing account (not yet reported) turns blind, as a monotonic instant.
@@ -1257,5 +1261,46 @@ mod tests {
         assert_eq!(delivery_backoff(30, None, 0.0), S(300));
         assert!(delivery_backoff(30, None, 0.9) >= S(240));
         assert_eq!(delivery_backoff(1, Some(S(30)), 0.0), S(30));
+    }
+
+    fn entry(seq: u64, account: &str, kind: EventKind) -> OutboxEntry {
+        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        OutboxEntry {
+            seq,
+            channel: "c".into(),
+            created_at: at,
+            event: Event {
+                id: seq.to_string(),
+                event: kind,
+                account: account.into(),
+                sid: "s".into(),
+                level: crate::evaluate::Level::Warning,
+                previous_level: None,
+                balance: None,
+                currency: "INR".into(),
+                threshold: None,
+                pricing_plan: None,
+                date_updated: None,
+                observed_at: at,
+                error: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_restored_queue_drops_reminders_that_newer_events_supersede() {
+        let restored = vec![
+            entry(1, "a", EventKind::Alert),
+            entry(2, "a", EventKind::Reminder),
+            entry(3, "b", EventKind::Reminder),
+            entry(4, "a", EventKind::Improved),
+            entry(5, "a", EventKind::Reminder),
+        ];
+        let kept: Vec<u64> = without_superseded_reminders(restored)
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        // a's first reminder gave way to its improved; b's and a's last one stay.
+        assert_eq!(kept, [1, 3, 4, 5]);
     }
 }
