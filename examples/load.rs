@@ -223,7 +223,7 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
     Config {
         path: dir.join("config.toml"),
         daemon: DaemonConfig {
-            state_file: dir.join("state.json"),
+            state_file: dir.join("state.db"),
             listen: None,
             log_format: LogFormat::Text,
             give_up_after: Duration::from_secs(3600),
@@ -371,21 +371,13 @@ fn main() {
             let _ = tokio::time::timeout(Duration::from_secs(1), peers.posted.notified()).await;
         }
         report_rss(&format!("after {crossings} crossings"));
-        // Every crossing rewrites the whole state file before the message is sent, so
-        // its size is what the crossing latency grows with: time the two halves of
-        // that write (serializing under the state lock, then the atomic write + fsync).
-        let t = Instant::now();
-        let bytes = serde_json::to_vec(&*ready.store.lock()).expect("state serializes");
-        let serialize = t.elapsed();
-        let scratch = dir.join("scratch.json");
-        let t = Instant::now();
-        balance_alert::state::write_atomic(&scratch, &bytes).expect("scratch write");
-        let write = t.elapsed();
+        // Each crossing writes only its own rows (one account, one outbox row per
+        // channel); the database's size says what start-up has to read.
+        let db = ready.store.path().to_path_buf();
+        let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
         println!(
-            "state.json is {:.2} MiB ({total} accounts): serialize {:.2} ms, write+fsync {:.2} ms",
-            bytes.len() as f64 / (1024.0 * 1024.0),
-            serialize.as_secs_f64() * 1e3,
-            write.as_secs_f64() * 1e3
+            "state database is {:.2} MiB ({total} accounts)",
+            size as f64 / (1024.0 * 1024.0)
         );
         let _ = stop_tx.send(());
         daemon.await.expect("daemon task").expect("daemon run");

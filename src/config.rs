@@ -190,7 +190,7 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
 }
 
-pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.db";
 
 /// One `[[account]]`.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@
 //! Per-poll work is kept small: parse, evaluate, and a state write only when something
 //! that must survive a crash changed (a level, a latch, a reminder time, the outbox).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -24,6 +24,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::Clock;
 use crate::config::{AccountConfig, ChannelConfig, Config};
+use crate::delivery::{self, Pick, Queue};
 use crate::evaluate::{self, AccountState, Emitted, Observation, Policy};
 use crate::exotel::{ErrorClass, ExotelClient};
 use crate::health::{self, Heartbeat, Heartbeats};
@@ -172,15 +173,7 @@ pub async fn run(
 
     let (store, opened) = Store::open(&config.daemon.state_file, clock.now())?;
     let store = Arc::new(store);
-    match &opened {
-        Opened::Fresh => info!(path = %store.path().display(), "no saved state; starting fresh"),
-        Opened::Restored => info!(path = %store.path().display(), "restored saved state"),
-        Opened::MovedAside(aside) => warn!(
-            path = %store.path().display(),
-            moved_to = %aside.display(),
-            "state file was corrupt; moved it aside and starting fresh"
-        ),
-    }
+    log_opened(&store, &opened);
 
     let metrics = Metrics::new();
     let heartbeats = Heartbeats::new();
@@ -200,54 +193,11 @@ pub async fn run(
 
     // Reconcile saved state with the config: forget removed accounts, drop deliveries
     // for removed channels (saying how many), hand the rest to their workers in order.
-    let mut pending: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
-    {
-        let mut state = store.lock();
-        state
-            .accounts
-            .retain(|name, _| config.account(name).is_some());
-        let mut dropped: HashMap<String, usize> = HashMap::new();
-        let mut outbox = std::mem::take(&mut state.outbox);
-        outbox.sort_by_key(|e| e.seq);
-        for entry in outbox {
-            if config.channel(&entry.channel).is_some() {
-                pending
-                    .entry(entry.channel.clone())
-                    .or_default()
-                    .push(entry.clone());
-                state.outbox.push(entry);
-            } else {
-                *dropped.entry(entry.channel).or_default() += 1;
-            }
-        }
-        for entries in pending.values_mut() {
-            let kept = without_superseded_reminders(std::mem::take(entries));
-            *entries = kept.into();
-        }
-        let kept: std::collections::HashSet<u64> =
-            pending.values().flatten().map(|e| e.seq).collect();
-        state.outbox.retain(|e| kept.contains(&e.seq));
-        for (channel, count) in dropped {
-            warn!(
-                channel,
-                count, "dropping pending deliveries for a channel no longer configured"
-            );
-        }
-        for (name, record) in &state.accounts {
-            metrics.set_level(name, record.eval.level);
-            if let Some(last) = &record.eval.last {
-                metrics.set_balance(name, &last.currency, decimal_to_f64(last.balance));
-                metrics.set_last_success(name, last.observed_at);
-            }
-        }
-        metrics.set_outbox_pending(state.outbox.len());
-        if !state.outbox.is_empty() {
-            info!(pending = state.outbox.len(), "resuming pending deliveries");
-        }
+    let mut pending = reconcile(&store, &config, &metrics);
+    if let Err(e) = store.save().await {
+        // Not fatal: the daemon runs from memory and says so (SPEC §17).
+        debug!(error = %e, "cannot write the reconciled state");
     }
-    store.mark_dirty();
-    // Fails fast when the state directory is not writable.
-    store.save().await?;
 
     // Bind before any task starts: a taken port must stop the start cleanly.
     let listener = match config.daemon.listen {
@@ -276,6 +226,7 @@ pub async fn run(
         daemon.spawn_account(setup);
     }
     daemon.spawn_sample_flusher();
+    daemon.spawn_state_watcher();
 
     let listen = match listener {
         Some(listener) => {
@@ -349,12 +300,111 @@ pub async fn run(
     {
         warn!("some tasks did not stop in time; saving state anyway");
     }
-    store.save_all().await?;
-    info!(
-        pending = store.lock().outbox.len(),
-        "state saved; pending deliveries will resume at the next start"
-    );
+    let pending = store.lock().outbox().len();
+    match store.save_all().await {
+        Ok(()) => info!(
+            pending,
+            "state saved; pending deliveries will resume at the next start"
+        ),
+        Err(e) => {
+            error!(
+                error = %e,
+                pending,
+                "cannot save the state at shutdown; what is only in memory is lost"
+            );
+            store.close().await;
+            return Err(e.into());
+        }
+    }
+    store.close().await;
     Ok(())
+}
+
+/// Says in the log what opening the state found.
+fn log_opened(store: &Store, opened: &Opened) {
+    let path = store.path().display();
+    match opened {
+        Opened::Fresh => info!(path = %path, "no saved state; starting fresh"),
+        Opened::Restored => info!(path = %path, "restored saved state"),
+        Opened::Imported(kept) => {
+            info!(path = %path, kept_as = %kept.display(), "imported the JSON state of an earlier version")
+        }
+        Opened::Salvaged {
+            aside,
+            reason,
+            accounts,
+            deliveries,
+        } => warn!(
+            path = %path,
+            moved_to = %aside.display(),
+            problem = %reason,
+            accounts,
+            deliveries,
+            "state database was damaged; moved it aside and carried over what could be read"
+        ),
+        Opened::MemoryOnly(reason) => error!(
+            path = %path,
+            %reason,
+            "cannot persist state; monitoring goes on from memory (levels and pending \
+             messages are lost if the daemon stops before the disk is fixed)"
+        ),
+    }
+}
+
+/// Forgets accounts no longer configured, drops deliveries for removed channels (saying
+/// how many), and returns the rest by channel, oldest first.
+fn reconcile(
+    store: &Store,
+    config: &Config,
+    metrics: &Metrics,
+) -> HashMap<String, Vec<OutboxEntry>> {
+    let gone: Vec<String> = store
+        .lock()
+        .accounts
+        .keys()
+        .filter(|name| config.account(name).is_none())
+        .cloned()
+        .collect();
+    for name in gone {
+        store.forget(&name);
+    }
+    let mut state = store.lock();
+    let mut dropped: HashMap<String, usize> = HashMap::new();
+    state.retain_outbox(|e| {
+        let keep = config.channel(&e.channel).is_some();
+        if !keep {
+            *dropped.entry(e.channel.clone()).or_default() += 1;
+        }
+        keep
+    });
+    for (channel, count) in dropped {
+        warn!(
+            channel,
+            count, "dropping pending deliveries for a channel no longer configured"
+        );
+    }
+    let mut pending: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
+    for entry in state.outbox().values() {
+        pending
+            .entry(entry.channel.clone())
+            .or_default()
+            .push(entry.clone());
+    }
+    for (name, record) in &state.accounts {
+        metrics.set_level(name, record.eval.level);
+        if let Some(last) = &record.eval.last {
+            metrics.set_balance(name, &last.currency, decimal_to_f64(last.balance));
+            metrics.set_last_success(name, last.observed_at);
+        }
+    }
+    metrics.set_outbox_pending(state.outbox().len());
+    if !state.outbox().is_empty() {
+        info!(
+            pending = state.outbox().len(),
+            "resuming pending deliveries"
+        );
+    }
+    pending
 }
 
 async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
@@ -425,6 +475,16 @@ impl Daemon {
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         self.shared.metrics.register_channel(&config.name);
+        // A restored queue gets the same rule as a live one: a reminder followed by a
+        // newer event for the same account is dropped.
+        let mut queue = Queue::new(channel.groups_outages());
+        let mut superseded = Vec::new();
+        for entry in initial {
+            superseded.extend(queue.push(entry));
+        }
+        if !superseded.is_empty() {
+            self.shared.store.lock().remove_outbox(&superseded);
+        }
         let worker = Worker {
             heartbeat: self
                 .shared
@@ -433,8 +493,9 @@ impl Daemon {
             shared: self.shared.clone(),
             name: config.name.clone(),
             channel,
-            queue: initial.into(),
-            attempts: 0,
+            queue,
+            failures_in_row: 0,
+            last_failed: None,
             not_before: Instant::now(),
             rx,
             shutdown: self.shutdown_handle(),
@@ -460,13 +521,49 @@ impl Daemon {
                     _ = tokio::time::sleep(SAMPLE_FLUSH_EVERY) => {}
                     _ = shutdown.recv() => break,
                 }
-                if let Err(e) = shared.store.flush_samples().await {
-                    warn!(error = %e, "cannot write the sample history");
-                }
-                // Last balances and request times (the rate floor across a crash).
+                // Samples, last balances and request times (the rate floor across a
+                // crash). While the disk refuses, the state watcher retries and says so.
                 if let Err(e) = shared.store.save_touched().await {
-                    warn!(error = %e, "cannot write the state file");
-                    shared.metrics.inc_state_write_error();
+                    debug!(error = %e, "cannot write the sample history");
+                }
+            }
+            drop(done);
+        });
+    }
+
+    /// Watches whether the state is written: sets `balance_alert_state_writable`, tells
+    /// every channel once when it cannot be (`state_unwritable`) and when it can again
+    /// (`state_recovered`), and retries the disk while it refuses (SPEC §17).
+    fn spawn_state_watcher(&self) {
+        let shared = self.shared.clone();
+        let mut shutdown = self.shutdown_handle();
+        let done = self.complete_tx.clone();
+        let mut writability = shared.store.writability();
+        tokio::spawn(async move {
+            let heartbeat = shared.heartbeats.register("state watcher");
+            let mut failing: Option<String> = None;
+            loop {
+                let now_failing = writability.borrow_and_update().clone();
+                shared.metrics.set_state_writable(now_failing.is_none());
+                match (&failing, &now_failing) {
+                    (None, Some(reason)) => shared
+                        .broadcast_state_event(EventKind::StateUnwritable, Some(reason.clone())),
+                    (Some(_), None) => {
+                        shared.broadcast_state_event(EventKind::StateRecovered, None)
+                    }
+                    _ => {}
+                }
+                failing = now_failing;
+                let retry = failing
+                    .is_some()
+                    .then(|| Instant::now() + crate::state::RETRY_EVERY);
+                heartbeat.expect_back_within(crate::state::RETRY_EVERY + HEARTBEAT_SLACK);
+                tokio::select! {
+                    _ = shutdown.recv() => break,
+                    changed = writability.changed() => if changed.is_err() { break },
+                    _ = sleep_until_opt(retry) => {
+                        shared.store.retry().await;
+                    }
                 }
             }
             drop(done);
@@ -516,12 +613,11 @@ impl Daemon {
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(name);
-            let dropped = {
-                let mut state = self.shared.store.lock();
-                let before = state.outbox.len();
-                state.outbox.retain(|e| &e.channel != name);
-                before - state.outbox.len()
-            };
+            let dropped = self
+                .shared
+                .store
+                .lock()
+                .retain_outbox(|e| &e.channel != name);
             if dropped > 0 {
                 warn!(channel = %name, count = dropped, "channel removed by reload; dropping its pending deliveries");
             }
@@ -581,12 +677,12 @@ impl Daemon {
         };
         self.shared.store.mark_dirty();
         if let Err(e) = self.shared.store.save().await {
-            error!(error = %e, "cannot save state after reload");
+            debug!(error = %e, "cannot save state after reload");
             self.shared.metrics.inc_state_write_error();
         }
         self.shared
             .metrics
-            .set_outbox_pending(self.shared.store.lock().outbox.len());
+            .set_outbox_pending(self.shared.store.lock().outbox().len());
         self.shared.metrics.set_reload_success(true);
         info!(
             accounts = self.accounts.len(),
@@ -637,7 +733,7 @@ impl Shared {
                 return;
             }
             let state = &mut *guard;
-            let record = state.accounts.entry(account.name.clone()).or_default();
+            let mut record = state.accounts.remove(&account.name).unwrap_or_default();
             let dirty = must_persist(&record.eval, &new) || !emitted.is_empty();
             if polled_at.is_some() {
                 record.last_poll_at = polled_at;
@@ -672,18 +768,11 @@ impl Shared {
                     "event"
                 );
                 for channel in targets {
-                    let entry = OutboxEntry {
-                        seq: state.next_seq,
-                        channel,
-                        created_at: now,
-                        event: event.clone(),
-                    };
-                    state.next_seq += 1;
-                    state.outbox.push(entry.clone());
-                    entries.push(entry);
+                    entries.push(state.push_outbox(channel, now, event.clone()));
                 }
             }
-            (entries, dirty, state.outbox.len())
+            state.accounts.insert(account.name.clone(), record);
+            (entries, dirty, state.outbox().len())
         };
         if !dirty {
             // Last balance and request time: kept by the next save or the minute flush.
@@ -693,8 +782,8 @@ impl Shared {
             self.store.mark_account_dirty(&account.name);
             if let Err(e) = self.store.save().await {
                 // Still send: a message that leaves without being persisted beats one
-                // that never leaves.
-                error!(error = %e, "cannot persist state before delivery");
+                // that never leaves. The state watcher reports the disk once.
+                debug!(error = %e, "cannot persist state before delivery");
                 self.metrics.inc_state_write_error();
             }
         }
@@ -714,17 +803,56 @@ impl Shared {
         }
     }
 
+    /// Queues a message about the state itself for every channel.
+    fn broadcast_state_event(&self, kind: EventKind, reason: Option<String>) {
+        let now = self.clock.now();
+        let path = self.store.path().display().to_string();
+        let event = Event {
+            id: notify::new_event_id(),
+            event: kind,
+            account: String::new(),
+            sid: String::new(),
+            level: match kind {
+                EventKind::StateUnwritable => crate::evaluate::Level::Warning,
+                _ => crate::evaluate::Level::Ok,
+            },
+            previous_level: None,
+            balance: None,
+            currency: String::new(),
+            threshold: None,
+            pricing_plan: None,
+            date_updated: None,
+            observed_at: now,
+            error: reason.map(|r| format!("{path}: {r}")),
+        };
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<&String> = routes.keys().collect();
+        names.sort();
+        info!(event = kind.as_str(), channels = ?names, "event");
+        let entries: Vec<OutboxEntry> = {
+            let mut state = self.store.lock();
+            names
+                .iter()
+                .map(|name| state.push_outbox((*name).clone(), now, event.clone()))
+                .collect()
+        };
+        for entry in entries {
+            if let Some(route) = routes.get(&entry.channel) {
+                let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
+            }
+        }
+    }
+
     /// Removes delivered (or abandoned) entries from the persisted outbox.
     async fn remove_from_outbox(&self, seqs: &[u64]) {
         let pending = {
             let mut state = self.store.lock();
-            state.outbox.retain(|e| !seqs.contains(&e.seq));
-            state.outbox.len()
+            state.remove_outbox(seqs);
+            state.outbox().len()
         };
         self.metrics.set_outbox_pending(pending);
-        self.store.mark_outbox_dirty();
         if let Err(e) = self.store.save().await {
-            error!(error = %e, "cannot persist the outbox");
+            debug!(error = %e, "cannot persist the outbox");
             self.metrics.inc_state_write_error();
         }
     }
@@ -1028,14 +1156,18 @@ impl AccountTask {
     }
 }
 
-/// Drains one channel's queue in order, retrying with backoff.
+/// Drains one channel's queue: each account's messages in order, accounts in turn,
+/// retrying each with its own backoff (SPEC §5, §17).
 struct Worker {
     shared: Arc<Shared>,
     name: String,
     channel: Arc<Channel>,
-    queue: VecDeque<OutboxEntry>,
-    /// Failed attempts of the entry at the head of the queue.
-    attempts: u32,
+    queue: Queue,
+    /// Failed attempts in a row on this channel, across accounts: two accounts failing
+    /// one after the other mean the peer is down, and the whole channel backs off.
+    failures_in_row: u32,
+    last_failed: Option<String>,
+    /// The whole channel waits until then (a peer's `Retry-After`, a peer down).
     not_before: Instant,
     rx: mpsc::UnboundedReceiver<WorkerMsg>,
     heartbeat: Heartbeat,
@@ -1046,7 +1178,10 @@ struct Worker {
 impl Worker {
     async fn run(mut self) {
         loop {
-            let due = (!self.queue.is_empty()).then_some(self.not_before);
+            let due = self
+                .queue
+                .due(Instant::now())
+                .map(|d| d.max(self.not_before));
             match due {
                 Some(due) => self.heartbeat.expect_back_within(
                     due.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
@@ -1061,52 +1196,65 @@ impl Worker {
                     Some(WorkerMsg::Enqueue(entry)) => { self.enqueue(*entry).await; continue; }
                     Some(WorkerMsg::Reconfigure(channel)) => {
                         self.channel = channel;
-                        // The fix may be in the new settings: retry the head now.
-                        self.attempts = 0;
+                        // The fix may be in the new settings: retry now.
+                        self.queue.retry_all_now();
+                        self.failures_in_row = 0;
                         self.not_before = Instant::now();
                         continue;
                     }
                 },
                 _ = sleep_until_opt(due) => {}
             }
-            if !self.deliver_head().await {
+            if !self.deliver_next().await {
                 return;
             }
         }
     }
 
-    /// Queues an entry; a pending `reminder` for the same account is dropped, since a
-    /// newer event now says more.
+    /// Queues an entry behind its account's earlier ones.
     async fn enqueue(&mut self, entry: OutboxEntry) {
-        let head = self.queue.front().map(|e| e.seq);
-        let superseded = drop_superseded_reminders(&mut self.queue, &entry);
+        let superseded = self.queue.push(entry);
         if !superseded.is_empty() {
             debug!(channel = %self.name, count = superseded.len(), "dropping superseded reminders");
-            if self.queue.front().map(|e| e.seq) != head {
-                // The entry being retried is gone; its backoff does not carry over.
-                self.attempts = 0;
-                self.not_before = Instant::now();
-            }
             for _ in &superseded {
                 self.shared.metrics.inc_notification(&self.name, "dropped");
             }
             self.shared.remove_from_outbox(&superseded).await;
         }
-        if self.queue.is_empty() {
-            self.not_before = Instant::now();
-        }
-        self.queue.push_back(entry);
     }
 
-    /// Sends the head of the queue. Returns false when shutdown ended the worker.
-    async fn deliver_head(&mut self) -> bool {
-        let Some(entry) = self.queue.front().cloned() else {
+    /// Sends what is due next. Returns false when shutdown ended the worker.
+    async fn deliver_next(&mut self) -> bool {
+        let Some(pick) = self.queue.pick(Instant::now()) else {
             return true;
+        };
+        let accounts = match &pick {
+            Pick::One(a) => vec![a.clone()],
+            Pick::Group(all) => all.clone(),
+        };
+        let heads: Vec<OutboxEntry> = accounts
+            .iter()
+            .filter_map(|a| self.queue.head(a).cloned())
+            .collect();
+        let event = match (&pick, heads.first()) {
+            (_, None) => return true,
+            (Pick::One(_), Some(head)) => head.event.clone(),
+            (Pick::Group(_), Some(head)) => {
+                let members: Vec<&Event> = heads.iter().map(|e| &e.event).collect();
+                let grouped = delivery::group_event(
+                    head.event.event,
+                    &members,
+                    self.shared.clock.now(),
+                    self.channel.group_list_chars(),
+                );
+                info!(channel = %self.name, event = head.event.event.as_str(), accounts = heads.len(), "sending one grouped message for many accounts");
+                grouped
+            }
         };
         self.heartbeat
             .expect_back_within(self.channel.max_send_time() + HEARTBEAT_SLACK);
         let (channel, shared) = (self.channel.clone(), self.shared.clone());
-        let send = channel.send(&entry.event, &shared.render);
+        let send = channel.send(&event, &shared.render);
         tokio::pin!(send);
         let result = tokio::select! {
             r = &mut send => r,
@@ -1115,91 +1263,96 @@ impl Worker {
                 // the outbox for the next start.
                 match tokio::time::timeout(self.shared.grace, &mut send).await {
                     Ok(r) => {
-                        self.settle(&entry, r).await;
+                        self.settle(&heads, r).await;
                     }
                     Err(_) => warn!(
                         channel = %self.name,
-                        event = entry.event.event.as_str(),
+                        event = event.event.as_str(),
                         "delivery still in flight at shutdown; kept in the outbox"
                     ),
                 }
                 return false;
             }
         };
-        self.settle(&entry, result).await;
+        self.settle(&heads, result).await;
         true
     }
 
-    async fn settle(&mut self, entry: &OutboxEntry, result: Result<(), notify::DeliveryError>) {
+    async fn settle(&mut self, heads: &[OutboxEntry], result: Result<(), notify::DeliveryError>) {
         let metrics = &self.shared.metrics;
-        let done = match result {
+        let now = Instant::now();
+        let mut finished = Vec::new();
+        match result {
             Ok(()) => {
-                info!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), id = %entry.event.id, "delivered");
-                metrics.inc_notification(&self.name, "delivered");
-                true
+                self.failures_in_row = 0;
+                for entry in heads {
+                    info!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), id = %entry.event.id, "delivered");
+                    metrics.inc_notification(&self.name, "delivered");
+                    finished.push(entry);
+                }
             }
             Err(notify::DeliveryError::Permanent(reason)) => {
-                error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, "delivery refused permanently; not retried");
-                metrics.inc_notification(&self.name, "failed");
-                true
+                for entry in heads {
+                    error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, "delivery refused permanently; not retried");
+                    metrics.inc_notification(&self.name, "failed");
+                    finished.push(entry);
+                }
             }
             Err(notify::DeliveryError::Retry {
                 reason,
                 retry_after,
             }) => {
-                self.attempts += 1;
-                let age = self.shared.clock.now().duration_since(entry.created_at);
-                let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
-                if age >= self.shared.give_up_after {
-                    error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempts = self.attempts, "giving up on delivery after give_up_after");
-                    metrics.inc_notification(&self.name, "gave_up");
-                    true
-                } else {
-                    // Never wait past the give-up moment: the last try happens then.
-                    let left = self.shared.give_up_after.saturating_sub(age);
-                    let wait = delivery_backoff(self.attempts, retry_after, fastrand::f64())
-                        .min(left + Duration::from_millis(1));
-                    warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = self.attempts, retry_in = ?wait, "delivery failed; will retry");
-                    metrics.inc_notification(&self.name, "retried");
-                    self.not_before = Instant::now() + wait;
-                    false
+                let account = heads.first().map(|e| e.event.account.clone());
+                if self.last_failed != account {
+                    self.failures_in_row += 1;
+                }
+                self.last_failed = account;
+                // The peer said when everyone may come back, or two accounts in a row
+                // failed: the whole channel waits, so a dead peer is not hammered by
+                // one retry per account.
+                if let Some(ra) = retry_after {
+                    self.not_before = self.not_before.max(now + ra);
+                }
+                if self.failures_in_row >= 2 {
+                    let wait = delivery_backoff(self.failures_in_row - 1, None, fastrand::f64());
+                    self.not_before = self.not_before.max(now + wait);
+                }
+                for entry in heads {
+                    let attempts = self.queue.attempts(&entry.event.account) + 1;
+                    let age = self.shared.clock.now().duration_since(entry.created_at);
+                    let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+                    if age >= self.shared.give_up_after {
+                        error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempts, "giving up on delivery after give_up_after");
+                        metrics.inc_notification(&self.name, "gave_up");
+                        finished.push(entry);
+                    } else {
+                        // Never wait past the give-up moment: the last try happens then.
+                        let left = self.shared.give_up_after.saturating_sub(age);
+                        let wait = delivery_backoff(attempts, retry_after, fastrand::f64())
+                            .min(left + Duration::from_millis(1));
+                        warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = attempts, retry_in = ?wait, "delivery failed; will retry");
+                        metrics.inc_notification(&self.name, "retried");
+                        self.queue.retry_at(&entry.event.account, now + wait);
+                    }
                 }
             }
-        };
-        if done {
-            self.attempts = 0;
-            self.not_before = Instant::now();
-            if self.queue.front().is_some_and(|e| e.seq == entry.seq) {
-                self.queue.pop_front();
+        }
+        if finished.is_empty() {
+            return;
+        }
+        let mut seqs = Vec::with_capacity(finished.len());
+        for entry in finished {
+            if self
+                .queue
+                .head(&entry.event.account)
+                .is_some_and(|e| e.seq == entry.seq)
+            {
+                self.queue.done(&entry.event.account);
             }
-            self.shared.remove_from_outbox(&[entry.seq]).await;
+            seqs.push(entry.seq);
         }
+        self.shared.remove_from_outbox(&seqs).await;
     }
-}
-
-/// A restored queue gets the same rule as a live one: a reminder followed by a newer
-/// event for the same account is dropped.
-fn without_superseded_reminders(entries: Vec<OutboxEntry>) -> VecDeque<OutboxEntry> {
-    let mut queue: VecDeque<OutboxEntry> = VecDeque::with_capacity(entries.len());
-    for entry in entries {
-        drop_superseded_reminders(&mut queue, &entry);
-        queue.push_back(entry);
-    }
-    queue
-}
-
-/// Removes the pending reminders for `newer`'s account from `queue` (SPEC §5: a newer
-/// event queued behind a reminder says more); returns their sequence numbers.
-fn drop_superseded_reminders(queue: &mut VecDeque<OutboxEntry>, newer: &OutboxEntry) -> Vec<u64> {
-    let mut dropped = Vec::new();
-    queue.retain(|e| {
-        let stale = e.event.event == EventKind::Reminder && e.event.account == newer.event.account;
-        if stale {
-            dropped.push(e.seq);
-        }
-        !stale
-    });
-    dropped
 }
 
 /// When a failing account (not yet reported) turns blind, as a monotonic instant.
@@ -1261,46 +1414,5 @@ mod tests {
         assert_eq!(delivery_backoff(30, None, 0.0), S(300));
         assert!(delivery_backoff(30, None, 0.9) >= S(240));
         assert_eq!(delivery_backoff(1, Some(S(30)), 0.0), S(30));
-    }
-
-    fn entry(seq: u64, account: &str, kind: EventKind) -> OutboxEntry {
-        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        OutboxEntry {
-            seq,
-            channel: "c".into(),
-            created_at: at,
-            event: Event {
-                id: seq.to_string(),
-                event: kind,
-                account: account.into(),
-                sid: "s".into(),
-                level: crate::evaluate::Level::Warning,
-                previous_level: None,
-                balance: None,
-                currency: "INR".into(),
-                threshold: None,
-                pricing_plan: None,
-                date_updated: None,
-                observed_at: at,
-                error: None,
-            },
-        }
-    }
-
-    #[test]
-    fn a_restored_queue_drops_reminders_that_newer_events_supersede() {
-        let restored = vec![
-            entry(1, "a", EventKind::Alert),
-            entry(2, "a", EventKind::Reminder),
-            entry(3, "b", EventKind::Reminder),
-            entry(4, "a", EventKind::Improved),
-            entry(5, "a", EventKind::Reminder),
-        ];
-        let kept: Vec<u64> = without_superseded_reminders(restored)
-            .iter()
-            .map(|e| e.seq)
-            .collect();
-        // a's first reminder gave way to its improved; b's and a's last one stay.
-        assert_eq!(kept, [1, 3, 4, 5]);
     }
 }

@@ -1270,6 +1270,9 @@ mod tests {
                         self.failing = false;
                     }
                     EventKind::Reminder | EventKind::Test => {}
+                    EventKind::StateUnwritable | EventKind::StateRecovered => {
+                        prop_assert!(false, "the evaluator never emits state events");
+                    }
                 }
                 Ok(())
             }

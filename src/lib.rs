@@ -20,7 +20,11 @@
 //!   no clock.
 //! - [`notify`]: the notifier trait, routing (who is told what) and the channels, one
 //!   file each; [`notify::render`] builds every message as a pure function.
-//! - [`state`]: the persisted state file and outbox, written atomically.
+//! - [`state`]: the persisted state (levels, outbox, samples) in an embedded SQLite
+//!   database behind a small backend seam, written row by row; runs from memory when the
+//!   disk refuses.
+//! - [`delivery`]: one channel's queue: per-account order, accounts in turn, grouped
+//!   outage messages.
 //! - [`daemon`]: the scheduler (one task per account), delivery workers (one per
 //!   channel), reload and shutdown; [`cli`] turns signals into its shutdown future and
 //!   reload requests.
@@ -36,6 +40,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod delivery;
 pub mod demo;
 pub mod evaluate;
 pub mod exotel;

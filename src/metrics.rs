@@ -80,6 +80,7 @@ pub struct Metrics {
     outbox_pending: Gauge,
     reload_success: Gauge,
     state_write_errors: Counter,
+    state_writable: Gauge,
     /// The currency each account's balance series carries, so a changed currency (or a
     /// forgotten account) removes the old series instead of leaving a stale one behind.
     currencies: Mutex<HashMap<String, String>>,
@@ -96,6 +97,7 @@ impl Metrics {
         let outbox_pending = Gauge::default();
         let reload_success = Gauge::default();
         let state_write_errors = Counter::default();
+        let state_writable = Gauge::default();
         // prometheus-client appends "." to each help text and "_total" to counter names.
         registry.register(
             "balance_alert_balance",
@@ -139,6 +141,12 @@ impl Metrics {
             "Failed writes of the state file (levels, outbox); messages are still sent",
             state_write_errors.clone(),
         );
+        registry.register(
+            "balance_alert_state_writable",
+            "Whether the state database is being written (1) or the daemon runs from memory (0)",
+            state_writable.clone(),
+        );
+        state_writable.set(1);
         // The config that started the daemon was valid, or it would not be running.
         reload_success.set(1);
         Arc::new(Metrics {
@@ -151,6 +159,7 @@ impl Metrics {
             outbox_pending,
             reload_success,
             state_write_errors,
+            state_writable,
             currencies: Mutex::new(HashMap::new()),
         })
     }
@@ -244,6 +253,10 @@ impl Metrics {
 
     pub fn inc_state_write_error(&self) {
         self.state_write_errors.inc();
+    }
+
+    pub fn set_state_writable(&self, ok: bool) {
+        self.state_writable.set(i64::from(ok));
     }
 
     pub fn set_reload_success(&self, ok: bool) {
@@ -592,6 +605,7 @@ mod tests {
             ("balance_alert_outbox_pending", "gauge"),
             ("balance_alert_config_reload_success", "gauge"),
             ("balance_alert_state_write_errors_total", "counter"),
+            ("balance_alert_state_writable", "gauge"),
         ];
         for (name, ty) in expected {
             assert!(

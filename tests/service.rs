@@ -59,7 +59,7 @@ warning = {{ below = 5000, clear_above = 6000 }}
 name = "out"
 type = "console"
 "#,
-            state = dir.path().join("state.json").display(),
+            state = dir.path().join("state.db").display(),
             base = exotel.uri()
         ),
     );

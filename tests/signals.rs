@@ -31,7 +31,7 @@ const HEADER_SECRET: &str = "Bearer hdr-S3CRET-value";
 const ENV: &[(&str, &str)] = &[("TEST_EXOTEL_KEY", KEY), ("TEST_EXOTEL_TOKEN", TOKEN)];
 
 fn state_file(dir: &Path) -> PathBuf {
-    dir.join("state.json")
+    dir.join("state.db")
 }
 
 fn daemon_toml(dir: &Path, grace: &str) -> String {
@@ -290,7 +290,10 @@ async fn sighup_keeps_levels_starts_added_accounts_and_forgets_removed_ones() {
     names.sort();
     assert_eq!(names, ["added", "primary"], "{state:#}");
     assert_eq!(state["accounts"]["primary"]["eval"]["level"], "warning");
-    let samples = std::fs::read_to_string(dir.path().join("state.samples.json")).unwrap();
+    let samples = serde_json::to_string(
+        &balance_alert::state::read_samples(&state_file(dir.path())).unwrap(),
+    )
+    .unwrap();
     assert!(!samples.contains("\"old\""), "{samples}");
 }
 

@@ -36,6 +36,10 @@ pub enum EventKind {
     MonitorFailing,
     MonitorRecovered,
     Test,
+    /// The state cannot be written: monitoring goes on from memory (SPEC §17).
+    StateUnwritable,
+    /// The state is written again.
+    StateRecovered,
 }
 
 impl EventKind {
@@ -48,6 +52,8 @@ impl EventKind {
             EventKind::MonitorFailing => "monitor_failing",
             EventKind::MonitorRecovered => "monitor_recovered",
             EventKind::Test => "test",
+            EventKind::StateUnwritable => "state_unwritable",
+            EventKind::StateRecovered => "state_recovered",
         }
     }
 }
@@ -157,6 +163,23 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// Whether many accounts' outage messages go as one (SPEC §17): not for the
+    /// webhook, whose receivers are programs that want one event per account.
+    pub fn groups_outages(&self) -> bool {
+        !matches!(self, Channel::Webhook(_))
+    }
+
+    /// How long a grouped message's list of account names may be.
+    pub fn group_list_chars(&self) -> usize {
+        match self {
+            Channel::ExotelSms(_) | Channel::TwilioSms(_) => 60,
+            Channel::Slack(_) | Channel::Console(_) => 1500,
+            Channel::Email(_) | Channel::Webhook(_) => 4000,
+        }
+    }
+}
+
 impl Notifier for Channel {
     async fn send(&self, event: &Event, ctx: &RenderCtx) -> Result<(), DeliveryError> {
         match self {
@@ -209,6 +232,7 @@ pub fn route(
             EventKind::MonitorFailing => true,
             EventKind::MonitorRecovered => memory.failing.contains(&c.name),
             EventKind::Test => is_own(c),
+            EventKind::StateUnwritable | EventKind::StateRecovered => true,
         })
         .map(|c| c.name.clone())
         .collect();
@@ -229,7 +253,7 @@ pub fn route(
         }
         EventKind::MonitorFailing => memory.failing.extend(picked.iter().cloned()),
         EventKind::MonitorRecovered => memory.failing.clear(),
-        EventKind::Test => {}
+        EventKind::Test | EventKind::StateUnwritable | EventKind::StateRecovered => {}
     }
     picked
 }
@@ -239,7 +263,11 @@ pub fn severity(kind: EventKind, level: Level) -> Level {
     match kind {
         EventKind::Alert | EventKind::Reminder => level,
         EventKind::Improved => Level::Warning,
-        EventKind::Resolved | EventKind::MonitorRecovered | EventKind::Test => Level::Ok,
+        EventKind::Resolved
+        | EventKind::MonitorRecovered
+        | EventKind::Test
+        | EventKind::StateRecovered => Level::Ok,
+        EventKind::StateUnwritable => Level::Warning,
         // Goes to every channel regardless of min_level; the level is informative.
         EventKind::MonitorFailing => level,
     }

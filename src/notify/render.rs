@@ -119,6 +119,11 @@ fn headline_raw(event: &Event) -> String {
             ),
             None => format!("[TEST] balance-alert test message: {account}"),
         },
+        EventKind::StateUnwritable => format!(
+            "[STATE UNWRITABLE] balance-alert cannot save its state, monitoring goes on: {}",
+            shorten(error_text(event), HEADLINE_ERROR_CHARS)
+        ),
+        EventKind::StateRecovered => "[OK] balance-alert saves its state again".to_string(),
     }
 }
 
@@ -174,6 +179,15 @@ fn summary(event: &Event) -> String {
         EventKind::Test => {
             format!("This is a test message from balance-alert for {account}; no action is needed.")
         }
+        EventKind::StateUnwritable => format!(
+            "balance-alert cannot write its state ({}). Balances are still checked and alerts \
+             still sent, from memory; levels and pending messages would be lost if it stopped \
+             before the disk is fixed (free space, fix permissions or the path).",
+            error_text(event)
+        ),
+        EventKind::StateRecovered => {
+            "balance-alert writes its state again; what it kept in memory is saved.".to_string()
+        }
     }
 }
 
@@ -183,6 +197,21 @@ fn summary(event: &Event) -> String {
 /// than shown as blanks. Times: Exotel's `DateUpdated` verbatim (it has no zone), the
 /// observation time in UTC to the second, and in `ctx.timezone` when one is set.
 pub fn facts(event: &Event, ctx: &RenderCtx) -> Vec<(&'static str, String)> {
+    if matches!(
+        event.event,
+        EventKind::StateUnwritable | EventKind::StateRecovered
+    ) {
+        // About the daemon itself: no account, balance or level to show.
+        let mut out = Vec::new();
+        if let Some(e) = event.error.as_deref() {
+            out.push(("Error", e.to_string()));
+        }
+        out.push((
+            "Observed at",
+            event.observed_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        ));
+        return out;
+    }
     let mut out: Vec<(&'static str, String)> = vec![
         ("Account", event.account.clone()),
         ("Account SID", event.sid.clone()),
@@ -538,6 +567,15 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         }
         EventKind::MonitorRecovered => ("MONITOR OK".to_string(), None),
         EventKind::Test => ("TEST".to_string(), None),
+        EventKind::StateUnwritable => {
+            let error = cut(&gsm7_sanitize(error_text(event)), SMS_ERROR_CHARS);
+            return format!(
+                "STATE UNWRITABLE: balance-alert cannot save state: {error}. {SIGNATURE}"
+            );
+        }
+        EventKind::StateRecovered => {
+            return format!("STATE OK: balance-alert saves its state again. {SIGNATURE}");
+        }
     };
     let detail = detail.unwrap_or_default();
     fit_account(&event.account, |account| {

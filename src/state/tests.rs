@@ -1,0 +1,308 @@
+use super::*;
+use crate::notify::EventKind;
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn event(account: &str) -> Event {
+    Event {
+        id: format!("id-{account}"),
+        event: EventKind::Alert,
+        account: account.into(),
+        sid: "s".into(),
+        level: Level::Warning,
+        previous_level: Some(Level::Ok),
+        balance: Some(Decimal::from(4000)),
+        currency: "INR".into(),
+        threshold: Some(Decimal::from(5000)),
+        pricing_plan: None,
+        date_updated: None,
+        observed_at: ts("2026-01-01T00:00:00Z"),
+        error: None,
+    }
+}
+
+fn open(path: &Path) -> (Store, Opened) {
+    Store::open(path, ts("2026-11-27T03:30:00Z")).unwrap()
+}
+
+#[tokio::test]
+async fn rows_round_trip_and_only_the_owner_may_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/state.db");
+    let (store, opened) = open(&path);
+    assert_eq!(opened, Opened::Fresh);
+    {
+        let mut s = store.lock();
+        s.accounts.entry("a".into()).or_default().eval.level = Level::Warning;
+        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"));
+        s.push_outbox("hook".into(), ts("2026-01-01T00:00:01Z"), event("b"));
+    }
+    store.mark_account_dirty("a");
+    store.save().await.unwrap();
+    store.lock().remove_outbox(&[0]);
+    store.save().await.unwrap();
+    store.record_sample(
+        "a",
+        Sample {
+            at: ts("2026-01-01T00:00:00Z"),
+            balance: Decimal::from(7),
+        },
+    );
+    store.flush_samples().await.unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    drop(store);
+
+    let snapshot = read_snapshot(&path).unwrap();
+    assert_eq!(snapshot.accounts["a"].eval.level, Level::Warning);
+    assert_eq!(snapshot.outbox.len(), 1);
+    assert_eq!(snapshot.outbox[0].event.id, "id-b");
+    assert_eq!(snapshot.next_seq, 2);
+    let (again, opened) = open(&path);
+    assert_eq!(opened, Opened::Restored);
+    assert_eq!(again.samples("a").len(), 1);
+    // Sequence numbers never repeat across restarts.
+    let e = again
+        .lock()
+        .push_outbox("hook".into(), ts("2026-01-01T00:00:02Z"), event("c"));
+    assert_eq!(e.seq, 2);
+}
+
+#[tokio::test]
+async fn a_newer_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(open(&path));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 7).unwrap();
+    drop(conn);
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("schema version 7"), "{text}");
+    assert!(matches!(err, StateError::NewerVersion { version: 7, .. }));
+    assert_eq!(std::fs::read(&path).unwrap(), before, "never overwritten");
+}
+
+#[tokio::test]
+async fn garbage_is_moved_aside_with_a_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    let (store, opened) = open(&path);
+    let aside = dir.path().join("state.db.corrupt-20261127T033000Z");
+    match opened {
+        Opened::Salvaged {
+            aside: a, reason, ..
+        } => {
+            assert_eq!(a, aside);
+            assert!(reason.contains("not a database"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&aside).unwrap(), vec![0x5a; 8192]);
+    assert!(store.is_writable());
+}
+
+#[tokio::test]
+async fn a_damaged_row_is_salvaged_with_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (store, _) = open(&path);
+    {
+        let mut s = store.lock();
+        for name in ["a", "b"] {
+            let r = s.accounts.entry(name.into()).or_default();
+            r.eval.level = Level::Critical;
+            r.eval.critical_active = true;
+        }
+        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"));
+        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("b"));
+    }
+    store.mark_dirty();
+    store.save().await.unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // One record with a field of the wrong type (its level still reads), one
+    // delivery that is not JSON at all.
+    conn.execute(
+        "UPDATE accounts SET record = json_set(record, '$.eval.last_notice_at', 42) WHERE name = 'a'",
+        [],
+    )
+    .unwrap();
+    conn.execute("UPDATE outbox SET entry = '{torn' WHERE seq = 0", [])
+        .unwrap();
+    drop(conn);
+    let (store, opened) = open(&path);
+    match opened {
+        Opened::Salvaged {
+            accounts,
+            deliveries,
+            reason,
+            ..
+        } => {
+            assert_eq!((accounts, deliveries), (2, 1), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let s = store.lock();
+    assert_eq!(s.accounts["a"].eval.level, Level::Critical);
+    assert!(s.accounts["a"].eval.critical_active);
+    assert_eq!(s.outbox().values().next().unwrap().event.id, "id-b");
+    drop(s);
+    drop(store);
+    // The salvaged state is in the new database.
+    assert_eq!(read_snapshot(&path).unwrap().accounts.len(), 2);
+}
+
+#[tokio::test]
+async fn json_state_of_an_earlier_version_is_imported_leniently() {
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("state.json");
+    let good = serde_json::to_value(AccountRecord {
+        eval: AccountState {
+            level: Level::Warning,
+            warning_active: true,
+            ..AccountState::default()
+        },
+        ..AccountRecord::default()
+    })
+    .unwrap();
+    let entry = OutboxEntry {
+        seq: 4,
+        channel: "hook".into(),
+        created_at: ts("2026-01-01T00:00:00Z"),
+        event: event("good"),
+    };
+    let doc = serde_json::json!({
+        "version": 1,
+        "accounts": {
+            "good": good,
+            "odd": {"eval": {"level": "critical", "last_notice_at": 12}},
+        },
+        "outbox": [entry, {"seq": "nope"}],
+        "next_seq": 5,
+    });
+    // A UTF-8 BOM in front, as some editors write.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(serde_json::to_vec(&doc).unwrap());
+    std::fs::write(&legacy, bytes).unwrap();
+    std::fs::write(
+        dir.path().join("state.samples.json"),
+        r#"{"good":[{"at":"2026-01-01T00:00:00Z","balance":"12.5"}]}"#,
+    )
+    .unwrap();
+    let db = dir.path().join("state.db");
+    let (store, opened) = open(&db);
+    assert_eq!(
+        opened,
+        Opened::Imported(dir.path().join("state.json.imported"))
+    );
+    assert!(!legacy.exists());
+    assert!(dir.path().join("state.samples.json.imported").exists());
+    {
+        let s = store.lock();
+        assert_eq!(s.accounts["good"].eval.level, Level::Warning);
+        assert_eq!(s.accounts["odd"].eval.level, Level::Critical);
+        assert_eq!(s.outbox().len(), 1);
+        assert_eq!(s.outbox()[&4].event.id, "id-good");
+    }
+    assert_eq!(store.samples("good")[0].balance, "12.5".parse().unwrap());
+    drop(store);
+    let snapshot = read_snapshot(&db).unwrap();
+    assert_eq!(snapshot.outbox.len(), 1);
+    assert_eq!(snapshot.next_seq, 5);
+}
+
+#[tokio::test]
+async fn json_at_the_configured_path_is_imported_in_place_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(
+        &path,
+        r#"{"version":1,"accounts":{},"outbox":[],"next_seq":3}"#,
+    )
+    .unwrap();
+    let (store, opened) = open(&path);
+    assert_eq!(
+        opened,
+        Opened::Imported(dir.path().join("state.json.imported"))
+    );
+    assert_eq!(
+        store
+            .lock()
+            .push_outbox("c".into(), ts("2026-01-01T00:00:00Z"), event("x"))
+            .seq,
+        3
+    );
+    drop(store);
+    assert!(
+        std::fs::read(&path)
+            .unwrap()
+            .starts_with(b"SQLite format 3")
+    );
+
+    let newer = dir.path().join("newer.json");
+    std::fs::write(
+        &newer,
+        r#"{"version":99,"accounts":{},"outbox":[],"next_seq":0}"#,
+    )
+    .unwrap();
+    let err = Store::open(&newer, ts("2026-01-01T00:00:00Z")).unwrap_err();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+    assert!(newer.exists(), "left alone");
+}
+
+#[tokio::test]
+async fn a_directory_in_its_place_runs_from_memory_until_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::create_dir(&path).unwrap();
+    let (store, opened) = open(&path);
+    assert!(
+        matches!(&opened, Opened::MemoryOnly(r) if r.contains("is a directory")),
+        "{opened:?}"
+    );
+    assert!(!store.is_writable());
+    let e = store
+        .lock()
+        .push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"));
+    assert!(store.save().await.is_err());
+    // Not yet due: nothing is tried.
+    assert!(!store.retry().await);
+    std::fs::remove_dir(&path).unwrap();
+    {
+        let mut link = store.link.lock().await;
+        link.next_retry = Instant::now();
+    }
+    assert!(store.retry().await);
+    assert!(store.is_writable());
+    drop(store);
+    let snapshot = read_snapshot(&path).unwrap();
+    assert_eq!(
+        snapshot.outbox,
+        [e],
+        "what was only in memory is written out"
+    );
+}
+
+#[test]
+fn history_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(&dir.path().join("s.db"));
+    for i in 0..40 {
+        store.record_sample(
+            "a",
+            Sample {
+                at: ts("2026-01-01T00:00:00Z"),
+                balance: Decimal::from(i),
+            },
+        );
+    }
+    let h = store.samples("a");
+    assert_eq!(h.len(), SAMPLES_PER_ACCOUNT);
+    assert_eq!(h.last().unwrap().balance, Decimal::from(39));
+}
