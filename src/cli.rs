@@ -111,6 +111,17 @@ pub fn run(path: &Path) -> Result<u8, Error> {
                 key: None,
                 message,
             })),
+            // A database of a newer version is a deployment mistake like a bad config:
+            // exit 78 so systemd does not restart into the same refusal (SPEC §17).
+            Err(RunError::State(e @ crate::state::StateError::NewerVersion { .. })) => {
+                Err(Error::Config(ConfigError {
+                    file: path.to_path_buf(),
+                    line: None,
+                    column: None,
+                    key: Some("daemon.state_file".into()),
+                    message: e.to_string(),
+                }))
+            }
             Err(e) => Err(Error::Fatal(e.into())),
         }
     })
