@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use balance_alert::config::{AccountConfig, Secret};
-use balance_alert::evaluate::{self, AccountState, Observation, Policy, Threshold, Thresholds};
+use balance_alert::core::evaluate::{self, AccountState, Observation, Policy};
+use balance_alert::core::{Threshold, Thresholds};
 use balance_alert::exotel::{self, Balance};
 use rust_decimal::Decimal;
 

@@ -38,8 +38,8 @@ use balance_alert::config::{
     AccountConfig, ChannelConfig, ChannelKind, Config, DaemonConfig, LogFormat, Secret,
     WebhookConfig,
 };
+use balance_alert::core::{Level, Threshold, Thresholds};
 use balance_alert::daemon::{self, Options};
-use balance_alert::evaluate::{Level, Threshold, Thresholds};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};

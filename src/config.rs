@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::evaluate::{Level, Threshold, Thresholds};
+use crate::core::{Level, Threshold, Thresholds};
 
 /// A secret string (API token, webhook URL, password). `Debug` and `Display` print a
 /// mask so a secret cannot reach a log line, an error or a panic message by accident.
@@ -254,6 +254,15 @@ pub struct ChannelConfig {
     pub name: String,
     pub min_level: Level,
     pub kind: ChannelKind,
+}
+
+impl crate::core::Routed for ChannelConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn min_level(&self) -> Level {
+        self.min_level
+    }
 }
 
 /// The channel types of SPEC §5, plus `console` (prints to stdout; the demo uses it).

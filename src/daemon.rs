@@ -24,11 +24,12 @@ use tracing::{debug, error, info, warn};
 
 use crate::Clock;
 use crate::config::{AccountConfig, ChannelConfig, Config};
-use crate::evaluate::{self, AccountState, Emitted, Observation, Policy};
-use crate::exotel::{ErrorClass, ExotelClient};
+use crate::core::evaluate::{self, AccountState, Emitted, Observation, Policy};
+use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing};
+use crate::exotel::ExotelClient;
 use crate::health::{self, Heartbeat, Heartbeats};
 use crate::metrics::{self, Metrics};
-use crate::notify::{self, Channel, Event, EventKind, Notifier, RenderCtx};
+use crate::notify::{self, Channel, Notifier, RenderCtx};
 use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
@@ -655,8 +656,8 @@ impl Shared {
             let mut entries = Vec::new();
             for emitted in emitted {
                 let event = build_event(account, &record.eval, &emitted, now);
-                let severity = notify::severity(emitted.kind, emitted.level);
-                let targets = notify::route(
+                let severity = routing::severity(emitted.kind, emitted.level);
+                let targets = routing::route(
                     emitted.kind,
                     severity,
                     &channels,
@@ -739,7 +740,7 @@ fn build_event(
 ) -> Event {
     let last = state.last.as_ref();
     Event {
-        id: notify::new_event_id(),
+        id: new_event_id(),
         event: emitted.kind,
         account: account.name.clone(),
         sid: account.sid.clone(),
@@ -1274,7 +1275,7 @@ mod tests {
                 event: kind,
                 account: account.into(),
                 sid: "s".into(),
-                level: crate::evaluate::Level::Warning,
+                level: crate::core::Level::Warning,
                 previous_level: None,
                 balance: None,
                 currency: "INR".into(),

@@ -20,8 +20,8 @@ use crate::cli::{Error, exit};
 use crate::config::{
     AccountConfig, ChannelConfig, ChannelKind, Config, DaemonConfig, LogFormat, Secret,
 };
+use crate::core::{Level, Threshold, Thresholds};
 use crate::daemon::{self, Options};
-use crate::evaluate::{Level, Threshold, Thresholds};
 use crate::notify::render;
 
 const API_KEY: &str = "demo-key";

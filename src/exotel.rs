@@ -18,29 +18,8 @@ use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
 use crate::config::AccountConfig;
+use crate::core::ErrorClass;
 use crate::http;
-
-/// How a failed poll is treated (SPEC §2 status table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorClass {
-    /// 401, 402, 403, 404, currency mismatch: `monitor_failing` at once.
-    Config,
-    /// 429, 503: back off, honour `Retry-After`.
-    Throttled,
-    /// Everything else: back off.
-    Transient,
-}
-
-impl ErrorClass {
-    /// The `class` label of `balance_alert_poll_errors_total`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Config => "config",
-            ErrorClass::Throttled => "throttled",
-            ErrorClass::Transient => "transient",
-        }
-    }
-}
 
 /// A balance as read from the API, currency resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,9 +35,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod daemon;
 pub mod demo;
-pub mod evaluate;
 pub mod exotel;
 pub mod health;
 pub mod http;

@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use balance_alert::config::{AccountConfig, Secret};
-use balance_alert::evaluate::Thresholds;
-use balance_alert::exotel::{BodyError, ErrorClass, ExotelClient, PollError};
+use balance_alert::core::ErrorClass;
+use balance_alert::core::Thresholds;
+use balance_alert::exotel::{BodyError, ExotelClient, PollError};
 use balance_alert::http::MAX_BODY;
 use rust_decimal::Decimal;
 use wiremock::matchers::{header, method, path};

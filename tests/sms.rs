@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use balance_alert::config::{AccountConfig, ExotelSmsConfig, Secret, TwilioSmsConfig};
-use balance_alert::evaluate::Thresholds;
+use balance_alert::core::Event;
+use balance_alert::core::Thresholds;
 use balance_alert::notify::exotel_sms::ExotelSms;
 use balance_alert::notify::render::{self, RenderCtx};
 use balance_alert::notify::twilio_sms::TwilioSms;
-use balance_alert::notify::{DeliveryError, Event, Notifier};
+use balance_alert::notify::{DeliveryError, Notifier};
 use common::events::critical_alert;
 use wiremock::matchers::{basic_auth, header, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};

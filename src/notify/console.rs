@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
+use super::{DeliveryError, Notifier, RenderCtx, render};
+use crate::core::Event;
 
 #[derive(Debug, Default)]
 pub struct Console;

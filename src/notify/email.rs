@@ -14,8 +14,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
+use super::{DeliveryError, Notifier, RenderCtx, render};
 use crate::config::{EmailConfig, Secret, SmtpTls};
+use crate::core::Event;
 
 /// Timeout for connecting and for each SMTP command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);

@@ -17,8 +17,9 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
+use super::{DeliveryError, Notifier, RenderCtx, render};
 use crate::config::{ExotelSmsConfig, Secret};
+use crate::core::Event;
 use crate::http;
 
 /// Largest error body we read from an SMS API (only a snippet is reported).

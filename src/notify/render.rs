@@ -12,8 +12,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::{Event, EventKind};
-use crate::evaluate::Level;
+use crate::core::{Event, EventKind, Level};
 
 /// Rendering settings shared by all channels.
 #[derive(Debug, Clone, Default)]

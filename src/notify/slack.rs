@@ -11,8 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
+use super::{DeliveryError, Notifier, RenderCtx, render};
 use crate::config::{Secret, SlackConfig};
+use crate::core::Event;
 use crate::http;
 
 pub struct Slack {

@@ -10,8 +10,9 @@
 use std::fmt;
 
 use super::exotel_sms::{combine, post_sms_form};
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
+use super::{DeliveryError, Notifier, RenderCtx, render};
 use crate::config::{Secret, TwilioSmsConfig};
+use crate::core::Event;
 use crate::http;
 
 pub struct TwilioSms {

@@ -7,8 +7,9 @@ use std::time::SystemTime;
 
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
+use super::{DeliveryError, Notifier, RenderCtx, render};
 use crate::config::{Secret, WebhookConfig};
+use crate::core::Event;
 use crate::http;
 
 pub struct Webhook {

@@ -11,8 +11,8 @@ use balance_alert::config::{
     AccountConfig, ChannelConfig, ChannelKind, Config, DaemonConfig, LogFormat, Secret,
     SlackConfig, WebhookConfig,
 };
+use balance_alert::core::{Level, Threshold, Thresholds};
 use balance_alert::daemon::{self, Options, Ready, RunError};
-use balance_alert::evaluate::{Level, Threshold, Thresholds};
 use tokio::sync::{mpsc, oneshot};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers};
 

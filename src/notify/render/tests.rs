@@ -5,7 +5,6 @@ use std::str::FromStr;
 use jiff::Timestamp;
 
 use super::*;
-use crate::notify::{Event, EventKind};
 
 fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
