@@ -14,8 +14,8 @@ use crate::config::{self, AccountConfig, ConfigError};
 use crate::core::{Event, EventKind};
 use crate::core::{Level, Thresholds};
 use crate::daemon::{self, Options, RunError};
-use crate::exotel::ExotelClient;
 use crate::notify::{Channel, Notifier, RenderCtx, render};
+use crate::provider::Client;
 use crate::{Clock, SystemClock, logging};
 
 /// Exit statuses.
@@ -192,7 +192,7 @@ pub fn check(path: &Path, only: Option<&str>) -> u8 {
         for (i, account) in accounts.iter().enumerate() {
             let account = account.clone();
             set.spawn(async move {
-                let checked = match ExotelClient::new(&account) {
+                let checked = match Client::new(&account) {
                     Err(e) => Checked::Unknown(e),
                     Ok(client) => match client.fetch_balance().await {
                         Ok(b) => Checked::Level(
@@ -311,7 +311,7 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
         id: crate::core::new_event_id(),
         event: EventKind::Test,
         account: account.map(|a| a.name.clone()).unwrap_or_default(),
-        sid: account.map(|a| a.sid.clone()).unwrap_or_default(),
+        sid: account.map(|a| a.sid().to_owned()).unwrap_or_default(),
         level: Level::Ok,
         previous_level: None,
         balance: None,

@@ -38,12 +38,12 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod demo;
-pub mod exotel;
 pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod provider;
 pub mod state;
 
 /// Wall-clock time, injected so tests (reminders, blindness) can move it.

@@ -1,22 +1,146 @@
-//! Notification: the event every channel receives, the one small [`Notifier`] trait,
-//! the [`Channel`] enum that dispatches to one file per channel type, and routing (who
-//! is told what, SPEC §5).
+//! Notification channels (SPEC §5): one file per channel type, each owning its config
+//! keys and their validation, its message rendering (pure, tested against exact output)
+//! and its sending. This file holds what dispatches to them by exhaustive `match`: the
+//! config enum [`ChannelKind`] and the sender enum [`Channel`], plus the one small
+//! [`Notifier`] trait and the [`ChannelType`] trait each channel's config implements.
+//! Wording and facts all channels share are in [`render`]; SMS rules in [`sms`].
 //!
-//! Messages are built by [`render`] as pure functions; a channel only sends them.
+//! Adding a channel type is one new file plus one arm in [`ChannelKind`] and
+//! [`Channel`] (and their `match`es here; the compiler lists them).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{ChannelConfig, ChannelKind};
-use crate::core::Event;
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+use crate::config::{AccountConfig, ChannelConfig, Checked, Ctx, Res, Tables};
+use crate::core::{Event, Level};
 
 pub mod console;
 pub mod email;
 pub mod exotel_sms;
 pub mod render;
 pub mod slack;
+pub mod sms;
+#[cfg(test)]
+mod test_events;
 pub mod twilio_sms;
 pub mod webhook;
+
+/// What each channel type's file provides to read its `[[channel]]` tables.
+pub trait ChannelType: Sized {
+    /// The `type` value.
+    const NAME: &'static str;
+    /// The keys it takes besides `name`, `type` and `min_level`.
+    const FIELDS: &'static [&'static str];
+    /// [`Self::FIELDS`] as written, every one optional and spanned.
+    type Raw: DeserializeOwned;
+    /// Validates one channel's keys; `base` is its key prefix (`channel "ops"`),
+    /// `accounts` the validated accounts (for a channel that sends through one).
+    fn validate(
+        ctx: &mut Ctx<'_>,
+        raw: &Spanned<Self::Raw>,
+        base: &str,
+        accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self>;
+}
+
+/// A channel's type and the settings its type owns (SPEC §5, plus `console`, which
+/// prints to stdout; the demo uses it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelKind {
+    Slack(slack::SlackConfig),
+    Email(email::EmailConfig),
+    ExotelSms(exotel_sms::ExotelSmsConfig),
+    TwilioSms(twilio_sms::TwilioSmsConfig),
+    Webhook(webhook::WebhookConfig),
+    Console(console::ConsoleConfig),
+}
+
+/// Every channel type with its keys, in the order errors list them.
+const TYPES: &[(&str, &[&str])] = &[
+    type_entry::<slack::SlackConfig>(),
+    type_entry::<email::EmailConfig>(),
+    type_entry::<exotel_sms::ExotelSmsConfig>(),
+    type_entry::<twilio_sms::TwilioSmsConfig>(),
+    type_entry::<webhook::WebhookConfig>(),
+    type_entry::<console::ConsoleConfig>(),
+];
+
+const fn type_entry<T: ChannelType>() -> (&'static str, &'static [&'static str]) {
+    (T::NAME, T::FIELDS)
+}
+
+impl ChannelKind {
+    /// Validates the type-specific keys of every channel, each by the type it names.
+    pub fn read(
+        ctx: &mut Ctx<'_>,
+        tables: &Tables,
+        accounts: &[Arc<AccountConfig>],
+    ) -> Res<Vec<Checked<ChannelKind>>> {
+        fn read<T: ChannelType>(
+            ctx: &mut Ctx<'_>,
+            tables: &Tables,
+            accounts: &[Arc<AccountConfig>],
+            wrap: fn(T) -> ChannelKind,
+        ) -> Res<Vec<Checked<ChannelKind>>> {
+            ctx.typed_tables(tables, T::NAME, |ctx, raw, base| {
+                T::validate(ctx, raw, base, accounts).map(wrap)
+            })
+        }
+        let mut all = read(ctx, tables, accounts, ChannelKind::Slack)?;
+        all.extend(read(ctx, tables, accounts, ChannelKind::Email)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::ExotelSms)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::TwilioSms)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Webhook)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Console)?);
+        Ok(all)
+    }
+
+    /// The `type` values, in the order errors list them.
+    pub fn names() -> Vec<&'static str> {
+        TYPES.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The keys a channel type takes besides `name`, `type` and `min_level`.
+    pub fn fields(name: &str) -> Option<&'static [&'static str]> {
+        TYPES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    /// The keys of every channel type.
+    pub fn all_fields() -> Vec<&'static str> {
+        TYPES.iter().flat_map(|(_, f)| f.iter().copied()).collect()
+    }
+
+    /// The `type` as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChannelKind::Slack(_) => slack::SlackConfig::NAME,
+            ChannelKind::Email(_) => email::EmailConfig::NAME,
+            ChannelKind::ExotelSms(_) => exotel_sms::ExotelSmsConfig::NAME,
+            ChannelKind::TwilioSms(_) => twilio_sms::TwilioSmsConfig::NAME,
+            ChannelKind::Webhook(_) => webhook::WebhookConfig::NAME,
+            ChannelKind::Console(_) => console::ConsoleConfig::NAME,
+        }
+    }
+
+    /// True when the channel is paid from a wallet this daemon watches, so it may be
+    /// refused exactly when the alert matters (an empty Exotel wallet).
+    pub fn paid_from_a_watched_wallet(&self) -> bool {
+        matches!(self, ChannelKind::ExotelSms(_))
+    }
+}
+
+impl crate::core::Routed for ChannelConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn min_level(&self) -> Level {
+        self.min_level
+    }
+}
 
 pub use render::RenderCtx;
 
@@ -73,7 +197,7 @@ impl Channel {
             ChannelKind::ExotelSms(c) => Channel::ExotelSms(exotel_sms::ExotelSms::new(c)?),
             ChannelKind::TwilioSms(c) => Channel::TwilioSms(twilio_sms::TwilioSms::new(c)?),
             ChannelKind::Webhook(c) => Channel::Webhook(webhook::Webhook::new(c)?),
-            ChannelKind::Console => Channel::Console(console::Console::stdout()),
+            ChannelKind::Console(_) => Channel::Console(console::Console::stdout()),
         })
     }
 }
