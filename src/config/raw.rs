@@ -429,3 +429,35 @@ pub(super) fn read_tables<T: DeserializeOwned>(
         },
     )
 }
+
+/// The field names serde reads into `T` (what `#[derive(Deserialize)]` declares), so a
+/// test can hold a provider's or channel's `FIELDS` to its `Raw` struct.
+#[cfg(test)]
+pub(crate) fn serde_fields<T: DeserializeOwned>() -> Vec<&'static str> {
+    use serde::de::Error as _;
+    use serde::de::value::Error;
+    struct Capture<'a>(&'a mut Vec<&'static str>);
+    impl<'de> serde::Deserializer<'de> for Capture<'_> {
+        type Error = Error;
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.0.extend(fields);
+            Err(Error::custom("fields captured"))
+        }
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+            Err(Error::custom("not a struct"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields = Vec::new();
+    let _ = T::deserialize(Capture(&mut fields));
+    fields
+}

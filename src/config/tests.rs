@@ -1017,3 +1017,34 @@ fn every_unset_variable_is_named_at_once() {
         "{e}"
     );
 }
+
+#[test]
+fn provider_defaults_to_exotel_and_names_the_others_it_does_not_know() {
+    let c = ok(&account_with("provider = \"exotel\""));
+    assert_eq!(c.accounts[0].provider.type_name(), "exotel");
+    assert_eq!(ok(ACCOUNT).accounts[0].provider.type_name(), "exotel");
+    assert_err(
+        &account_with("provider = \"twilio\""),
+        7,
+        "account[0].provider",
+        "unknown provider \"twilio\": expected one of exotel",
+    );
+}
+
+#[test]
+fn a_key_of_no_type_is_unknown_and_a_key_of_another_type_is_named_so() {
+    let text = format!(
+        "{ACCOUNT}\n[[channel]]\nname = \"ops\"\ntype = \"slack\"\nwebhook_url = \"${{SLACK_WEBHOOK_URL}}\"\n  webhok = 1\n"
+    );
+    let e = err(&text);
+    assert_eq!((e.line, e.column), (Some(12), Some(3)), "{e}");
+    assert_eq!(e.key.as_deref(), Some("channel \"ops\".webhok"));
+    assert_eq!(
+        e.message,
+        "unknown key; expected one of name, type, min_level, webhook_url, webhook_url_file"
+    );
+    let text = text.replace("  webhok = 1", "to = [\"a@b.c\"]");
+    let e = err(&text);
+    assert_eq!((e.line, e.column), (Some(12), Some(6)), "{e}");
+    assert_eq!(e.message, "`to` is not a field of a slack channel");
+}

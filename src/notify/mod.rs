@@ -231,3 +231,25 @@ impl Notifier for Channel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::serde_fields;
+
+    fn check<T: ChannelType>() {
+        assert_eq!(serde_fields::<T::Raw>(), T::FIELDS, "{}", T::NAME);
+    }
+
+    /// `FIELDS` drives the unknown-key checks and messages; `Raw` is what is read.
+    #[test]
+    fn every_channel_type_declares_the_keys_its_raw_struct_reads() {
+        check::<slack::SlackConfig>();
+        check::<email::EmailConfig>();
+        check::<exotel_sms::ExotelSmsConfig>();
+        check::<twilio_sms::TwilioSmsConfig>();
+        check::<webhook::WebhookConfig>();
+        check::<console::ConsoleConfig>();
+        assert_eq!(TYPES.len(), 6);
+    }
+}

@@ -404,3 +404,18 @@ pub fn redact_basic(text: &str, user: &str, password: &str) -> String {
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     crate::config::redact_secrets(text, &[basic.as_str(), password, user])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::serde_fields;
+
+    /// `FIELDS` drives the unknown-key checks and messages; `Raw` is what is read.
+    #[test]
+    fn every_provider_declares_the_keys_its_raw_struct_reads() {
+        assert_eq!(serde_fields::<exotel::Raw>(), exotel::FIELDS);
+        for name in ProviderConfig::NAMES {
+            assert!(ProviderConfig::fields(name).is_some(), "{name}");
+        }
+    }
+}
