@@ -24,12 +24,13 @@ use tracing::{debug, error, info, warn};
 
 use crate::Clock;
 use crate::config::{AccountConfig, ChannelConfig, Config};
+use crate::core::evaluate::{self, AccountState, Emitted, Observation, Policy};
+use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing};
 use crate::delivery::{self, Pick, Queue};
-use crate::evaluate::{self, AccountState, Emitted, Observation, Policy};
-use crate::exotel::{ErrorClass, ExotelClient};
 use crate::health::{self, Heartbeat, Heartbeats};
 use crate::metrics::{self, Metrics};
-use crate::notify::{self, Channel, Event, EventKind, Notifier, RenderCtx};
+use crate::notify::{self, Channel, Notifier, RenderCtx};
+use crate::provider::Client;
 use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
@@ -140,7 +141,7 @@ enum WorkerMsg {
 #[derive(Clone)]
 struct AccountSetup {
     config: Arc<AccountConfig>,
-    client: Arc<ExotelClient>,
+    client: Arc<Client>,
 }
 
 /// The running daemon as `run` and reload see it.
@@ -414,7 +415,7 @@ async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()>
     }
 }
 
-/// One `ExotelClient` per account, sharing one HTTP client per distinct
+/// One balance `Client` per account, sharing one HTTP client per distinct
 /// `(ca_file, timeout)`: a client per account costs memory per account (TLS roots, pool,
 /// idle connection), which is what kept 10,000 accounts from fitting in 64 MiB.
 fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
@@ -423,7 +424,7 @@ fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
         .accounts
         .iter()
         .map(|account| {
-            let client = ExotelClient::with_cache(account, &mut cache)
+            let client = Client::with_cache(account, &mut cache)
                 .map_err(|e| RunError::Config(format!("account `{}`: {e}", account.name)))?;
             Ok(AccountSetup {
                 config: account.clone(),
@@ -751,8 +752,8 @@ impl Shared {
             let mut entries = Vec::new();
             for emitted in emitted {
                 let event = build_event(account, &record.eval, &emitted, now);
-                let severity = notify::severity(emitted.kind, emitted.level);
-                let targets = notify::route(
+                let severity = routing::severity(emitted.kind, emitted.level);
+                let targets = routing::route(
                     emitted.kind,
                     severity,
                     &channels,
@@ -808,13 +809,13 @@ impl Shared {
         let now = self.clock.now();
         let path = self.store.path().display().to_string();
         let event = Event {
-            id: notify::new_event_id(),
+            id: new_event_id(),
             event: kind,
             account: String::new(),
             sid: String::new(),
             level: match kind {
-                EventKind::StateUnwritable => crate::evaluate::Level::Warning,
-                _ => crate::evaluate::Level::Ok,
+                EventKind::StateUnwritable => crate::core::Level::Warning,
+                _ => crate::core::Level::Ok,
             },
             previous_level: None,
             balance: None,
@@ -867,10 +868,10 @@ fn build_event(
 ) -> Event {
     let last = state.last.as_ref();
     Event {
-        id: notify::new_event_id(),
+        id: new_event_id(),
         event: emitted.kind,
         account: account.name.clone(),
-        sid: account.sid.clone(),
+        sid: account.sid().to_owned(),
         level: emitted.level,
         previous_level: emitted.previous_level,
         balance: last.map(|o| o.balance),
@@ -1139,7 +1140,7 @@ impl AccountTask {
     /// After a reload: the last known balance against the new thresholds, at once.
     async fn reevaluate(&self, config: &AccountConfig) {
         let before = self.current_state(&config.name);
-        if let (Some(want), Some(last)) = (&config.currency, &before.last) {
+        if let (Some(want), Some(last)) = (config.expected_currency(), &before.last) {
             if !want.eq_ignore_ascii_case(&last.currency) {
                 // Thresholds in one currency are never compared with amounts in
                 // another; the next poll settles it (or fails as a config error).

@@ -11,8 +11,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use crate::evaluate::Level;
-use crate::notify::{Event, EventKind};
+use crate::core::{Event, EventKind, Level};
 use crate::state::OutboxEntry;
 
 /// More than this many accounts' outage messages pending at once are grouped.
@@ -308,7 +307,7 @@ pub fn group_event(kind: EventKind, members: &[&Event], now: Timestamp, max_char
     };
     let worst = sorted.first().map_or(Level::Ok, |e| e.level);
     Event {
-        id: crate::notify::new_event_id(),
+        id: crate::core::new_event_id(),
         event: kind,
         account: format!("{total} accounts ({list})"),
         sid: format!("{total} accounts"),

@@ -23,8 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::evaluate::{AccountState, Level};
-use crate::notify::{Event, Routing};
+use crate::core::{AccountState, Event, Level, Routing};
 
 pub mod backend;
 mod import;

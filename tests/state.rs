@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use balance_alert::evaluate::{AccountState, Level};
-use balance_alert::notify::{Event, EventKind};
+use balance_alert::core::{AccountState, Event, EventKind, Level};
 use balance_alert::state::{AccountRecord, OutboxEntry, StateFile};
 use common::cli::{SIGKILL, SIGTERM};
 use common::daemon::{KEY, SID, TOKEN, balance_response, posted, unauthorized, wait_for};

@@ -1,5 +1,5 @@
 use super::*;
-use crate::notify::EventKind;
+use crate::core::EventKind;
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
