@@ -23,7 +23,7 @@ sid = "{SID}"
 api_key = "${{TEST_EXOTEL_KEY}}"
 api_token = "${{TEST_EXOTEL_TOKEN}}"
 base_url = "{exotel_uri}"
-poll_interval = "200ms"
+poll_interval = "1s"
 notify = ["hook"]
 warning = {{ below = 5000, clear_above = 6000 }}
 critical = {{ below = "1000.00", clear_above = "1500" }}

@@ -51,7 +51,7 @@ sid = "{SID}"
 api_key = "{KEY}"
 api_token = "{TOKEN}"
 base_url = "{base}"
-poll_interval = "200ms"
+poll_interval = "1s"
 notify = ["out"]
 warning = {{ below = 5000, clear_above = 6000 }}
 

@@ -18,7 +18,7 @@
 //! The keys of a provider live in its file under `provider/`, those of a channel type
 //! in its file under `notify/`; this module hands each table to the type it names.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -212,18 +212,81 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_path_buf(),
-        line: None,
-        column: None,
-        key: None,
-        message: format!("cannot read config file: {e}"),
-    })?;
+    let text = read_config_file(path)?;
     let (mut config, literal_secrets) = parse_detailed(&text, path, &ProcessEnv)?;
     config
         .warnings
         .extend(permission_warning(path, &literal_secrets));
     Ok(config)
+}
+
+/// The largest config file read (SPEC §17): 10,000 accounts take about 3 MiB.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads the config file: a regular file (a FIFO would hang the read, `/dev/zero` would
+/// never end) of at most [`MAX_CONFIG_BYTES`], in UTF-8 (a bad byte is named by line
+/// and column).
+pub fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let fail = |line: Option<usize>, column: Option<usize>, message: String| ConfigError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        key: None,
+        message,
+    };
+    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+    let meta = std::fs::metadata(path)
+        .map_err(|e| fail(None, None, format!("cannot read config file: {e}")))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(fail(
+            None,
+            None,
+            format!("cannot read config file: it is {what}"),
+        ));
+    }
+    let too_large = || {
+        fail(
+            None,
+            None,
+            format!(
+                "config file is larger than {} MiB",
+                MAX_CONFIG_BYTES / (1024 * 1024)
+            ),
+        )
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| fail(None, None, format!("cannot read config file: {e}")))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // `take`: a file that grows while it is read still stops at the limit.
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(None, None, format!("cannot read config file: {e}")))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let valid = std::str::from_utf8(&bytes[..at]).expect("valid up to here");
+        let (line, column) = raw::line_col(valid, at);
+        fail(
+            Some(line),
+            Some(column),
+            format!(
+                "config file is not UTF-8: byte 0x{:02X} here is not valid UTF-8",
+                bytes[at]
+            ),
+        )
+    })
 }
 
 /// Parses and validates config text. Pure given `env`.
@@ -334,7 +397,7 @@ fn parse_checked(
     }
     let mut providers = ProviderConfig::read(&mut ctx, &account_tables)?;
     let mut accounts: Vec<Arc<AccountConfig>> = Vec::new();
-    let mut account_lines: BTreeMap<String, usize> = BTreeMap::new();
+    let mut account_lines: HashMap<String, usize> = HashMap::new();
     for (i, a) in raw.account.iter().enumerate() {
         let base = &account_tables.bases[i];
         let acct = sections::account(&mut ctx, a, i, base, &mut providers)?;
@@ -350,7 +413,7 @@ fn parse_checked(
 
     let mut kinds = ChannelKind::read(&mut ctx, &channel_tables, &accounts)?;
     let mut channels: Vec<Arc<ChannelConfig>> = Vec::new();
-    let mut channel_lines: BTreeMap<String, usize> = BTreeMap::new();
+    let mut channel_lines: HashMap<String, usize> = HashMap::new();
     for (i, c) in raw.channel.iter().enumerate() {
         let base = &channel_tables.bases[i];
         let chan = sections::channel(&mut ctx, c, i, &channel_tables, &mut kinds)?;

@@ -4,7 +4,7 @@
 //! account or channel belongs to its provider or channel type.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -135,7 +135,24 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
 pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
     let raw = d.get_ref();
     let state_file = match &raw.state_file {
-        Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
+        Some(v) => {
+            let text = ctx.string(v, "daemon.state_file")?;
+            // A path that can only name a directory is a mistake; a directory found at a
+            // file's path at run time is a bad disk, handled from memory (SPEC §17).
+            let names_a_file = !text.trim().is_empty()
+                && !text.ends_with('/')
+                && Path::new(&text)
+                    .file_name()
+                    .is_some_and(|n| n != "." && n != "..");
+            if !names_a_file {
+                return Err(ctx.err(
+                    Some(v.span()),
+                    "daemon.state_file",
+                    format!("\"{text}\" names a directory; give the database file's path, e.g. \"/var/lib/balance-alert/state.db\""),
+                ));
+            }
+            PathBuf::from(text)
+        }
         None => PathBuf::from(DEFAULT_STATE_FILE),
     };
     let listen = match &raw.listen {
@@ -228,6 +245,19 @@ pub(super) fn account(
         &key("poll_interval"),
         Duration::from_secs(300),
     )?;
+    // Values that pass must make sense (SPEC §17): under a second is a typo even on
+    // loopback (`1ns` was 900 polls a second).
+    if poll_interval < Duration::from_secs(1) {
+        let span = raw.poll_interval.as_ref().map(Spanned::span);
+        return Err(ctx.err(
+            span,
+            &key("poll_interval"),
+            format!(
+                "{} is under 1s (the least allowed, even for a loopback base_url)",
+                humantime::format_duration(poll_interval)
+            ),
+        ));
+    }
     if poll_interval < RATE_FLOOR && !loopback {
         let span = raw.poll_interval.as_ref().map(Spanned::span);
         return Err(ctx.err(
@@ -267,6 +297,16 @@ pub(super) fn account(
         Duration::from_secs(15 * 60),
     )?;
     let timeout = ctx.positive_duration(&raw.timeout, &key("timeout"), Duration::from_secs(30))?;
+    if timeout < Duration::from_secs(1) {
+        return Err(ctx.err(
+            raw.timeout.as_ref().map(Spanned::span),
+            &key("timeout"),
+            format!(
+                "{} is under 1s: no request could finish; use at least 1s",
+                humantime::format_duration(timeout)
+            ),
+        ));
+    }
     let ca_file = ctx.ca_file(&raw.ca_file, &key("ca_file"))?;
 
     let mut notify = Vec::new();

@@ -359,6 +359,7 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
             snippet: one_line(&http::snippet(body)),
         },
         ObjectError::NotObject => BodyError::NotAnObject(one_line(&http::snippet(body))),
+        ObjectError::DuplicateKey(key) => BodyError::DuplicateKey(truncate(&key, 60)),
     })?;
 
     // The documented shape first: it is the one that carries a currency.

@@ -229,6 +229,8 @@ pub enum BodyError {
     NotAString { field: &'static str, value: String },
     #[error("the response body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("the response has the key \"{0}\" twice in one object; which one counts is unclear")]
+    DuplicateKey(String),
 }
 
 /// A failed poll. `Display` is written for operators and never contains the API key,
@@ -376,6 +378,7 @@ fn redact_body_error(err: BodyError, redact: impl Fn(&str) -> String) -> BodyErr
             snippet: redact(&snippet),
         },
         BodyError::NotAnObject(s) => BodyError::NotAnObject(redact(&s)),
+        BodyError::DuplicateKey(k) => BodyError::DuplicateKey(redact(&k)),
         BodyError::Exception(e) => BodyError::Exception(exception(e)),
         BodyError::NoAmount { found } => BodyError::NoAmount {
             found: redact(&found),
