@@ -218,7 +218,7 @@ pub(super) fn account(
     a: &Spanned<RawAccount>,
     index: usize,
     base: &str,
-    providers: &mut Vec<Checked<ProviderConfig>>,
+    providers: &mut [Checked<ProviderConfig>],
 ) -> Res<AccountConfig> {
     let raw = a.get_ref();
     let table = a.span();
@@ -406,7 +406,7 @@ pub(super) fn channel(
     c: &Spanned<RawChannel>,
     index: usize,
     tables: &Tables,
-    kinds: &mut Vec<Checked<ChannelKind>>,
+    kinds: &mut [Checked<ChannelKind>],
 ) -> Res<ChannelConfig> {
     let raw = c.get_ref();
     let table = c.span();
