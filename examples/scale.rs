@@ -205,7 +205,7 @@ fn start(bin: &Path, config: &Path, dir: &Path, log: &str) -> (Child, Duration) 
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     let started = Instant::now();
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .args(["run", "-c"])
         .arg(config)
         .env("NOTIFY_SOCKET", &socket_path)
@@ -216,9 +216,16 @@ fn start(bin: &Path, config: &Path, dir: &Path, log: &str) -> (Child, Duration) 
         .expect("spawn balance-alert run");
     let mut buf = [0u8; 256];
     loop {
-        let n = socket.recv(&mut buf).expect("READY=1 within 120 s");
-        if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
-            return (child, started.elapsed());
+        match socket.recv(&mut buf) {
+            Ok(n) if String::from_utf8_lossy(&buf[..n]).contains("READY=1") => {
+                return (child, started.elapsed());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no READY=1 within 120 s: {e}");
+            }
         }
     }
 }
