@@ -35,6 +35,9 @@ pub use sqlite::SCHEMA_VERSION;
 /// Samples kept per account: enough for a trend, small enough for 10,000 accounts.
 pub const SAMPLES_PER_ACCOUNT: usize = 16;
 
+/// Rows of the minute flush written per transaction.
+const FLUSH_SLICE: usize = 500;
+
 /// How often writes are retried while the state cannot be written.
 pub const RETRY_EVERY: Duration = Duration::from_secs(5);
 
@@ -142,6 +145,26 @@ impl Dirty {
             next_seq: std::mem::take(&mut self.next_seq),
             durable: std::mem::take(&mut self.durable),
         }
+    }
+
+    /// The urgent rows and up to `limit` of the lazy ones (touched accounts, sample
+    /// histories): the minute flush of 10,000 accounts goes in slices, so a crossing
+    /// waits for one slice at most, not for the whole flush.
+    fn take_slice(&mut self, limit: usize) -> Dirty {
+        let mut slice = self.take_urgent();
+        let take = |from: &mut BTreeSet<String>| {
+            let mut out = BTreeSet::new();
+            while out.len() < limit {
+                match from.pop_first() {
+                    Some(name) => out.insert(name),
+                    None => break,
+                };
+            }
+            out
+        };
+        slice.touched = take(&mut self.touched);
+        slice.samples = take(&mut self.samples);
+        slice
     }
 
     fn is_empty(&self) -> bool {
@@ -412,20 +435,31 @@ impl Store {
         self.write(&mut link, false).await
     }
 
-    /// Like [`Store::save`], with the rows that wait for the minute flush too.
+    /// Like [`Store::save`], with the rows that wait for the minute flush too, written
+    /// in slices of [`FLUSH_SLICE`] rows with the write lock let go in between, so a
+    /// crossing's own write never queues behind the whole flush.
     async fn save_everything(&self) -> Result<(), StateError> {
-        let mut link = self.link.lock().await;
-        if let Some(reason) = &link.failing {
-            return Err(self.unwritable(reason.clone()));
+        loop {
+            let mut link = self.link.lock().await;
+            if let Some(reason) = &link.failing {
+                return Err(self.unwritable(reason.clone()));
+            }
+            self.write(&mut link, true).await?;
+            drop(link);
+            let state = self.lock();
+            if state.dirty.touched.is_empty() && state.dirty.samples.is_empty() {
+                return Ok(());
+            }
         }
-        self.write(&mut link, true).await
     }
 
     async fn write(&self, link: &mut Link, everything: bool) -> Result<(), StateError> {
         let (dirty, batch) = {
             let mut state = self.lock();
-            let dirty = if everything {
+            let dirty = if everything && state.dirty.replace_all {
                 std::mem::take(&mut state.dirty)
+            } else if everything {
+                state.dirty.take_slice(FLUSH_SLICE)
             } else {
                 state.dirty.take_urgent()
             };
