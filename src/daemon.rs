@@ -668,8 +668,10 @@ impl Shared {
                     account = %account.name,
                     event = emitted.kind.as_str(),
                     level = %emitted.level,
-                    balance = ?event.balance.map(|b| b.to_string()),
-                    channels = ?targets,
+                    // Values, not Debug: a plain decimal and a comma-joined list read the
+                    // same in text and JSON (jq, Loki), and an absent balance is omitted.
+                    balance = event.balance.map(tracing::field::display),
+                    channels = %targets.join(","),
                     "event"
                 );
                 for channel in targets {
@@ -1160,7 +1162,7 @@ impl Worker {
                     let left = self.shared.give_up_after.saturating_sub(age);
                     let wait = delivery_backoff(self.attempts, retry_after, fastrand::f64())
                         .min(left + Duration::from_millis(1));
-                    warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = self.attempts, retry_in = ?wait, "delivery failed; will retry");
+                    warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = self.attempts, retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)), "delivery failed; will retry");
                     metrics.inc_notification(&self.name, "retried");
                     self.not_before = Instant::now() + wait;
                     false
