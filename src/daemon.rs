@@ -187,6 +187,7 @@ pub async fn run(
     let heartbeats = Heartbeats::new();
     let render = RenderCtx {
         timezone: config.daemon.timezone.clone(),
+        instance: config.daemon.instance.clone(),
     };
     let shared = Arc::new(Shared {
         store: store.clone(),

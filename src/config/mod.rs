@@ -108,6 +108,21 @@ pub struct DaemonConfig {
     pub timezone: Option<(String, jiff::tz::TimeZone)>,
     /// How long in-flight deliveries may finish at shutdown.
     pub shutdown_grace: Duration,
+    /// `instance`: names this instance of an HA pair in messages and labels (§11.3).
+    pub instance: Option<String>,
+    /// `shard`: poll only the accounts of this shard (§11.3).
+    pub shard: Option<crate::core::Shard>,
+    /// `heartbeat`: the dead man's switch pinged while every loop is alive (§11.2).
+    pub heartbeat: Option<HeartbeatConfig>,
+}
+
+/// `[daemon] heartbeat = { url, every, fail_url }`. The URLs carry the check's
+/// identity (anyone who knows one can ping it), so both are secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatConfig {
+    pub url: Secret,
+    pub every: Duration,
+    pub fail_url: Option<Secret>,
 }
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
@@ -125,6 +140,8 @@ pub struct AccountConfig {
     pub ca_file: Option<PathBuf>,
     pub notify: Vec<String>,
     pub thresholds: Thresholds,
+    /// `labels = {…}`: extra Alertmanager labels for this account's alerts.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Requests for one account are never closer together than this (SPEC §2).
@@ -183,19 +200,54 @@ impl Config {
     /// 2 accounts (primary, backup), 1 channel (ops-slack: slack)`.
     pub fn summary(&self) -> String {
         let accounts: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+        let shard = self
+            .shard_summary()
+            .map(|s| format!("; {s}"))
+            .unwrap_or_default();
         let channels: Vec<String> = self
             .channels
             .iter()
             .map(|c| format!("{}: {}", c.name, c.kind.type_name()))
             .collect();
         format!(
-            "config OK: {}: {} ({}), {} ({})",
+            "config OK: {}: {} ({}), {} ({}){shard}",
             self.path.display(),
             plural(accounts.len(), "account"),
             accounts.join(", "),
             plural(channels.len(), "channel"),
             channels.join(", ")
         )
+    }
+
+    /// True when this instance polls `account` (its shard owns it, or no shard is set).
+    pub fn owns(&self, account: &str) -> bool {
+        crate::core::shard::owned(self.daemon.shard, account)
+    }
+
+    /// The accounts this instance polls, in config order.
+    pub fn owned_accounts(&self) -> Vec<&Arc<AccountConfig>> {
+        self.accounts
+            .iter()
+            .filter(|a| self.owns(&a.name))
+            .collect()
+    }
+
+    /// `shard 1 of 3 polls 2 accounts (primary, backup)`, when a shard is set: what
+    /// `validate` (and `status`) say about the split.
+    pub fn shard_summary(&self) -> Option<String> {
+        let shard = self.daemon.shard?;
+        let owned: Vec<&str> = self
+            .owned_accounts()
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        Some(format!(
+            "shard {} of {} polls {} ({})",
+            shard.index,
+            shard.count,
+            plural(owned.len(), "account"),
+            owned.join(", ")
+        ))
     }
 }
 
@@ -314,7 +366,7 @@ fn parse_checked(
     sections::unknown_keys(&ctx, &account_tables, &channel_tables)?;
 
     let daemon = match &raw.daemon {
-        Some(d) => sections::daemon(&ctx, d)?,
+        Some(d) => sections::daemon(&mut ctx, d)?,
         None => DaemonConfig {
             state_file: PathBuf::from(DEFAULT_STATE_FILE),
             listen: None,
@@ -322,6 +374,9 @@ fn parse_checked(
             give_up_after: Duration::from_secs(24 * 3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(10),
+            instance: None,
+            shard: None,
+            heartbeat: None,
         },
     };
 

@@ -39,6 +39,28 @@ pub(super) struct RawDaemon {
     pub give_up_after: Opt<RawDuration>,
     pub timezone: Opt<String>,
     pub shutdown_grace: Opt<RawDuration>,
+    pub instance: Opt<String>,
+    pub shard: Opt<RawShard>,
+    pub heartbeat: Opt<RawHeartbeat>,
+}
+
+/// `[daemon] shard = { index, count }` (SPEC §11.3).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawShard {
+    pub index: Opt<i64>,
+    pub count: Opt<i64>,
+}
+
+/// `[daemon] heartbeat = { url, every, fail_url }` (SPEC §11.2).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeartbeat {
+    pub url: Opt<String>,
+    pub url_file: Opt<String>,
+    pub every: Opt<RawDuration>,
+    pub fail_url: Opt<String>,
+    pub fail_url_file: Opt<String>,
 }
 
 /// The keys every `[[account]]` has, whatever its provider; the provider's own keys are
@@ -55,6 +77,7 @@ pub(super) struct RawAccount {
     pub notify: Option<StrList>,
     pub warning: Opt<RawThreshold>,
     pub critical: Opt<RawThreshold>,
+    pub labels: Opt<std::collections::BTreeMap<String, Spanned<String>>>,
 }
 
 /// The keys of `[[account]]` besides the provider's, in the order errors list them.
@@ -67,6 +90,7 @@ pub(super) const ACCOUNT_KEYS: &[&str] = &[
     "notify",
     "warning",
     "critical",
+    "labels",
 ];
 
 #[derive(Deserialize)]

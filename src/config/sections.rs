@@ -11,15 +11,15 @@ use rust_decimal::Decimal;
 use toml::Spanned;
 
 use super::raw::{
-    ACCOUNT_KEYS, RawAccount, RawChannel, RawDaemon, RawFile, RawThreshold, key_start,
-    table_entries,
+    ACCOUNT_KEYS, RawAccount, RawChannel, RawDaemon, RawFile, RawHeartbeat, RawShard, RawThreshold,
+    key_start, table_entries,
 };
 use super::validate::{Checked, Ctx, Res, Tables};
 use super::{
-    AccountConfig, ChannelConfig, DEFAULT_STATE_FILE, DaemonConfig, LogFormat, RATE_FLOOR,
-    is_loopback_url,
+    AccountConfig, ChannelConfig, DEFAULT_STATE_FILE, DaemonConfig, HeartbeatConfig, LogFormat,
+    RATE_FLOOR, is_loopback_url,
 };
-use crate::core::{Level, Threshold, Thresholds};
+use crate::core::{Level, Shard, Threshold, Thresholds};
 use crate::notify::ChannelKind;
 use crate::provider::ProviderConfig;
 
@@ -132,7 +132,7 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
     Ok(())
 }
 
-pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
+pub(super) fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
     let raw = d.get_ref();
     let state_file = match &raw.state_file {
         Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
@@ -184,6 +184,16 @@ pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig>
         Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
         None => Duration::from_secs(10),
     };
+    let instance = match &raw.instance {
+        Some(v) => Some(ctx.name(v, "daemon.instance")?),
+        None => None,
+    };
+    let shard = raw.shard.as_ref().map(|s| shard(ctx, s)).transpose()?;
+    let heartbeat = raw
+        .heartbeat
+        .as_ref()
+        .map(|h| heartbeat(ctx, h))
+        .transpose()?;
     Ok(DaemonConfig {
         state_file,
         listen,
@@ -191,6 +201,77 @@ pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig>
         give_up_after,
         timezone,
         shutdown_grace,
+        instance,
+        shard,
+        heartbeat,
+    })
+}
+
+/// `shard = { index, count }`: `count` ≥ 1, `0 ≤ index < count`.
+fn shard(ctx: &Ctx<'_>, s: &Spanned<RawShard>) -> Res<Shard> {
+    let raw = s.get_ref();
+    let count = ctx.required(&raw.count, &s.span(), "daemon.shard.count")?;
+    let index = ctx.required(&raw.index, &s.span(), "daemon.shard.index")?;
+    if *count.get_ref() < 1 {
+        return Err(ctx.err(
+            Some(count.span()),
+            "daemon.shard.count",
+            "must be at least 1",
+        ));
+    }
+    if *index.get_ref() < 0 || index.get_ref() >= count.get_ref() {
+        return Err(ctx.err(
+            Some(index.span()),
+            "daemon.shard.index",
+            format!("must be between 0 and {} (count - 1)", count.get_ref() - 1),
+        ));
+    }
+    Ok(Shard {
+        index: *index.get_ref() as u64,
+        count: *count.get_ref() as u64,
+    })
+}
+
+/// `heartbeat = { url, every, fail_url }`: both URLs are secrets (either may be given
+/// as `*_file`); `every` defaults to 5 minutes.
+fn heartbeat(ctx: &mut Ctx<'_>, h: &Spanned<RawHeartbeat>) -> Res<HeartbeatConfig> {
+    let raw = h.get_ref();
+    let table = h.span();
+    let base = "daemon.heartbeat";
+    let url = ctx
+        .secret(&raw.url, &raw.url_file, &table, base, "url", true)?
+        .expect("required");
+    let span = raw
+        .url
+        .as_ref()
+        .or(raw.url_file.as_ref())
+        .map_or(table.clone(), Spanned::span);
+    ctx.http_url(url.expose(), &span, "daemon.heartbeat.url", true)?;
+    let fail_url = ctx.secret(
+        &raw.fail_url,
+        &raw.fail_url_file,
+        &table,
+        base,
+        "fail_url",
+        false,
+    )?;
+    if let Some(f) = &fail_url {
+        let span = raw
+            .fail_url
+            .as_ref()
+            .or(raw.fail_url_file.as_ref())
+            .map_or(table.clone(), Spanned::span);
+        ctx.http_url(f.expose(), &span, "daemon.heartbeat.fail_url", true)?;
+    }
+    let every = ctx.positive_duration(
+        &raw.every,
+        "daemon.heartbeat.every",
+        Duration::from_secs(300),
+    )?;
+    Ok(HeartbeatConfig {
+        url,
+        every,
+        fail_url,
     })
 }
 
@@ -315,6 +396,8 @@ pub(super) fn account(
         ));
     }
 
+    let labels = labels(ctx, &raw.labels, &key("labels"))?;
+
     Ok(AccountConfig {
         name,
         provider,
@@ -325,7 +408,54 @@ pub(super) fn account(
         ca_file,
         notify,
         thresholds: Thresholds { warning, critical },
+        labels,
     })
+}
+
+/// Labels the daemon sets itself; an account's `labels` table may not override them.
+pub const RESERVED_LABELS: &[&str] = &[
+    "alertname",
+    "account",
+    "sid",
+    "provider",
+    "severity",
+    "instance",
+];
+
+/// `labels = {…}`: Alertmanager label names (`[a-zA-Z_][a-zA-Z0-9_]*`, not `__`-prefixed,
+/// not one the daemon sets) with non-empty values.
+fn labels(
+    ctx: &Ctx<'_>,
+    raw: &super::raw::Opt<std::collections::BTreeMap<String, Spanned<String>>>,
+    base: &str,
+) -> Res<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(table) = raw else { return Ok(out) };
+    for (name, value) in table.get_ref() {
+        let key = format!("{base}.{name}");
+        let valid = name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+            && !name.is_empty()
+            && !name.starts_with("__");
+        if !valid {
+            return Err(ctx.err(
+                Some(value.span()),
+                &key,
+                "not a valid label name: use letters, digits and _ (not first a digit, not starting with __)",
+            ));
+        }
+        if RESERVED_LABELS.contains(&name.as_str()) {
+            return Err(ctx.err(
+                Some(value.span()),
+                &key,
+                format!("`{name}` is set by balance-alert itself; choose another label name"),
+            ));
+        }
+        out.insert(name.clone(), ctx.string(value, &key)?);
+    }
+    Ok(out)
 }
 
 fn threshold(ctx: &Ctx<'_>, t: &Spanned<RawThreshold>, base: &str) -> Res<Threshold> {

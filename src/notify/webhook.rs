@@ -128,13 +128,13 @@ impl Webhook {
 }
 
 impl Notifier for Webhook {
-    async fn send(&self, event: &Event, _ctx: &RenderCtx) -> Result<(), DeliveryError> {
+    async fn send(&self, event: &Event, ctx: &RenderCtx) -> Result<(), DeliveryError> {
         let response = self
             .client
             .post(self.url.expose())
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/json")
-            .body(webhook_body(event))
+            .body(webhook_body(event, ctx))
             .send()
             .await
             .map_err(|e| DeliveryError::retry(http::describe(&e)))?;
@@ -156,7 +156,28 @@ impl Notifier for Webhook {
     }
 }
 
-/// The `webhook` channel body: the event as its stable JSON object.
-pub fn webhook_body(event: &Event) -> String {
-    serde_json::to_string(event).expect("an Event always serializes")
+/// The `webhook` channel body: the event as its stable JSON object, with `instance`
+/// (SPEC §11.3: null unless `[daemon] instance` is set).
+pub fn webhook_body(event: &Event, ctx: &RenderCtx) -> String {
+    super::post::event_json(event, ctx.instance.as_deref()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::test_events::*;
+
+    #[test]
+    fn webhook_body_carries_the_instance() {
+        let body: serde_json::Value =
+            serde_json::from_str(&webhook_body(&alert(), &kolkata())).unwrap();
+        assert_eq!(body["instance"], serde_json::Value::Null);
+        assert_eq!(body["event"], "alert");
+        let ctx = RenderCtx {
+            instance: Some("a".into()),
+            ..kolkata()
+        };
+        let body: serde_json::Value = serde_json::from_str(&webhook_body(&alert(), &ctx)).unwrap();
+        assert_eq!(body["instance"], "a");
+    }
 }
