@@ -25,7 +25,6 @@ const DOCUMENTED: &str = r#"{"Account":{"AccountSid":"acme","BalanceData":{"Bala
     "Currency":"INR","PricingPlan":"Pay As You Go","DateUpdated":"2026-04-24 10:32:18"}}}"#;
 
 fn account(base_url: &str) -> AccountConfig {
-    labels: Default::default(),
     AccountConfig {
         labels: Default::default(),
         name: "primary".into(),

@@ -43,7 +43,6 @@ pub fn worked_thresholds() -> Thresholds {
 }
 
 pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
-    labels: Default::default(),
     AccountConfig {
         labels: Default::default(),
         name: name.into(),
