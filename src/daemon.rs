@@ -309,6 +309,20 @@ pub async fn run(
         });
     }
 
+    if let Some(hb) = daemon.config.daemon.heartbeat.clone() {
+        let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
+        let done = daemon.complete_tx.clone();
+        let (h, m, s) = (heartbeats.clone(), metrics.clone(), store.clone());
+        tokio::spawn(async move {
+            let failing = move || s.lock().accounts.values().any(|r| r.eval.monitor_failing);
+            crate::heartbeat::run(hb, h, m, failing, async move { stop.recv().await }).await;
+            drop(done);
+        });
+    }
+
+    if let Some(shard) = daemon.config.shard_summary() {
+        info!("{shard}");
+    }
     let _ = health::sd_notify("READY=1");
     info!(
         accounts = daemon.accounts.len(),
@@ -371,9 +385,11 @@ async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()>
 /// idle connection), which is what kept 10,000 accounts from fitting in 64 MiB.
 fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
     let mut cache = crate::http::ClientCache::new();
+    // SPEC §11.3: a shard polls only the accounts whose name hashes to it.
     config
         .accounts
         .iter()
+        .filter(|account| config.owns(&account.name))
         .map(|account| {
             let client = Client::with_cache(account, &mut cache)
                 .map_err(|e| RunError::Config(format!("account `{}`: {e}", account.name)))?;

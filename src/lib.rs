@@ -41,7 +41,7 @@
 //!   channel), reload and shutdown; [`cli`] turns signals into its shutdown future and
 //!   reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
-//!   watchdog.
+//!   watchdog; [`heartbeat`] pings an external dead man's switch while they are alive.
 //! - [`metrics`]: Prometheus series and the small HTTP server for `/metrics` and
 //!   `/healthz`.
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
@@ -55,6 +55,7 @@ pub mod core;
 pub mod daemon;
 pub mod demo;
 pub mod health;
+pub mod heartbeat;
 pub mod http;
 pub mod logging;
 pub mod metrics;

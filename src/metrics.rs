@@ -79,6 +79,7 @@ pub struct Metrics {
     outbox_pending: Gauge,
     reload_success: Gauge,
     state_write_errors: Counter,
+    heartbeat_failures: Counter,
     /// The currency each account's balance series carries, so a changed currency (or a
     /// forgotten account) removes the old series instead of leaving a stale one behind.
     currencies: Mutex<HashMap<String, String>>,
@@ -95,6 +96,7 @@ impl Metrics {
         let outbox_pending = Gauge::default();
         let reload_success = Gauge::default();
         let state_write_errors = Counter::default();
+        let heartbeat_failures = Counter::default();
         // prometheus-client appends "." to each help text and "_total" to counter names.
         registry.register(
             "balance_alert_balance",
@@ -138,6 +140,11 @@ impl Metrics {
             "Failed writes of the state file (levels, outbox); messages are still sent",
             state_write_errors.clone(),
         );
+        registry.register(
+            "balance_alert_heartbeat_failures",
+            "Heartbeat pings (SPEC 11.2) that did not reach the dead man's switch",
+            heartbeat_failures.clone(),
+        );
         // The config that started the daemon was valid, or it would not be running.
         reload_success.set(1);
         Arc::new(Metrics {
@@ -150,8 +157,13 @@ impl Metrics {
             outbox_pending,
             reload_success,
             state_write_errors,
+            heartbeat_failures,
             currencies: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub fn inc_heartbeat_failure(&self) {
+        self.heartbeat_failures.inc();
     }
 
     pub fn set_balance(&self, account: &str, currency: &str, value: f64) {
