@@ -271,6 +271,13 @@ pub async fn run(
         complete_tx,
     };
     for (config, channel) in channels {
+        restore_mirror(
+            &daemon.config,
+            &store,
+            &config.name,
+            &channel,
+            &shared.render,
+        );
         let initial = pending.remove(&config.name).unwrap_or_default();
         daemon.spawn_worker(config, channel, initial);
     }
@@ -612,6 +619,46 @@ impl Daemon {
             "config reloaded"
         );
     }
+}
+
+/// A channel that mirrors state (Alertmanager) starts with each account's standing
+/// alerts as the saved state has them, so a restart keeps re-posting them (SPEC §11.1).
+fn restore_mirror(
+    config: &Config,
+    store: &Store,
+    channel: &str,
+    sender: &Channel,
+    render: &RenderCtx,
+) {
+    if !sender.mirrors_state() {
+        return;
+    }
+    let now = Timestamp::now();
+    let state = store.lock();
+    let mut standing = Vec::new();
+    for (name, record) in &state.accounts {
+        let Some(account) = config.account(name) else {
+            continue;
+        };
+        let eval = &record.eval;
+        let mut add = |kind: EventKind, level| {
+            let emitted = Emitted {
+                kind,
+                level,
+                previous_level: None,
+                threshold: None,
+            };
+            standing.push(build_event(account, eval, &emitted, now));
+        };
+        if eval.level != crate::core::Level::Ok && record.routing.alerted.contains(channel) {
+            add(EventKind::Reminder, eval.level);
+        }
+        if eval.monitor_failing && record.routing.failing.contains(channel) {
+            add(EventKind::MonitorFailing, eval.level);
+        }
+    }
+    drop(state);
+    sender.restore(&standing, render);
 }
 
 /// The evaluator settings for an account.

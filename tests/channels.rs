@@ -549,3 +549,73 @@ fn bad_channel_keys_are_named() {
         .to_string();
     assert!(e.contains("not a valid label name"), "{e}");
 }
+
+/// Through the real daemon: a critical account is mirrored into Alertmanager and keeps
+/// being re-posted every `resend_every`, also after a restart that brings no new event
+/// (the standing alert comes from the saved state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_mirrors_a_standing_alert_across_a_restart() {
+    use common::daemon::{balance_response, exotel_switch};
+    use common::process::Daemon;
+    let dir = tempfile::tempdir().unwrap();
+    let (exotel, _balance) = exotel_switch(balance_response("800.00")).await;
+    let am = server(200, "").await;
+    let text = format!(
+        r#"[daemon]
+state_file = "{}"
+instance = "a"
+
+[[account]]
+name = "primary"
+sid = "{SID}"
+api_key = "{KEY}"
+api_token = "{TOKEN}"
+base_url = "{}"
+poll_interval = "1s"
+notify = ["am"]
+labels = {{ team = "payments" }}
+warning = {{ below = 5000 }}
+critical = {{ below = 1000 }}
+
+[[channel]]
+name = "am"
+type = "alertmanager"
+urls = ["{}"]
+resend_every = "500ms"
+"#,
+        dir.path().join("state.json").display(),
+        exotel.uri(),
+        am.uri()
+    );
+    let path = write(dir.path(), "am.toml", &text);
+    let mut daemon = Daemon::spawn(&path, &dir.path().join("1.log"), "balance_alert=info", &[]);
+    daemon.wait_log("delivered channel=am", 10).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let posts = am.received_requests().await.unwrap();
+    assert!(posts.len() >= 3, "{} posts", posts.len());
+    let last = json_body(posts.last().unwrap());
+    assert_eq!(
+        last[0]["labels"],
+        json!({"alertname": "BalanceLow", "account": "primary", "sid": "acme",
+               "provider": "exotel", "severity": "critical", "instance": "a",
+               "team": "payments"})
+    );
+    daemon.signal(15);
+    assert_eq!(daemon.wait_exit(10).await.0, 0);
+
+    let before = am.received_requests().await.unwrap().len();
+    let daemon = Daemon::spawn(&path, &dir.path().join("2.log"), "balance_alert=info", &[]);
+    daemon.wait_log("balance-alert running", 10).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = am.received_requests().await.unwrap();
+    assert!(after.len() >= before + 2, "{} → {}", before, after.len());
+    assert_eq!(
+        json_body(after.last().unwrap())[0]["labels"]["alertname"],
+        "BalanceLow"
+    );
+    assert!(
+        !daemon.log().contains("event=\"alert\""),
+        "no new event was needed"
+    );
+    drop(daemon);
+}

@@ -59,7 +59,10 @@ fn start_peer(bin: &Path, dir: &Path, name: &str, web: u16, cluster: u16, other:
     std::fs::create_dir_all(&storage).unwrap();
     let log = dir.join(format!("am-{name}.log"));
     let child = Command::new(bin)
-        .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("alertmanager.yml").display()
+        ))
         .arg(format!("--storage.path={}", storage.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{web}"))
         .arg(format!("--cluster.listen-address=127.0.0.1:{cluster}"))
@@ -300,9 +303,10 @@ async fn a_shard_polls_only_the_accounts_that_hash_to_it() {
     }
     let path = write(dir.path(), "shard.toml", &text);
     let p = path.clone();
-    let out = tokio::task::spawn_blocking(move || run(&["validate", "-c", p.to_str().unwrap()], &[]))
-        .await
-        .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || run(&["validate", "-c", p.to_str().unwrap()], &[]))
+            .await
+            .unwrap();
     assert_eq!(code(&out), 0);
     let line = stdout(&out);
     let expected = format!(
@@ -313,7 +317,12 @@ async fn a_shard_polls_only_the_accounts_that_hash_to_it() {
     );
     assert!(line.contains(&expected), "{line} lacks {expected}");
 
-    let daemon = Daemon::spawn(&path, &dir.path().join("shard.log"), "balance_alert=info", &[]);
+    let daemon = Daemon::spawn(
+        &path,
+        &dir.path().join("shard.log"),
+        "balance_alert=info",
+        &[],
+    );
     daemon.wait_log(&expected, 10).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let polled: std::collections::BTreeSet<String> = exotel
@@ -321,7 +330,15 @@ async fn a_shard_polls_only_the_accounts_that_hash_to_it() {
         .await
         .unwrap()
         .iter()
-        .map(|r| r.url.path().split('/').nth(3).unwrap().trim_start_matches("sid-").to_owned())
+        .map(|r| {
+            r.url
+                .path()
+                .split('/')
+                .nth(3)
+                .unwrap()
+                .trim_start_matches("sid-")
+                .to_owned()
+        })
         .collect();
     let want: std::collections::BTreeSet<String> = owned.iter().map(|s| s.to_string()).collect();
     assert_eq!(polled, want);

@@ -76,7 +76,11 @@ async fn a_stuck_loop_silences_the_heartbeat() {
     stuck.expect_back_within(Duration::ZERO);
     tokio::time::sleep(Duration::from_millis(5)).await;
     run_for(&server, heartbeats.clone(), Metrics::new(), true, 0.55).await;
-    assert_eq!(hits(&server, "/ping").await, pings, "pinged while a loop was stuck");
+    assert_eq!(
+        hits(&server, "/ping").await,
+        pings,
+        "pinged while a loop was stuck"
+    );
     assert_eq!(hits(&server, "/ping/fail").await, 0);
     // It comes back: pings resume.
     stuck.idle();
@@ -113,8 +117,18 @@ async fn a_failing_monitor_pings_fail_url_and_failures_are_counted() {
 async fn the_daemon_pings_url_while_healthy_and_fail_url_while_failing() {
     let dir = tempfile::tempdir().unwrap();
     for (name, exotel_answer, wanted, unwanted) in [
-        ("healthy", balance_response("7000.00"), "/hb-uuid-1234", "/hb-uuid-1234/fail"),
-        ("failing", unauthorized(), "/hb-uuid-1234/fail", "/hb-uuid-1234"),
+        (
+            "healthy",
+            balance_response("7000.00"),
+            "/hb-uuid-1234",
+            "/hb-uuid-1234/fail",
+        ),
+        (
+            "failing",
+            unauthorized(),
+            "/hb-uuid-1234/fail",
+            "/hb-uuid-1234",
+        ),
     ] {
         let exotel = exotel_responding(exotel_answer).await;
         let hc = watcher(200).await;

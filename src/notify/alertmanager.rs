@@ -389,6 +389,38 @@ impl Alertmanager {
         });
     }
 
+    /// Puts each standing alert (from the saved state, at start) into the mirror, unless
+    /// it is there already, and starts the pushers: after a restart the alerts keep
+    /// being re-posted without waiting for a new event. Their `startsAt` is the last
+    /// observation the state has; Alertmanager keeps the earlier one it already holds.
+    pub fn restore(&self, standing: &[Event], ctx: &RenderCtx) {
+        {
+            let mut mirror = self.shared.mirror.lock().unwrap_or_else(|p| p.into_inner());
+            for event in standing {
+                let name = match event.event {
+                    EventKind::MonitorFailing => MONITOR_FAILING,
+                    _ => BALANCE_LOW,
+                };
+                if !mirror.active.contains_key(&(event.account.clone(), name)) {
+                    apply(
+                        &mut mirror,
+                        event,
+                        ctx,
+                        &self.shared.config.accounts,
+                        &self.shared.config.urls,
+                        Timestamp::now(),
+                    );
+                }
+            }
+        }
+        if !standing.is_empty() {
+            self.start();
+            for wake in &self.shared.wake {
+                wake.notify_one();
+            }
+        }
+    }
+
     /// The longest a delivery waits for a peer to take a change.
     pub fn max_send_time(&self) -> Duration {
         http::REQUEST_TIMEOUT + Duration::from_secs(5)

@@ -162,6 +162,12 @@ impl ChannelKind {
     pub fn paid_from_a_watched_wallet(&self) -> bool {
         matches!(self, ChannelKind::ExotelSms(_))
     }
+
+    /// True when the channel takes one event per account even when many accounts fail
+    /// at once (SPEC §17 grouping): machines read these, not people.
+    pub fn one_event_per_account(&self) -> bool {
+        matches!(self, ChannelKind::Webhook(_) | ChannelKind::Alertmanager(_))
+    }
 }
 
 impl crate::core::Routed for ChannelConfig {
@@ -269,6 +275,22 @@ impl Channel {
             // One request per recipient, one after another.
             Channel::ExotelSms(c) => request.saturating_mul(c.recipients().max(1) as u32),
             Channel::TwilioSms(c) => request.saturating_mul(c.recipients().max(1) as u32),
+        }
+    }
+}
+
+impl Channel {
+    /// True for a channel that mirrors state rather than sending messages (Alertmanager):
+    /// it is told each account's standing alerts at start ([`Channel::restore`]).
+    pub fn mirrors_state(&self) -> bool {
+        matches!(self, Channel::Alertmanager(_))
+    }
+
+    /// Seeds a state-mirroring channel with standing events (a `reminder` per non-ok
+    /// account, a `monitor_failing` per failing one); others ignore it.
+    pub fn restore(&self, standing: &[Event], ctx: &RenderCtx) {
+        if let Channel::Alertmanager(c) = self {
+            c.restore(standing, ctx);
         }
     }
 }
