@@ -324,6 +324,9 @@ fn mirror_for(channel: &str) -> Arc<Mutex<Mirror>> {
         .clone()
 }
 
+/// A peer's last post: the mirror generation it carried and the error, if it failed.
+type Attempt = (u64, Option<String>);
+
 /// What the pushers and the deliveries share.
 struct Shared {
     name: String,
@@ -331,7 +334,7 @@ struct Shared {
     client: reqwest::Client,
     mirror: Arc<Mutex<Mirror>>,
     /// Per peer: the last generation it was sent and the error, if that failed.
-    attempts: Mutex<Vec<Option<(u64, Option<String>)>>>,
+    attempts: Mutex<Vec<Option<Attempt>>>,
     /// Told after every attempt of any peer.
     attempted: Notify,
     /// Per peer: "the mirror changed, post now".

@@ -114,10 +114,10 @@ impl Notifier for Discord {
 /// ok, blue for a test. The level word is in the text too.
 fn color(event: &Event) -> u32 {
     match (event.event, event.level) {
-        (EventKind::MonitorFailing, _) | (_, Level::Critical) => 0xD3_2F_2F,
-        (EventKind::Test, _) => 0x19_76_D2,
-        (_, Level::Warning) => 0xF9_A8_25,
-        (_, Level::Ok) => 0x2E_7D_32,
+        (EventKind::MonitorFailing, _) | (_, Level::Critical) => 0xD32F2F,
+        (EventKind::Test, _) => 0x1976D2,
+        (_, Level::Warning) => 0xF9A825,
+        (_, Level::Ok) => 0x2E7D32,
     }
 }
 
