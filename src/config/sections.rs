@@ -14,7 +14,7 @@ use super::raw::{
     ACCOUNT_KEYS, RawAccount, RawChannel, RawDaemon, RawFile, RawHeartbeat, RawShard, RawThreshold,
     key_start, table_entries,
 };
-use super::validate::{Checked, Ctx, Res, Tables};
+use super::validate::{Checked, Ctx, Place, Res, Tables};
 use super::{
     AccountConfig, ChannelConfig, DEFAULT_STATE_FILE, DaemonConfig, HeartbeatConfig, LogFormat,
     RATE_FLOOR, is_loopback_url,
@@ -237,9 +237,12 @@ fn shard(ctx: &Ctx<'_>, s: &Spanned<RawShard>) -> Res<Shard> {
 fn heartbeat(ctx: &mut Ctx<'_>, h: &Spanned<RawHeartbeat>) -> Res<HeartbeatConfig> {
     let raw = h.get_ref();
     let table = h.span();
-    let base = "daemon.heartbeat";
+    let at = Place {
+        base: "daemon.heartbeat",
+        table: table.clone(),
+    };
     let url = ctx
-        .secret(&raw.url, &raw.url_file, &table, base, "url", true)?
+        .secret(&raw.url, &raw.url_file, &at, "url", true)?
         .expect("required");
     let span = raw
         .url
@@ -247,14 +250,7 @@ fn heartbeat(ctx: &mut Ctx<'_>, h: &Spanned<RawHeartbeat>) -> Res<HeartbeatConfi
         .or(raw.url_file.as_ref())
         .map_or(table.clone(), Spanned::span);
     ctx.http_url(url.expose(), &span, "daemon.heartbeat.url", true)?;
-    let fail_url = ctx.secret(
-        &raw.fail_url,
-        &raw.fail_url_file,
-        &table,
-        base,
-        "fail_url",
-        false,
-    )?;
+    let fail_url = ctx.secret(&raw.fail_url, &raw.fail_url_file, &at, "fail_url", false)?;
     if let Some(f) = &fail_url {
         let span = raw
             .fail_url

@@ -31,7 +31,7 @@ use super::post::{self, Accounts};
 use super::render::{headline, summary, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, RawDuration, StrList};
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
 
@@ -81,12 +81,11 @@ impl ChannelType for AlertmanagerConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
+        let (table, base) = (&at.table, at.base);
         let key = format!("{base}.urls");
         let list = ctx.required(&raw.urls, table, &key)?;
         let mut urls = Vec::new();
@@ -116,8 +115,7 @@ impl ChannelType for AlertmanagerConfig {
         let bearer = ctx.secret(
             &raw.bearer_token,
             &raw.bearer_token_file,
-            table,
-            base,
+            at,
             "bearer_token",
             false,
         )?;
@@ -133,8 +131,10 @@ impl ChannelType for AlertmanagerConfig {
                     .secret(
                         &r.password,
                         &r.password_file,
-                        &b.span(),
-                        &bbase,
+                        &Place {
+                            base: &bbase,
+                            table: b.span(),
+                        },
                         "password",
                         true,
                     )?

@@ -13,13 +13,12 @@ use std::time::Duration;
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use toml::Spanned;
 
 use super::post;
 use super::render::{SIGNATURE, facts, headline, shorten, summary};
 use super::teams::{self, TeamsConfig};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
 
@@ -44,11 +43,11 @@ impl ChannelType for DiscordConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<teams::Raw>,
-        base: &str,
+        raw: &teams::Raw,
+        at: &Place<'_>,
         accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let TeamsConfig { webhook_url } = TeamsConfig::validate(ctx, raw, base, accounts)?;
+        let TeamsConfig { webhook_url } = TeamsConfig::validate(ctx, raw, at, accounts)?;
         Ok(DiscordConfig { webhook_url })
     }
 }

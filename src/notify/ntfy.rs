@@ -10,13 +10,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::post;
 use super::render::{headline, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
 
@@ -41,12 +40,11 @@ impl ChannelType for NtfyConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
+        let (table, base) = (&at.table, at.base);
         let key = format!("{base}.url");
         let url_raw = ctx.required(&raw.url, table, &key)?;
         let url = ctx.string(url_raw, &key)?;
@@ -58,7 +56,7 @@ impl ChannelType for NtfyConfig {
                 "names no topic: write the topic URL, e.g. https://ntfy.sh/acme-ops",
             ));
         }
-        let token = ctx.secret(&raw.token, &raw.token_file, table, base, "token", false)?;
+        let token = ctx.secret(&raw.token, &raw.token_file, at, "token", false)?;
         Ok(NtfyConfig { url, token })
     }
 }

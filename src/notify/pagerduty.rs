@@ -16,13 +16,12 @@ use std::sync::Arc;
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use toml::Spanned;
 
 use super::post::{self, Accounts, event_json};
 use super::render::{headline, shorten};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
 
@@ -53,18 +52,16 @@ impl ChannelType for PagerDutyConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
+        let base = at.base;
         let routing_key = ctx
             .secret(
                 &raw.routing_key,
                 &raw.routing_key_file,
-                table,
-                base,
+                at,
                 "routing_key",
                 true,
             )?

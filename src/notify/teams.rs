@@ -17,7 +17,7 @@ use super::post;
 use super::render::{SIGNATURE, facts, headline, summary};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
 
@@ -40,24 +40,21 @@ impl ChannelType for TeamsConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let webhook_url = secret_url(ctx, raw, base)?;
+        let webhook_url = secret_url(ctx, raw, at)?;
         Ok(TeamsConfig { webhook_url })
     }
 }
 
-fn secret_url(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Secret> {
-    let table = &raw.span();
-    let raw = raw.get_ref();
+fn secret_url(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Secret> {
     let url = ctx
         .secret(
             &raw.webhook_url,
             &raw.webhook_url_file,
-            table,
-            base,
+            at,
             "webhook_url",
             true,
         )?
@@ -66,8 +63,8 @@ fn secret_url(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Secret> 
         .webhook_url
         .as_ref()
         .or(raw.webhook_url_file.as_ref())
-        .map_or(table.clone(), Spanned::span);
-    ctx.http_url(url.expose(), &span, &format!("{base}.webhook_url"), true)?;
+        .map_or(at.table.clone(), Spanned::span);
+    ctx.http_url(url.expose(), &span, &at.key("webhook_url"), true)?;
     Ok(url)
 }
 

@@ -22,7 +22,7 @@ use super::post;
 use super::render::{headline, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
 
@@ -82,21 +82,13 @@ impl ChannelType for TelegramConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
+        let (table, base) = (&at.table, at.base);
         let bot_token = ctx
-            .secret(
-                &raw.bot_token,
-                &raw.bot_token_file,
-                table,
-                base,
-                "bot_token",
-                true,
-            )?
+            .secret(&raw.bot_token, &raw.bot_token_file, at, "bot_token", true)?
             .expect("required");
         // `123456:ABC-DEF…`: anything else would change the URL's path or fail anyway.
         if !bot_token
