@@ -594,6 +594,7 @@ mod tests {
             ("balance_alert_outbox_pending", "gauge"),
             ("balance_alert_config_reload_success", "gauge"),
             ("balance_alert_state_write_errors_total", "counter"),
+            ("balance_alert_heartbeat_failures_total", "counter"),
         ];
         for (name, ty) in expected {
             assert!(

@@ -344,3 +344,61 @@ async fn a_shard_polls_only_the_accounts_that_hash_to_it() {
     assert_eq!(polled, want);
     drop(daemon);
 }
+
+/// `instance`, `shard` and `heartbeat` are checked like every other key: what is wrong
+/// and where, and a heartbeat URL (a secret) is never echoed.
+#[test]
+fn ha_daemon_keys_are_validated() {
+    use balance_alert::config::{self, MapEnv};
+    let parse = |daemon: &str| {
+        let text = format!(
+            "[daemon]\n{daemon}\n\n[[account]]\nname = \"primary\"\nsid = \"{SID}\"\napi_key = \"{KEY}\"\napi_token = \"{TOKEN}\"\nwarning = {{ below = 5000 }}\n"
+        );
+        config::parse(&text, Path::new("ha.toml"), &MapEnv::default())
+    };
+    let err = |daemon: &str| parse(daemon).unwrap_err().to_string();
+    let e = err("shard = { index = 3, count = 3 }");
+    assert!(
+        e.contains("ha.toml:2:") && e.contains("daemon.shard.index: must be between 0 and 2"),
+        "{e}"
+    );
+    let e = err("shard = { index = 0, count = 0 }");
+    assert!(e.contains("daemon.shard.count: must be at least 1"), "{e}");
+    let e = err("shard = { index = 0 }");
+    assert!(
+        e.contains("daemon.shard.count: missing required key"),
+        "{e}"
+    );
+    let e = err("heartbeat = { every = \"1m\" }");
+    assert!(
+        e.contains("daemon.heartbeat.url: missing required key"),
+        "{e}"
+    );
+    let e = err("heartbeat = { url = \"hc-ping.com/s3cr3t-uuid\" }");
+    assert!(e.contains("daemon.heartbeat.url: not a valid URL"), "{e}");
+    assert!(!e.contains("s3cr3t-uuid"), "{e}");
+    let e = err("heartbeat = { url = \"https://hc-ping.com/x\", every = \"0s\" }");
+    assert!(
+        e.contains("daemon.heartbeat.every: must be greater than zero"),
+        "{e}"
+    );
+    let e = err("heartbeat = { url = \"https://hc-ping.com/x\", fail = \"y\" }");
+    assert!(e.contains("fail"), "{e}");
+    let e = err("instance = \" a\"");
+    assert!(e.contains("daemon.instance"), "{e}");
+
+    let ok = parse(
+        "instance = \"a\"\nshard = { index = 0, count = 1 }\nheartbeat = { url = \"https://hc-ping.com/x\", every = \"2m\" }",
+    )
+    .unwrap();
+    assert_eq!(ok.daemon.instance.as_deref(), Some("a"));
+    let hb = ok.daemon.heartbeat.as_ref().unwrap();
+    assert_eq!(hb.every, Duration::from_secs(120));
+    assert!(hb.fail_url.is_none());
+    assert!(!format!("{:?}", ok.daemon).contains("hc-ping.com"));
+    assert_eq!(
+        ok.shard_summary().unwrap(),
+        "shard 0 of 1 polls 1 account (primary)"
+    );
+    assert_eq!(ok.owned_accounts().len(), 1);
+}

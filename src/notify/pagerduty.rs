@@ -145,7 +145,9 @@ pub fn dedup_key(event: &Event, provider: &str) -> String {
     let what = match event.event {
         EventKind::MonitorFailing | EventKind::MonitorRecovered => "monitor",
         EventKind::Test => "test",
-        _ => "balance",
+        EventKind::Alert | EventKind::Reminder | EventKind::Improved | EventKind::Resolved => {
+            "balance"
+        }
     };
     format!("balance-alert/{provider}/{}/{what}", event.sid)
 }
@@ -163,7 +165,8 @@ pub fn pagerduty_body(event: &Event, ctx: &RenderCtx, provider: &str, routing_ke
         }
         EventKind::MonitorFailing => "error",
         EventKind::Test => "info",
-        _ => match event.level {
+        // Listed, not a wildcard: a new event kind must decide here what it pages.
+        EventKind::Alert | EventKind::Reminder | EventKind::Improved => match event.level {
             Level::Critical => "critical",
             // An `alert` is never at ok; a warning is the least a trigger can say.
             Level::Warning | Level::Ok => "warning",
