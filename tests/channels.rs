@@ -8,8 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use balance_alert::config::{self, ChannelConfig, MapEnv};
+use balance_alert::config::MapEnv;
 use balance_alert::notify::{Channel, DeliveryError, Notifier, RenderCtx};
+use balance_alert::settings::{self as config, ChannelConfig};
 use common::cli::{code, run, stdout, write};
 use common::daemon::{KEY, SID, TOKEN};
 use common::events::critical_alert;
@@ -40,7 +41,7 @@ fn build(table: &str) -> (ChannelConfig, Channel) {
     let config = config::parse(&text, Path::new("test.toml"), &MapEnv::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let c = (*config.channels[0]).clone();
-    let channel = Channel::new(&c).unwrap();
+    let channel = Channel::new(&c.kind).unwrap();
     (c, channel)
 }
 

@@ -349,7 +349,8 @@ async fn a_shard_polls_only_the_accounts_that_hash_to_it() {
 /// and where, and a heartbeat URL (a secret) is never echoed.
 #[test]
 fn ha_daemon_keys_are_validated() {
-    use balance_alert::config::{self, MapEnv};
+    use balance_alert::config::MapEnv;
+    use balance_alert::settings as config;
     let parse = |daemon: &str| {
         let text = format!(
             "[daemon]\n{daemon}\n\n[[account]]\nname = \"primary\"\nsid = \"{SID}\"\napi_key = \"{KEY}\"\napi_token = \"{TOKEN}\"\nwarning = {{ below = 5000 }}\n"

@@ -31,9 +31,10 @@ use super::post::{self, Accounts};
 use super::render::{headline, summary, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, RawDuration, StrList};
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
+use crate::provider::AccountConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertmanagerConfig {
@@ -42,6 +43,8 @@ pub struct AlertmanagerConfig {
     pub resend_every: Duration,
     pub auth: Option<Auth>,
     pub accounts: Accounts,
+    /// Which channel this is (`channel "am"`): its mirror outlives a reload.
+    pub mirror_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +164,7 @@ impl ChannelType for AlertmanagerConfig {
             resend_every,
             auth,
             accounts: Accounts::from_config(accounts),
+            mirror_key: at.base.to_owned(),
         })
     }
 }
@@ -358,7 +362,8 @@ impl std::fmt::Debug for Alertmanager {
 }
 
 impl Alertmanager {
-    pub fn new(name: &str, config: &AlertmanagerConfig) -> Result<Self, String> {
+    pub fn new(config: &AlertmanagerConfig) -> Result<Self, String> {
+        let name = config.mirror_key.as_str();
         let (stop, stop_rx) = watch::channel(());
         let peers = config.urls.len();
         let am = Alertmanager {

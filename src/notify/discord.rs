@@ -18,9 +18,10 @@ use super::post;
 use super::render::{SIGNATURE, facts, headline, shorten, summary};
 use super::teams::{self, TeamsConfig};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
+use crate::provider::AccountConfig;
 
 /// Discord's limits: message content 2000, embed title 256, description 4096, 25
 /// fields of name 256 and value 1024.

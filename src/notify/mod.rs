@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::config::{AccountConfig, ChannelConfig, Checked, Ctx, Place, Res, Tables};
-use crate::core::{Event, Level};
+use crate::config::{Checked, Ctx, Place, Res, Tables};
+use crate::core::Event;
+use crate::provider::AccountConfig;
 
 pub mod alertmanager;
 pub mod console;
@@ -169,15 +170,6 @@ impl ChannelKind {
     }
 }
 
-impl crate::core::Routed for ChannelConfig {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn min_level(&self) -> Level {
-        self.min_level
-    }
-}
-
 pub use post::{AccountFacts, Accounts, event_json};
 pub use render::RenderCtx;
 
@@ -233,8 +225,8 @@ pub enum Channel {
 
 impl Channel {
     /// Builds the sender for a validated channel config (HTTP clients, TLS settings).
-    pub fn new(config: &ChannelConfig) -> Result<Channel, String> {
-        Ok(match &config.kind {
+    pub fn new(kind: &ChannelKind) -> Result<Channel, String> {
+        Ok(match kind {
             ChannelKind::Slack(c) => Channel::Slack(slack::Slack::new(c)?),
             ChannelKind::Email(c) => Channel::Email(email::Email::new(c)?),
             ChannelKind::ExotelSms(c) => Channel::ExotelSms(exotel_sms::ExotelSms::new(c)?),
@@ -243,7 +235,7 @@ impl Channel {
             ChannelKind::Console(_) => Channel::Console(console::Console::stdout()),
             ChannelKind::PagerDuty(c) => Channel::PagerDuty(pagerduty::PagerDuty::new(c)?),
             ChannelKind::Alertmanager(c) => {
-                Channel::Alertmanager(alertmanager::Alertmanager::new(&config.name, c)?)
+                Channel::Alertmanager(alertmanager::Alertmanager::new(c)?)
             }
             ChannelKind::Teams(c) => Channel::Teams(teams::Teams::new(c)?),
             ChannelKind::Discord(c) => Channel::Discord(discord::Discord::new(c)?),

@@ -15,9 +15,10 @@ use super::post;
 use super::render::{headline, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
+use crate::provider::AccountConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NtfyConfig {

@@ -21,9 +21,10 @@ use super::post::{self, Accounts, event_json};
 use super::render::{headline, shorten};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
+use crate::provider::AccountConfig;
 
 /// The Events API v2 endpoint.
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";

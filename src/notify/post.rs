@@ -11,9 +11,10 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use super::DeliveryError;
-use crate::config::{AccountConfig, redact_secrets};
+use crate::config::redact_secrets;
 use crate::core::Event;
 use crate::http;
+use crate::provider::AccountConfig;
 
 /// A peer's answer: status, headers and (the start of) its body.
 #[derive(Debug)]

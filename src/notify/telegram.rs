@@ -22,9 +22,10 @@ use super::post;
 use super::render::{headline, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
+use crate::provider::AccountConfig;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.telegram.org";
 /// Telegram's limit on a message's text (after entity parsing; we count the markup too,

@@ -1,27 +1,22 @@
-//! The sections whose keys the config owns: `[daemon]`, the keys every `[[account]]`
+//! The keys the file owns beyond `[daemon]`: the keys every `[[account]]`
 //! has whatever its provider (name, polling, thresholds, routing), the keys every
 //! `[[channel]]` has (name, type, min_level), and the check that every other key of an
 //! account or channel belongs to its provider or channel type.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use toml::Spanned;
 
-use super::raw::{
-    ACCOUNT_KEYS, RawAccount, RawChannel, RawDaemon, RawFile, RawHeartbeat, RawShard, RawThreshold,
-    key_start, table_entries,
+use super::ChannelConfig;
+use crate::config::raw::{
+    ACCOUNT_KEYS, RawAccount, RawChannel, RawFile, RawThreshold, key_start, table_entries,
 };
-use super::validate::{Checked, Ctx, Place, Res, Tables};
-use super::{
-    AccountConfig, ChannelConfig, DEFAULT_STATE_FILE, DaemonConfig, HeartbeatConfig, LogFormat,
-    RATE_FLOOR, is_loopback_url,
-};
-use crate::core::{Level, Shard, Threshold, Thresholds};
+use crate::config::validate::{Checked, Ctx, Res, Tables};
+use crate::core::{Level, Threshold, Thresholds};
 use crate::notify::ChannelKind;
 use crate::provider::ProviderConfig;
+use crate::provider::{AccountConfig, RATE_FLOOR, is_loopback_url};
 
 /// The provider an account names, `exotel` when it names none.
 const DEFAULT_PROVIDER: &str = "exotel";
@@ -130,145 +125,6 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
         }
     }
     Ok(())
-}
-
-pub(super) fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
-    let raw = d.get_ref();
-    let state_file = match &raw.state_file {
-        Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
-        None => PathBuf::from(DEFAULT_STATE_FILE),
-    };
-    let listen = match &raw.listen {
-        Some(v) => {
-            let text = ctx.string(v, "daemon.listen")?;
-            Some(text.trim().parse::<SocketAddr>().map_err(|_| {
-                ctx.err(
-                    Some(v.span()),
-                    "daemon.listen",
-                    format!("bad listen address \"{text}\": expected IP:port, e.g. 127.0.0.1:9184 or [::1]:9184"),
-                )
-            })?)
-        }
-        None => None,
-    };
-    let log_format = match &raw.log_format {
-        Some(v) => ctx.choice(
-            v,
-            "daemon.log_format",
-            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
-        )?,
-        None => LogFormat::Text,
-    };
-    let give_up_after = ctx.positive_duration(
-        &raw.give_up_after,
-        "daemon.give_up_after",
-        Duration::from_secs(24 * 3600),
-    )?;
-    let timezone = match &raw.timezone {
-        Some(v) => {
-            let name = ctx.string(v, "daemon.timezone")?;
-            let tz = jiff::tz::TimeZone::get(&name).map_err(|_| {
-                ctx.err(
-                    Some(v.span()),
-                    "daemon.timezone",
-                    format!(
-                        "unknown time zone \"{name}\": expected an IANA name like Asia/Kolkata"
-                    ),
-                )
-            })?;
-            Some((name, tz))
-        }
-        None => None,
-    };
-    let shutdown_grace = match &raw.shutdown_grace {
-        Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
-        None => Duration::from_secs(10),
-    };
-    let instance = match &raw.instance {
-        Some(v) => Some(ctx.name(v, "daemon.instance")?),
-        None => None,
-    };
-    let shard = raw.shard.as_ref().map(|s| shard(ctx, s)).transpose()?;
-    let heartbeat = raw
-        .heartbeat
-        .as_ref()
-        .map(|h| heartbeat(ctx, h))
-        .transpose()?;
-    Ok(DaemonConfig {
-        state_file,
-        listen,
-        log_format,
-        give_up_after,
-        timezone,
-        shutdown_grace,
-        instance,
-        shard,
-        heartbeat,
-    })
-}
-
-/// `shard = { index, count }`: `count` ≥ 1, `0 ≤ index < count`.
-fn shard(ctx: &Ctx<'_>, s: &Spanned<RawShard>) -> Res<Shard> {
-    let raw = s.get_ref();
-    let count = ctx.required(&raw.count, &s.span(), "daemon.shard.count")?;
-    let index = ctx.required(&raw.index, &s.span(), "daemon.shard.index")?;
-    if *count.get_ref() < 1 {
-        return Err(ctx.err(
-            Some(count.span()),
-            "daemon.shard.count",
-            "must be at least 1",
-        ));
-    }
-    if *index.get_ref() < 0 || index.get_ref() >= count.get_ref() {
-        return Err(ctx.err(
-            Some(index.span()),
-            "daemon.shard.index",
-            format!("must be between 0 and {} (count - 1)", count.get_ref() - 1),
-        ));
-    }
-    Ok(Shard {
-        index: *index.get_ref() as u64,
-        count: *count.get_ref() as u64,
-    })
-}
-
-/// `heartbeat = { url, every, fail_url }`: both URLs are secrets (either may be given
-/// as `*_file`); `every` defaults to 5 minutes.
-fn heartbeat(ctx: &mut Ctx<'_>, h: &Spanned<RawHeartbeat>) -> Res<HeartbeatConfig> {
-    let raw = h.get_ref();
-    let table = h.span();
-    let at = Place {
-        base: "daemon.heartbeat",
-        table: table.clone(),
-    };
-    let url = ctx
-        .secret(&raw.url, &raw.url_file, &at, "url", true)?
-        .expect("required");
-    let span = raw
-        .url
-        .as_ref()
-        .or(raw.url_file.as_ref())
-        .map_or(table.clone(), Spanned::span);
-    ctx.http_url(url.expose(), &span, "daemon.heartbeat.url", true)?;
-    let fail_url = ctx.secret(&raw.fail_url, &raw.fail_url_file, &at, "fail_url", false)?;
-    if let Some(f) = &fail_url {
-        let span = raw
-            .fail_url
-            .as_ref()
-            .or(raw.fail_url_file.as_ref())
-            .map_or(table.clone(), Spanned::span);
-        ctx.http_url(f.expose(), &span, "daemon.heartbeat.fail_url", true)?;
-    }
-    let every = ctx.positive_duration(
-        &raw.every,
-        "daemon.heartbeat.every",
-        Duration::from_secs(300),
-    )?;
-    Ok(HeartbeatConfig {
-        url,
-        every,
-        fail_url,
-    })
 }
 
 /// One `[[account]]`: its name, its provider's keys (validated by the provider, in
@@ -422,19 +278,19 @@ pub const RESERVED_LABELS: &[&str] = &[
 /// not one the daemon sets) with non-empty values.
 fn labels(
     ctx: &Ctx<'_>,
-    raw: &super::raw::Opt<std::collections::BTreeMap<String, Spanned<String>>>,
+    raw: &crate::config::raw::Opt<std::collections::BTreeMap<String, Spanned<String>>>,
     base: &str,
 ) -> Res<std::collections::BTreeMap<String, String>> {
     let mut out = std::collections::BTreeMap::new();
     let Some(table) = raw else { return Ok(out) };
     for (name, value) in table.get_ref() {
         let key = format!("{base}.{name}");
-        let valid = name
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
-            && !name.is_empty()
-            && !name.starts_with("__");
+        let valid = !name.is_empty()
+            && !name.starts_with("__")
+            && name
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
         if !valid {
             return Err(ctx.err(
                 Some(value.span()),
