@@ -173,7 +173,7 @@ async fn check_exit_codes_follow_nagios() {
         assert_eq!(line.trim_end().lines().count(), 1, "one line: {line}");
         // Every account's balance is in the perfdata.
         assert!(
-            line.contains("| 'primary'=") || line.contains(" 'primary'="),
+            line.contains("| 'exotel/primary'=") || line.contains(" 'exotel/primary'="),
             "{line}"
         );
         assert!(!line.contains(TOKEN), "{line}");
@@ -192,7 +192,7 @@ async fn check_exit_codes_follow_nagios() {
     let line = stdout(&out);
     assert_eq!(
         line.trim_end(),
-        "BALANCE CRITICAL - low 800 INR (critical: below 1,000 INR), fine 9,000.50 INR (ok) | 'low'=800;5000:;1000: 'fine'=9000.50;5000:;1000:"
+        "BALANCE CRITICAL - exotel/low 800 INR (critical: below 1,000 INR), exotel/fine 9,000.50 INR (ok) | 'exotel/low'=800;5000:;1000: 'exotel/fine'=9000.50;5000:;1000:"
     );
 
     // --account limits the check; a bad config is UNKNOWN.

@@ -8,7 +8,9 @@ use std::ops::Range;
 use std::time::SystemTime;
 
 use super::DeliveryError;
-use super::render::{SIGNATURE, balance_text, error_text, group_digits, level_upper};
+use super::render::{
+    SIGNATURE, balance_text, error_text, group_digits, level_upper, provider_name,
+};
 use crate::config::raw::{Opt, StrList};
 use crate::config::{Ctx, Res};
 use crate::core::{Event, EventKind};
@@ -260,6 +262,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
     let balance = balance_text(event);
     let threshold = event.threshold.map(group_digits);
     let level = level_upper(event.level);
+    let p = provider_name(event);
     let (prefix, detail) = match event.event {
         EventKind::Alert => (
             level.to_string(),
@@ -280,9 +283,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         EventKind::MonitorFailing => {
             let error = cut(&gsm7_sanitize(error_text(event)), SMS_ERROR_CHARS);
             return fit_account(&event.account, |account| {
-                format!(
-                    "MONITOR FAILING: cannot read Exotel {account} balance: {error}. {SIGNATURE}"
-                )
+                format!("MONITOR FAILING: cannot read {p} {account} balance: {error}. {SIGNATURE}")
             });
         }
         EventKind::MonitorRecovered => ("MONITOR OK".to_string(), None),
@@ -290,7 +291,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
     };
     let detail = detail.unwrap_or_default();
     fit_account(&event.account, |account| {
-        format!("{prefix}: Exotel {account} balance {balance}{detail}. {SIGNATURE}")
+        format!("{prefix}: {p} {account} balance {balance}{detail}. {SIGNATURE}")
     })
 }
 
