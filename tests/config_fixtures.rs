@@ -108,6 +108,15 @@ fn the_example_config_uses_every_channel_type_and_no_literal_secret() {
     assert!(account.thresholds.warning.is_some() && account.thresholds.critical.is_some());
     assert!(account.repeat_every.is_some());
     assert!(config.daemon.listen.is_some() && config.daemon.timezone.is_some());
+    // A second provider's wallet beside Exotel's; the other providers commented out.
+    let providers: Vec<&str> = config.accounts.iter().map(|a| a.provider_name()).collect();
+    assert_eq!(providers, ["exotel", "exotel", "twilio"]);
+    for other in ["plivo", "vonage", "telnyx", "infobip"] {
+        assert!(
+            text.contains(&format!("# provider = \"{other}\"")),
+            "{other}"
+        );
+    }
 }
 
 #[test]
