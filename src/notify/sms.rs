@@ -459,6 +459,20 @@ mod tests {
     use crate::notify::test_events::*;
 
     #[test]
+    fn sms_bodies_name_the_provider() {
+        assert_eq!(
+            sms_body(&twilio_alert(), None),
+            "CRITICAL: Twilio us-voice balance 7.25 USD (below 10). balance-alert"
+        );
+        let body = sms_body(&telnyx_failing(), None);
+        assert!(
+            body.starts_with("MONITOR FAILING: cannot read Telnyx sip balance: HTTP 401"),
+            "{body}"
+        );
+        assert!(sms_fits(&body), "{body}");
+    }
+
+    #[test]
     fn sms_default_bodies() {
         let cases = [
             (
