@@ -4,16 +4,13 @@
 //! its literal text), the currency the body's `currency`; errors carry
 //! `requestError.serviceException.messageId` and `text`.
 
-use std::ops::Range;
-
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::json::{currency, lookup_raw, parse_amount};
 use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::http;
 
 /// The `provider` value.
@@ -45,11 +42,10 @@ pub struct Raw {
 }
 
 impl InfobipConfig {
-    /// Validates an Infobip account's keys; `base` is the account's key prefix.
-    pub fn validate(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Self> {
-        let table: &Range<usize> = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
+    /// Validates an Infobip account's keys, found `at` the account's table.
+    pub fn validate(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Self> {
+        let table = &at.table;
+        let key = |field: &str| at.key(field);
         let base_url = raw.base_url.as_ref().ok_or_else(|| {
             ctx.err(
                 Some(table.clone()),
@@ -60,14 +56,7 @@ impl InfobipConfig {
         })?;
         let base_url = ctx.base_url(base_url, &key("base_url"))?;
         let api_key = ctx
-            .secret(
-                &raw.api_key,
-                &raw.api_key_file,
-                table,
-                base,
-                "api_key",
-                true,
-            )?
+            .secret(&raw.api_key, &raw.api_key_file, at, "api_key", true)?
             .expect("required");
         Ok(InfobipConfig {
             api_key,

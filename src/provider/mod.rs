@@ -66,20 +66,20 @@ impl ProviderConfig {
         all.extend(ctx.typed_tables(tables, exotel::NAME, |ctx, raw, at| {
             exotel::ExotelConfig::validate(ctx, raw, at).map(ProviderConfig::Exotel)
         })?);
-        all.extend(ctx.typed_tables(tables, twilio::NAME, |ctx, raw, base| {
-            twilio::TwilioConfig::validate(ctx, raw, base).map(ProviderConfig::Twilio)
+        all.extend(ctx.typed_tables(tables, twilio::NAME, |ctx, raw, at| {
+            twilio::TwilioConfig::validate(ctx, raw, at).map(ProviderConfig::Twilio)
         })?);
-        all.extend(ctx.typed_tables(tables, plivo::NAME, |ctx, raw, base| {
-            plivo::PlivoConfig::validate(ctx, raw, base).map(ProviderConfig::Plivo)
+        all.extend(ctx.typed_tables(tables, plivo::NAME, |ctx, raw, at| {
+            plivo::PlivoConfig::validate(ctx, raw, at).map(ProviderConfig::Plivo)
         })?);
-        all.extend(ctx.typed_tables(tables, vonage::NAME, |ctx, raw, base| {
-            vonage::VonageConfig::validate(ctx, raw, base).map(ProviderConfig::Vonage)
+        all.extend(ctx.typed_tables(tables, vonage::NAME, |ctx, raw, at| {
+            vonage::VonageConfig::validate(ctx, raw, at).map(ProviderConfig::Vonage)
         })?);
-        all.extend(ctx.typed_tables(tables, telnyx::NAME, |ctx, raw, base| {
-            telnyx::TelnyxConfig::validate(ctx, raw, base).map(ProviderConfig::Telnyx)
+        all.extend(ctx.typed_tables(tables, telnyx::NAME, |ctx, raw, at| {
+            telnyx::TelnyxConfig::validate(ctx, raw, at).map(ProviderConfig::Telnyx)
         })?);
-        all.extend(ctx.typed_tables(tables, infobip::NAME, |ctx, raw, base| {
-            infobip::InfobipConfig::validate(ctx, raw, base).map(ProviderConfig::Infobip)
+        all.extend(ctx.typed_tables(tables, infobip::NAME, |ctx, raw, at| {
+            infobip::InfobipConfig::validate(ctx, raw, at).map(ProviderConfig::Infobip)
         })?);
         Ok(all)
     }

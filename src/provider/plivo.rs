@@ -3,16 +3,13 @@
 //! no currency, so it is the account's `currency` setting (USD by default); errors
 //! carry `error`.
 
-use std::ops::Range;
-
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::json::{lookup_raw, parse_amount};
 use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::http;
 
 /// The `provider` value.
@@ -54,19 +51,17 @@ pub struct Raw {
 }
 
 impl PlivoConfig {
-    /// Validates a Plivo account's keys; `base` is the account's key prefix.
-    pub fn validate(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Self> {
-        let table: &Range<usize> = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
+    /// Validates a Plivo account's keys, found `at` the account's table.
+    pub fn validate(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Self> {
+        let table = &at.table;
+        let key = |field: &str| at.key(field);
         let id = ctx.required(&raw.auth_id, table, &key("auth_id"))?;
         let auth_id = shared::identifier(ctx, id, &key("auth_id"))?;
         let auth_token = ctx
             .secret(
                 &raw.auth_token,
                 &raw.auth_token_file,
-                table,
-                base,
+                at,
                 "auth_token",
                 true,
             )?

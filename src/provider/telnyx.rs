@@ -3,16 +3,13 @@
 //! still be spent), `data.balance` and `data.credit_limit` are logged beside it; the
 //! currency is `data.currency`; errors carry `errors[0].code`, `title` and `detail`.
 
-use std::ops::Range;
-
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::json::{currency, lookup_raw, object, parse_amount};
 use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::http;
 
 /// The `provider` value.
@@ -45,20 +42,11 @@ pub struct Raw {
 }
 
 impl TelnyxConfig {
-    /// Validates a Telnyx account's keys; `base` is the account's key prefix.
-    pub fn validate(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Self> {
-        let table: &Range<usize> = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
+    /// Validates a Telnyx account's keys, found `at` the account's table.
+    pub fn validate(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Self> {
+        let key = |field: &str| at.key(field);
         let api_key = ctx
-            .secret(
-                &raw.api_key,
-                &raw.api_key_file,
-                table,
-                base,
-                "api_key",
-                true,
-            )?
+            .secret(&raw.api_key, &raw.api_key_file, at, "api_key", true)?
             .expect("required");
         Ok(TelnyxConfig {
             api_key,

@@ -2,16 +2,13 @@
 //! Basic auth `account_sid:auth_token`; the amount is `balance` (a decimal string), the
 //! currency the body's `currency`; errors carry `code` and `message`.
 
-use std::ops::Range;
-
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::json::{currency, lookup_raw, parse_amount};
 use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::http;
 
 /// The `provider` value.
@@ -53,19 +50,17 @@ pub struct Raw {
 }
 
 impl TwilioConfig {
-    /// Validates a Twilio account's keys; `base` is the account's key prefix.
-    pub fn validate(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Self> {
-        let table: &Range<usize> = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
+    /// Validates a Twilio account's keys, found `at` the account's table.
+    pub fn validate(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Self> {
+        let table = &at.table;
+        let key = |field: &str| at.key(field);
         let sid = ctx.required(&raw.account_sid, table, &key("account_sid"))?;
         let account_sid = shared::identifier(ctx, sid, &key("account_sid"))?;
         let auth_token = ctx
             .secret(
                 &raw.auth_token,
                 &raw.auth_token_file,
-                table,
-                base,
+                at,
                 "auth_token",
                 true,
             )?

@@ -4,16 +4,13 @@
 //! `currency` setting (EUR by default); errors carry `error-code-label` and
 //! `error_code` (the newer RFC 7807 bodies `title` and `detail`).
 
-use std::ops::Range;
-
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::json::{lookup_raw, parse_amount};
 use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::http;
 
 /// The `provider` value.
@@ -55,19 +52,17 @@ pub struct Raw {
 }
 
 impl VonageConfig {
-    /// Validates a Vonage account's keys; `base` is the account's key prefix.
-    pub fn validate(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Self> {
-        let table: &Range<usize> = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
+    /// Validates a Vonage account's keys, found `at` the account's table.
+    pub fn validate(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Self> {
+        let table = &at.table;
+        let key = |field: &str| at.key(field);
         let api_key = ctx.required(&raw.api_key, table, &key("api_key"))?;
         let api_key = shared::identifier(ctx, api_key, &key("api_key"))?;
         let api_secret = ctx
             .secret(
                 &raw.api_secret,
                 &raw.api_secret_file,
-                table,
-                base,
+                at,
                 "api_secret",
                 true,
             )?
