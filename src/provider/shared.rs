@@ -13,6 +13,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use serde_json::value::RawValue;
 use toml::Spanned;
 
+use super::AccountConfig;
 use super::json::{
     ObjectError, describe_keys, get_ci, html_summary, looks_like_html, object, one_line, strip_bom,
     truncate,
@@ -21,7 +22,7 @@ use super::{
     Balance, BodyError, ParsedBalance, PollError, RestException, redact_body_error, transport_error,
 };
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret, redact_secrets};
+use crate::config::{Ctx, Res, Secret, redact_secrets};
 use crate::http;
 
 /// How a provider authenticates its balance request.

@@ -4,11 +4,12 @@
 
 use serde::Deserialize;
 
+use super::AccountConfig;
 use super::json::{currency, lookup_raw, parse_amount};
 use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::http;
 
 /// The `provider` value.

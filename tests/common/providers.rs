@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use balance_alert::config::{AccountConfig, Secret};
+use balance_alert::config::Secret;
 use balance_alert::core::Thresholds;
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::infobip::InfobipConfig;
 use balance_alert::provider::plivo::PlivoConfig;
