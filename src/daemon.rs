@@ -674,6 +674,7 @@ impl Shared {
                 );
                 info!(
                     account = %account.name,
+                    provider = account.provider_name(),
                     event = emitted.kind.as_str(),
                     level = %emitted.level,
                     // Values, not Debug: a plain decimal and a comma-joined list read the
@@ -910,7 +911,7 @@ impl AccountTask {
                             balance: balance.amount,
                         },
                     );
-                    debug!(account = %config.name, balance = %balance.amount, currency = %balance.currency, "balance polled");
+                    debug!(account = %config.name, provider = config.provider_name(), balance = %balance.amount, currency = %balance.currency, "balance polled");
                     let observation = Observation {
                         balance: balance.amount,
                         currency: balance.currency,
@@ -940,6 +941,7 @@ impl AccountTask {
                     next = started + wait;
                     warn!(
                         account = %config.name,
+                        provider = config.provider_name(),
                         class = class.as_str(),
                         error = %err,
                         retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),

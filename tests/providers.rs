@@ -365,14 +365,16 @@ async fn unauthorized_fails_the_monitor_with_the_provider_error_then_recovers() 
         );
         assert_eq!(failing["provider"], p.name, "{failing}");
     }
-    // The log says the same, per account.
+    // The log says the same, per account, naming the provider.
     let log = daemon.log();
     for p in ALL {
-        assert!(
-            log.contains(p.error_text),
-            "{} error not logged:\n{log}",
-            p.name
-        );
+        let account = format!("account={}-wallet", p.name);
+        let line = log
+            .lines()
+            .find(|l| l.contains("balance poll failed") && l.contains(&account))
+            .unwrap_or_else(|| panic!("no failed poll of {} in:\n{log}", p.name));
+        assert!(line.contains(p.error_text), "{line}");
+        assert!(line.contains(&format!("provider=\"{}\"", p.name)), "{line}");
     }
 
     for (p, switch) in ALL.iter().zip(&switches) {
