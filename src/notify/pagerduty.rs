@@ -216,6 +216,7 @@ mod tests {
                     "id": "0123456789abcdef0123456789abcdef",
                     "event": "alert",
                     "account": "primary",
+                    "provider": "exotel",
                     "sid": "acme",
                     "level": "critical",
                     "previous_level": "warning",

@@ -103,10 +103,6 @@ pub struct AccountFacts {
     pub labels: BTreeMap<String, String>,
 }
 
-/// The provider an event's account is watched through when the account is not known
-/// (a `test` event of a config without accounts).
-const DEFAULT_PROVIDER: &str = "exotel";
-
 impl Accounts {
     pub fn from_config(accounts: &[Arc<AccountConfig>]) -> Self {
         Accounts(
@@ -123,10 +119,9 @@ impl Accounts {
         )
     }
 
-    pub fn provider(&self, event: &Event) -> &str {
-        self.0
-            .get(&event.account)
-            .map_or(DEFAULT_PROVIDER, |f| f.provider.as_str())
+    /// The event's provider (events name it since providers exist).
+    pub fn provider<'e>(&self, event: &'e Event) -> &'e str {
+        &event.provider
     }
 
     pub fn labels(&self, event: &Event) -> Option<&BTreeMap<String, String>> {

@@ -158,7 +158,14 @@ impl Notifier for Webhook {
 /// The `webhook` channel body: the event as its stable JSON object, with `instance`
 /// (SPEC §11.3: null unless `[daemon] instance` is set).
 pub fn webhook_body(event: &Event, ctx: &RenderCtx) -> String {
-    super::post::event_json(event, ctx.instance.as_deref()).to_string()
+    // Appended to the serialized event rather than built through a `Value`, so the
+    // fields keep their documented order.
+    let mut body = serde_json::to_string(event).expect("an Event always serializes");
+    body.pop(); // the closing brace
+    body.push_str(",\"instance\":");
+    body.push_str(&serde_json::to_string(&ctx.instance).expect("a string serializes"));
+    body.push('}');
+    body
 }
 
 #[cfg(test)]
@@ -178,5 +185,29 @@ mod tests {
         };
         let body: serde_json::Value = serde_json::from_str(&webhook_body(&alert(), &ctx)).unwrap();
         assert_eq!(body["instance"], "a");
+    }
+
+    /// The stable public format (SPEC §5, §10): every field, in this order.
+    #[test]
+    fn webhook_bodies_exactly() {
+        assert_eq!(
+            webhook_body(&alert(), &RenderCtx::default()),
+            r#"{"id":"0123456789abcdef0123456789abcdef","event":"alert","account":"primary","provider":"exotel","sid":"acme","level":"critical","previous_level":"warning","balance":"850.00","currency":"INR","threshold":"1000","pricing_plan":"Pay As You Go","date_updated":"2026-04-24 10:32:18","observed_at":"2026-04-24T05:02:18.123456Z","error":null,"instance":null}"#
+        );
+        assert_eq!(
+            webhook_body(&twilio_alert(), &RenderCtx::default()),
+            r#"{"id":"0123456789abcdef0123456789abcdef","event":"alert","account":"us-voice","provider":"twilio","sid":"AC0123456789abcdef","level":"critical","previous_level":"warning","balance":"7.25","currency":"USD","threshold":"10","pricing_plan":null,"date_updated":null,"observed_at":"2026-04-24T05:02:18.123456Z","error":null,"instance":null}"#
+        );
+    }
+
+    /// An event stored before providers existed (no `provider`) is Exotel's.
+    #[test]
+    fn an_event_without_provider_reads_as_exotel() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&webhook_body(&alert(), &RenderCtx::default())).unwrap();
+        value.as_object_mut().unwrap().remove("provider");
+        value.as_object_mut().unwrap().remove("instance");
+        let event: Event = serde_json::from_value(value).unwrap();
+        assert_eq!(event, alert());
     }
 }
