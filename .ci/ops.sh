@@ -311,7 +311,7 @@ expect_stat() {
 step "Debian package: dpkg -i"
 cp "$deb" "$debroot/tmp/"
 in_root dpkg -i "/tmp/$(basename "$deb")"
-unit=/lib/systemd/system/balance-alert.service
+unit=/usr/lib/systemd/system/balance-alert.service
 expect_stat /usr/bin/balance-alert "755 root:root"
 expect_stat $unit "644 root:root"
 expect_stat /etc/balance-alert/config.toml "640 root:balance-alert"
