@@ -297,6 +297,8 @@ if [ ! -f "$pristine" ]; then
 fi
 debroot=$(mktemp -d /var/tmp/balance-alert-debroot.XXXXXX)
 tar -C "$debroot" -xf "$pristine"
+# mktemp made it 0700; the service user must be able to walk from / inside the root.
+chmod 0755 "$debroot"
 mount -t proc proc "$debroot/proc"
 in_root() { chroot "$debroot" "$@"; }
 # mode owner:group of a path inside the root, e.g. "640 root:balance-alert".
