@@ -32,11 +32,14 @@ fn git_commit() -> Option<String> {
     if std::fs::canonicalize(&top).ok()? != std::fs::canonicalize(&dir).ok()? {
         return None;
     }
-    // Rebuild when HEAD moves: HEAD itself (a checkout) and the branch it points at (a
-    // commit), wherever git keeps them (worktrees keep HEAD apart from the refs).
-    // Only files that exist: cargo reruns the script on every build for a missing one.
+    // Rebuild when HEAD moves: HEAD itself (a checkout), the branch it points at (a
+    // commit), packed-refs, and HEAD's reflog, which every move appends to (it covers a
+    // branch that was packed and becomes a loose file again), wherever git keeps them
+    // (worktrees keep HEAD apart from the refs). Only files that exist: cargo reruns
+    // the script on every build for a missing one.
     let branch = git(&dir, &["symbolic-ref", "-q", "HEAD"]);
-    for name in ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()) {
+    let watched = ["HEAD", "logs/HEAD", "packed-refs"];
+    for name in watched.into_iter().chain(branch.as_deref()) {
         if let Some(path) = git(&dir, &["rev-parse", "--git-path", name]) {
             let path = dir.join(path);
             if path.exists() {
