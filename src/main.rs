@@ -210,6 +210,17 @@ fn arg_usage(arg: &clap::Arg, brackets: bool) -> Vec<roff::Inline> {
 fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "balance-alert", &mut script);
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete 4.6 spells a subcommand's state two ways for a binary with a
+        // hyphen in its name (clap-rs/clap#6421): the word loop arrives at
+        // balance__alert__subcmd__check, the case arms say
+        // balance__subcmd__alert__subcmd__check, so nothing after a subcommand would
+        // complete. Use the loop's spelling (a no-op once clap_complete is fixed).
+        let text = String::from_utf8(script).expect("clap_complete writes UTF-8");
+        script = text
+            .replace("balance__subcmd__alert", "balance__alert")
+            .into_bytes();
+    }
     script
 }
 

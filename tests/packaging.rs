@@ -140,6 +140,89 @@ fn completions_for_bash_zsh_and_fish_know_every_command_and_flag() {
     assert!(stderr(&out).contains("bash"), "{}", stderr(&out));
 }
 
+/// What bash offers for `words` (the last one being completed), through the installed
+/// script's completion function, as bash itself would call it on TAB.
+fn bash_completes(script: &Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        r#"source '{script}'
+COMP_WORDS=({words})
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_LINE="${{COMP_WORDS[*]}}"
+COMP_POINT=${{#COMP_LINE}}
+_balance__alert balance-alert "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        script = script.display(),
+        words = quoted.join(" ")
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completes_commands_their_flags_and_values() {
+    let out = run(&["completions", "bash"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("balance-alert");
+    std::fs::write(&script, stdout(&out)).unwrap();
+    assert_eq!(
+        bash_completes(&script, &["balance-alert", "va"]),
+        ["validate"]
+    );
+    // Past a subcommand (what clap-rs/clap#6421 breaks for hyphenated binary names).
+    assert_eq!(
+        bash_completes(&script, &["balance-alert", "check", "--acc"]),
+        ["--account"]
+    );
+    assert_eq!(
+        bash_completes(&script, &["balance-alert", "test-notify", "--ch"]),
+        ["--channel"]
+    );
+    assert_eq!(
+        bash_completes(&script, &["balance-alert", "completions", "z"]),
+        ["zsh"]
+    );
+}
+
+#[test]
+fn fish_completes_commands_and_their_flags_where_fish_is_installed() {
+    let out = run(&["completions", "fish"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("balance-alert.fish");
+    std::fs::write(&script, stdout(&out)).unwrap();
+    let complete = |line: &str| {
+        let program = format!("source '{}'; complete -C '{line}'", script.display());
+        let out = Command::new("fish").arg("-c").arg(program).output().ok()?;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let Some(commands) = complete("balance-alert va") else {
+        return; // no fish on this machine; the content test above still checks the script
+    };
+    assert!(commands.starts_with("validate\t"), "{commands}");
+    let flags = complete("balance-alert check --acc").unwrap();
+    assert!(flags.starts_with("--account\t"), "{flags}");
+}
+
 #[test]
 fn the_man_page_is_roff_with_every_command_and_the_files() {
     let out = run(&["man"], &[]);
