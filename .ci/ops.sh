@@ -361,6 +361,16 @@ step "Debian package: the binary runs, and validates the shipped example"
 pkg_version=$(in_root balance-alert --version)
 [ "$pkg_version" = "$version" ] || fail "installed --version '$pkg_version', image '$version'"
 echo "version: $pkg_version"
+# The package ships the installed binary's own man page and completions.
+cmp <(in_root balance-alert man) <(zcat "$debroot/usr/share/man/man1/balance-alert.1.gz") ||
+  fail "the installed man page is not what the installed binary prints"
+cmp <(in_root balance-alert completions bash) "$debroot/usr/share/bash-completion/completions/balance-alert" ||
+  fail "the installed bash completions are not what the binary prints"
+cmp <(in_root balance-alert completions zsh) "$debroot/usr/share/zsh/vendor-completions/_balance-alert" ||
+  fail "the installed zsh completions are not what the binary prints"
+cmp <(in_root balance-alert completions fish) "$debroot/usr/share/fish/vendor_completions.d/balance-alert.fish" ||
+  fail "the installed fish completions are not what the binary prints"
+echo "man page and completions: the binary's own output"
 # The example reads these variables and $CREDENTIALS_DIRECTORY/exotel_token.
 mkdir -p "$debroot/run/credentials"
 printf 'ci-token\n' >"$debroot/run/credentials/exotel_token"
