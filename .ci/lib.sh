@@ -3,7 +3,7 @@
 # apt_install PKG...   installs the Debian packages that are missing, running
 #                      `apt-get update` at most once per CI run (CI_APT_UPDATED).
 # ci_venv PKG...       makes sure the virtualenv $CI_VENV (target/ci-venv) exists and
-#                      has these PyPI packages; prints nothing. Python tools never go
+#                      has these PyPI packages (pinned specs are best). Python tools never go
 #                      into the system interpreter: Debian's python3 refuses that
 #                      (PEP 668, externally-managed-environment), and rightly so.
 
@@ -14,7 +14,8 @@ export CI_VENV
 apt_install() {
   local missing=() p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] ||
+      missing+=("$p")
   done
   ((${#missing[@]})) || return 0
   echo "apt-get install ${missing[*]}"
