@@ -2,7 +2,37 @@
 
 use std::io::Write;
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{ChannelType, DeliveryError, Notifier, RenderCtx, render};
+use crate::config::{Ctx, Place, Res};
+use crate::core::Event;
+use crate::provider::AccountConfig;
+
+/// `console` takes no keys of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleConfig;
+
+/// No keys.
+#[derive(Deserialize)]
+pub struct Raw {}
+
+impl ChannelType for ConsoleConfig {
+    const NAME: &'static str = "console";
+    const FIELDS: &'static [&'static str] = &[];
+    type Raw = Raw;
+
+    fn validate(
+        _ctx: &mut Ctx<'_>,
+        _raw: &Raw,
+        _at: &Place<'_>,
+        _accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self> {
+        Ok(ConsoleConfig)
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Console;

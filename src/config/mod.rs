@@ -1,0 +1,241 @@
+//! How configuration is read (SPEC §6): the machinery, knowing no provider and no
+//! channel type. Every error is a [`ConfigError`] naming the file, line, column and
+//! key; secrets never appear in one.
+//!
+//! - this file: [`ConfigError`], reading the file ([`read_text`]), the first reads of
+//!   a document (TOML syntax, the fixed tables, serde's errors in TOML's words), the
+//!   `[daemon]` section it owns, and the file-permission warning;
+//! - [`raw`]: what serde reads (every field optional and spanned), a schema-free
+//!   spanned tree of the same text that names the key behind any error, and the second
+//!   read of `[[account]]`/`[[channel]]` tables into a provider's or channel's struct;
+//! - [`env`](mod@env): `${VAR}` expansion and where `_file` values come from ([`Env`], injected
+//!   so parsing is pure);
+//! - [`secret`]: [`Secret`] and redaction;
+//! - [`validate`]: [`Ctx`] and [`Place`], the helpers that turn raw values into typed
+//!   ones at their line, which `[daemon]`, the account keys, every provider and every
+//!   channel call.
+//!
+//! The keys of a provider live in its file under `provider/`, those of a channel type
+//! in its file under `notify/`; [`crate::settings`] puts a whole file together.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+pub mod env;
+pub mod raw;
+pub mod secret;
+pub mod validate;
+
+pub use env::{Env, MapEnv, ProcessEnv};
+pub use secret::{Secret, redact_secrets};
+pub use validate::{Checked, Ctx, Place, Res, Tables};
+
+use raw::{Node, RawDaemon, RawFile, describe_serde_error, line_col};
+
+/// A configuration error: what is wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line and column, when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Dotted key path, e.g. `account[0].warning.below` or `channel "ops".webhook_url`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    pub state_file: PathBuf,
+    pub listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
+    pub give_up_after: Duration,
+    /// IANA zone for human-facing times, with its name as written.
+    pub timezone: Option<(String, jiff::tz::TimeZone)>,
+    /// How long in-flight deliveries may finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
+
+/// The longest duration any setting accepts.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A warning when the file is readable by group or others and holds a literal secret
+/// (`literal_secrets` names the keys, as [`crate::settings::parse_detailed`] found them).
+pub fn permission_warning(path: &Path, literal_secrets: &[String]) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        mode_warning(path, mode, literal_secrets)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, literal_secrets);
+        None
+    }
+}
+
+/// The decision behind [`permission_warning`], separate from the file system so it is
+/// testable without depending on the umask of whoever runs the tests.
+pub(crate) fn mode_warning(path: &Path, mode: u32, literal_secrets: &[String]) -> Option<String> {
+    if mode & 0o044 == 0 || literal_secrets.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} is readable by group or others (mode {:03o}) and holds literal secrets ({}): \
+         run `chmod 600 {}`, or take them from ${{VAR}} or a *_file",
+        path.display(),
+        mode & 0o777,
+        literal_secrets.join(", "),
+        path.display()
+    ))
+}
+
+/// The first steps of reading a file, pure given `env`: the schema-free spanned read
+/// (which fails only on TOML syntax) and the read of `[daemon]` and the common keys of
+/// every `[[account]]` and `[[channel]]`, with serde's errors in TOML's words.
+pub(crate) fn read_document<'a>(
+    text: &'a str,
+    path: &'a Path,
+    env: &'a dyn Env,
+) -> Result<(Ctx<'a>, RawFile), ConfigError> {
+    // First a schema-free read: it fails only on TOML syntax, and its spans name the key
+    // behind any error of the typed reads that follow.
+    let tree: Spanned<Node> = toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| line_col(text, span.start));
+        ConfigError {
+            file: path.to_path_buf(),
+            line: at.map(|(line, _)| line),
+            column: at.map(|(_, column)| column),
+            key: None,
+            message: format!("TOML syntax error: {}", describe_serde_error(e.message())),
+        }
+    })?;
+    let ctx = Ctx {
+        text,
+        path,
+        env,
+        literal_secrets: Vec::new(),
+        warnings: Vec::new(),
+        tree,
+    };
+    let raw: RawFile = toml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
+    Ok((ctx, raw))
+}
+
+/// `[daemon]`, with its defaults when the section is absent.
+pub(crate) fn daemon_section(ctx: &Ctx<'_>, raw: &RawFile) -> Res<DaemonConfig> {
+    match &raw.daemon {
+        Some(d) => daemon(ctx, d),
+        None => Ok(DaemonConfig {
+            state_file: PathBuf::from(DEFAULT_STATE_FILE),
+            listen: None,
+            log_format: LogFormat::Text,
+            give_up_after: Duration::from_secs(24 * 3600),
+            timezone: None,
+            shutdown_grace: Duration::from_secs(10),
+        }),
+    }
+}
+
+/// The text of the config file at `path`.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot read config file: {e}"),
+    })
+}
+
+fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
+    let raw = d.get_ref();
+    let state_file = match &raw.state_file {
+        Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
+        None => PathBuf::from(DEFAULT_STATE_FILE),
+    };
+    let listen = match &raw.listen {
+        Some(v) => {
+            let text = ctx.string(v, "daemon.listen")?;
+            Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+                ctx.err(
+                    Some(v.span()),
+                    "daemon.listen",
+                    format!("bad listen address \"{text}\": expected IP:port, e.g. 127.0.0.1:9184 or [::1]:9184"),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let log_format = match &raw.log_format {
+        Some(v) => ctx.choice(
+            v,
+            "daemon.log_format",
+            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?,
+        None => LogFormat::Text,
+    };
+    let give_up_after = ctx.positive_duration(
+        &raw.give_up_after,
+        "daemon.give_up_after",
+        Duration::from_secs(24 * 3600),
+    )?;
+    let timezone = match &raw.timezone {
+        Some(v) => {
+            let name = ctx.string(v, "daemon.timezone")?;
+            let tz = jiff::tz::TimeZone::get(&name).map_err(|_| {
+                ctx.err(
+                    Some(v.span()),
+                    "daemon.timezone",
+                    format!(
+                        "unknown time zone \"{name}\": expected an IANA name like Asia/Kolkata"
+                    ),
+                )
+            })?;
+            Some((name, tz))
+        }
+        None => None,
+    };
+    let shutdown_grace = match &raw.shutdown_grace {
+        Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
+        None => Duration::from_secs(10),
+    };
+    Ok(DaemonConfig {
+        state_file,
+        listen,
+        log_format,
+        give_up_after,
+        timezone,
+        shutdown_grace,
+    })
+}
