@@ -44,7 +44,9 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod snooze;
 pub mod state;
+pub mod web;
 
 /// Wall-clock time, injected so tests (reminders, blindness) can move it.
 pub trait Clock: Send + Sync + 'static {
