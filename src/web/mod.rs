@@ -11,6 +11,7 @@
 //!   not asked for there too (one request has one `Authorization` header);
 //! - everything else needs basic auth when `web.basic_auth` is set.
 
+pub mod activity;
 pub mod api;
 pub mod auth;
 pub mod client;
