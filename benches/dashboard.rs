@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use balance_alert::evaluate::Level;
+use balance_alert::core::Level;
 use balance_alert::web::render;
 use balance_alert::web::view::{
     self, AccountView, ChannelView, Delivery, DeliveryResult, OutboxView, Point, Source, Status,

@@ -16,8 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use balance_alert::config::{AccountConfig, Secret};
-use balance_alert::evaluate::{self, AccountState, Observation, Policy, Threshold, Thresholds};
-use balance_alert::exotel::{self, Balance};
+use balance_alert::core::evaluate::{self, AccountState, Observation, Policy};
+use balance_alert::core::{Threshold, Thresholds};
+use balance_alert::provider::Balance;
+use balance_alert::provider::ProviderConfig;
+use balance_alert::provider::exotel;
+use balance_alert::provider::exotel::ExotelConfig;
 use rust_decimal::Decimal;
 
 /// The per-poll CPU budget from the brief.
@@ -37,11 +41,13 @@ fn d(s: &str) -> Decimal {
 fn account() -> AccountConfig {
     AccountConfig {
         name: "primary".into(),
-        sid: "acme".into(),
-        api_key: Secret::new("key"),
-        api_token: Secret::new("token"),
-        base_url: "https://api.exotel.com".into(),
-        currency: Some("INR".into()),
+        provider: ProviderConfig::Exotel(ExotelConfig {
+            sid: "acme".into(),
+            api_key: Secret::new("key"),
+            api_token: Secret::new("token"),
+            base_url: "https://api.exotel.com".into(),
+            currency: Some("INR".into()),
+        }),
         poll_interval: Duration::from_secs(300),
         repeat_every: Some(Duration::from_secs(3600)),
         blind_after: Duration::from_secs(900),

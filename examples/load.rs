@@ -35,11 +35,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use balance_alert::config::{
-    AccountConfig, ChannelConfig, ChannelKind, Config, DaemonConfig, LogFormat, Secret,
-    WebhookConfig,
+    AccountConfig, ChannelConfig, Config, DaemonConfig, LogFormat, Secret,
 };
+use balance_alert::core::{Level, Threshold, Thresholds};
 use balance_alert::daemon::{self, Options};
-use balance_alert::evaluate::{Level, Threshold, Thresholds};
+use balance_alert::notify::ChannelKind;
+use balance_alert::notify::webhook::WebhookConfig;
+use balance_alert::provider::ProviderConfig;
+use balance_alert::provider::exotel::ExotelConfig;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -180,11 +183,13 @@ fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -
     let d = |s: &str| s.parse::<Decimal>().expect("literal decimal");
     AccountConfig {
         name,
-        sid,
-        api_key: Secret::new(KEY),
-        api_token: Secret::new(TOKEN),
-        base_url: base_url.to_string(),
-        currency: Some("INR".into()),
+        provider: ProviderConfig::Exotel(ExotelConfig {
+            sid,
+            api_key: Secret::new(KEY),
+            api_token: Secret::new(TOKEN),
+            base_url: base_url.to_string(),
+            currency: Some("INR".into()),
+        }),
         poll_interval,
         repeat_every: None,
         blind_after: Duration::from_secs(900),

@@ -11,10 +11,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 use crate::config::{self, AccountConfig, ConfigError};
+use crate::core::{Event, EventKind};
+use crate::core::{Level, Thresholds};
 use crate::daemon::{self, Options, RunError};
-use crate::evaluate::{Level, Thresholds};
-use crate::exotel::ExotelClient;
-use crate::notify::{Channel, Event, EventKind, Notifier, RenderCtx, render};
+use crate::notify::{Channel, Notifier, RenderCtx, render};
+use crate::provider::Client;
 use crate::{Clock, SystemClock, logging};
 
 /// Exit statuses.
@@ -128,7 +129,7 @@ pub fn validate(path: &Path) -> Result<u8, Error> {
 
 /// The level a balance is at against each `below`, with no latch (for `check`).
 pub fn level_without_latch(balance: Decimal, thresholds: &Thresholds) -> Level {
-    let below = |t: Option<crate::evaluate::Threshold>| t.is_some_and(|t| balance < t.below);
+    let below = |t: Option<crate::core::Threshold>| t.is_some_and(|t| balance < t.below);
     if below(thresholds.critical) {
         Level::Critical
     } else if below(thresholds.warning) {
@@ -191,7 +192,7 @@ pub fn check(path: &Path, only: Option<&str>) -> u8 {
         for (i, account) in accounts.iter().enumerate() {
             let account = account.clone();
             set.spawn(async move {
-                let checked = match ExotelClient::new(&account) {
+                let checked = match Client::new(&account) {
                     Err(e) => Checked::Unknown(e),
                     Ok(client) => match client.fetch_balance().await {
                         Ok(b) => Checked::Level(
@@ -258,7 +259,7 @@ fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String,
         .iter()
         .map(|(account, checked)| {
             // Nagios ranges: `5000:` alerts when the value is below 5000.
-            let range = |t: Option<crate::evaluate::Threshold>| {
+            let range = |t: Option<crate::core::Threshold>| {
                 t.map(|t| format!("{}:", t.below)).unwrap_or_default()
             };
             let value = match checked {
@@ -307,10 +308,10 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     };
     let account = config.accounts.first();
     let event = Event {
-        id: crate::notify::new_event_id(),
+        id: crate::core::new_event_id(),
         event: EventKind::Test,
         account: account.map(|a| a.name.clone()).unwrap_or_default(),
-        sid: account.map(|a| a.sid.clone()).unwrap_or_default(),
+        sid: account.map(|a| a.sid().to_owned()).unwrap_or_default(),
         level: Level::Ok,
         previous_level: None,
         balance: None,
@@ -387,7 +388,7 @@ pub fn config_path(flag: Option<PathBuf>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::Threshold;
+    use crate::core::Threshold;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

@@ -24,11 +24,12 @@ use tracing::{debug, error, info, warn};
 
 use crate::Clock;
 use crate::config::{AccountConfig, ChannelConfig, Config};
-use crate::evaluate::{self, AccountState, Emitted, Observation, Policy};
-use crate::exotel::{ErrorClass, ExotelClient};
+use crate::core::evaluate::{self, AccountState, Emitted, Observation, Policy};
+use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing};
 use crate::health::{self, Heartbeat, Heartbeats};
 use crate::metrics::{self, Metrics};
-use crate::notify::{self, Channel, Event, EventKind, Notifier, RenderCtx};
+use crate::notify::{self, Channel, Notifier, RenderCtx};
+use crate::provider::Client;
 use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
@@ -139,7 +140,7 @@ enum WorkerMsg {
 #[derive(Clone)]
 struct AccountSetup {
     config: Arc<AccountConfig>,
-    client: Arc<ExotelClient>,
+    client: Arc<Client>,
 }
 
 /// The running daemon as `run` and reload see it.
@@ -364,7 +365,7 @@ async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()>
     }
 }
 
-/// One `ExotelClient` per account, sharing one HTTP client per distinct
+/// One balance `Client` per account, sharing one HTTP client per distinct
 /// `(ca_file, timeout)`: a client per account costs memory per account (TLS roots, pool,
 /// idle connection), which is what kept 10,000 accounts from fitting in 64 MiB.
 fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
@@ -373,7 +374,7 @@ fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
         .accounts
         .iter()
         .map(|account| {
-            let client = ExotelClient::with_cache(account, &mut cache)
+            let client = Client::with_cache(account, &mut cache)
                 .map_err(|e| RunError::Config(format!("account `{}`: {e}", account.name)))?;
             Ok(AccountSetup {
                 config: account.clone(),
@@ -655,8 +656,8 @@ impl Shared {
             let mut entries = Vec::new();
             for emitted in emitted {
                 let event = build_event(account, &record.eval, &emitted, now);
-                let severity = notify::severity(emitted.kind, emitted.level);
-                let targets = notify::route(
+                let severity = routing::severity(emitted.kind, emitted.level);
+                let targets = routing::route(
                     emitted.kind,
                     severity,
                     &channels,
@@ -667,8 +668,10 @@ impl Shared {
                     account = %account.name,
                     event = emitted.kind.as_str(),
                     level = %emitted.level,
-                    balance = ?event.balance.map(|b| b.to_string()),
-                    channels = ?targets,
+                    // Values, not Debug: a plain decimal and a comma-joined list read the
+                    // same in text and JSON (jq, Loki), and an absent balance is omitted.
+                    balance = event.balance.map(tracing::field::display),
+                    channels = %targets.join(","),
                     "event"
                 );
                 for channel in targets {
@@ -739,10 +742,10 @@ fn build_event(
 ) -> Event {
     let last = state.last.as_ref();
     Event {
-        id: notify::new_event_id(),
+        id: new_event_id(),
         event: emitted.kind,
         account: account.name.clone(),
-        sid: account.sid.clone(),
+        sid: account.sid().to_owned(),
         level: emitted.level,
         previous_level: emitted.previous_level,
         balance: last.map(|o| o.balance),
@@ -1011,7 +1014,7 @@ impl AccountTask {
     /// After a reload: the last known balance against the new thresholds, at once.
     async fn reevaluate(&self, config: &AccountConfig) {
         let before = self.current_state(&config.name);
-        if let (Some(want), Some(last)) = (&config.currency, &before.last) {
+        if let (Some(want), Some(last)) = (config.expected_currency(), &before.last) {
             if !want.eq_ignore_ascii_case(&last.currency) {
                 // Thresholds in one currency are never compared with amounts in
                 // another; the next poll settles it (or fails as a config error).
@@ -1159,7 +1162,7 @@ impl Worker {
                     let left = self.shared.give_up_after.saturating_sub(age);
                     let wait = delivery_backoff(self.attempts, retry_after, fastrand::f64())
                         .min(left + Duration::from_millis(1));
-                    warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = self.attempts, retry_in = ?wait, "delivery failed; will retry");
+                    warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = self.attempts, retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)), "delivery failed; will retry");
                     metrics.inc_notification(&self.name, "retried");
                     self.not_before = Instant::now() + wait;
                     false
@@ -1274,7 +1277,7 @@ mod tests {
                 event: kind,
                 account: account.into(),
                 sid: "s".into(),
-                level: crate::evaluate::Level::Warning,
+                level: crate::core::Level::Warning,
                 previous_level: None,
                 balance: None,
                 currency: "INR".into(),

@@ -17,12 +17,13 @@ use rust_decimal::Decimal;
 use tokio::sync::{Notify, oneshot};
 
 use crate::cli::{Error, exit};
-use crate::config::{
-    AccountConfig, ChannelConfig, ChannelKind, Config, DaemonConfig, LogFormat, Secret,
-};
+use crate::config::{AccountConfig, ChannelConfig, Config, DaemonConfig, LogFormat, Secret};
+use crate::core::{Level, Threshold, Thresholds};
 use crate::daemon::{self, Options};
-use crate::evaluate::{Level, Threshold, Thresholds};
-use crate::notify::render;
+use crate::notify::console::ConsoleConfig;
+use crate::notify::{ChannelKind, render};
+use crate::provider::ProviderConfig;
+use crate::provider::exotel::ExotelConfig;
 
 const API_KEY: &str = "demo-key";
 const API_TOKEN: &str = "demo-token";
@@ -160,11 +161,13 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
     let d = |s: &str| s.parse::<Decimal>().expect("literal decimal");
     let account = AccountConfig {
         name: "primary".into(),
-        sid: SID.into(),
-        api_key: Secret::new(API_KEY),
-        api_token: Secret::new(API_TOKEN),
-        base_url,
-        currency: Some("INR".into()),
+        provider: ProviderConfig::Exotel(ExotelConfig {
+            sid: SID.into(),
+            api_key: Secret::new(API_KEY),
+            api_token: Secret::new(API_TOKEN),
+            base_url,
+            currency: Some("INR".into()),
+        }),
         // Loopback: the 60 s rate floor becomes the poll interval.
         poll_interval: Duration::from_millis(1200),
         repeat_every: None,
@@ -199,7 +202,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
         channels: vec![Arc::new(ChannelConfig {
             name: "console".into(),
             min_level: Level::Warning,
-            kind: ChannelKind::Console,
+            kind: ChannelKind::Console(ConsoleConfig),
         })],
         warnings: Vec::new(),
     }

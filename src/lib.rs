@@ -8,26 +8,45 @@
 //!
 //! # Layout
 //!
-//! The core is pure and the edges are thin:
+//! The tree shows the design (SPEC §16): a pure core, thin edges, one file per provider
+//! and per channel type. Imports point inwards: `core` imports nothing from the crate;
+//! `config`'s machinery (raw reading, expansion, secrets, validation helpers) imports
+//! only `core`; providers and channels use that machinery; `config/mod.rs` assembles a
+//! whole file by handing each `[[account]]` to its provider and each `[[channel]]` to
+//! its type; the daemon and the commands sit on top.
 //!
-//! - [`config`]: the TOML schema, `${VAR}` and `_file` secrets, the [`config::Secret`]
-//!   wrapper, and a pure `validate()` that names file, line and key on every error.
-//! - [`exotel`]: the Balance API client: request, response parsing (both shapes, exact
-//!   decimals) and the error classes that drive backoff and `monitor_failing`.
+//! - [`core`]: pure and I/O-free. [`core::level`] (levels, thresholds),
+//!   [`core::evaluate`] (hysteresis: (state, observation, now) → (state, events), no
+//!   clock), [`core::event`] (events and their kinds, the classes of a failed poll),
+//!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar),
+//!   [`core::snooze`] (what a snooze silences and when it ends).
+//! - [`config`]: loading and error reporting (every error names file, line, column and
+//!   key), [`config::raw`] spanned reading, [`config::env`] `${VAR}` and `_file`
+//!   expansion, [`config::secret`] ([`config::Secret`], redaction), [`config::validate`]
+//!   (the helpers providers and channels call), and the sections it owns: `[daemon]`
+//!   and the keys every account and channel has.
+//! - [`provider`]: the [`provider::ProviderConfig`] and [`provider::Client`] enums, the
+//!   balance and poll-error types, status classes, transport errors and redaction they
+//!   share, JSON body helpers; one file per provider ([`provider::exotel`]) owning its
+//!   config keys, request, parser and error text. A new provider is one file plus one
+//!   arm in each enum.
+//! - [`notify`]: the [`notify::ChannelKind`] (config) and [`notify::Channel`] (sender)
+//!   enums, the [`notify::Notifier`] and [`notify::ChannelType`] traits; one file per
+//!   channel type owning its config keys, rendering (pure, exact-output tests) and
+//!   sending; shared wording and facts in [`notify::render`], SMS segment fitting and
+//!   templates in [`notify::sms`]. A new channel type is one file plus one arm.
 //! - [`http`]: the one place HTTP clients are built (rustls, private CA, timeouts,
 //!   proxies) plus `Retry-After` and bounded body reading shared by every HTTP peer.
-//! - [`evaluate`]: pure hysteresis: (state, observation, now) → (state, events). No I/O,
-//!   no clock.
-//! - [`notify`]: the notifier trait, routing (who is told what) and the channels, one
-//!   file each; [`notify::render`] builds every message as a pure function.
 //! - [`state`]: the persisted state file and outbox, written atomically.
 //! - [`daemon`]: the scheduler (one task per account), delivery workers (one per
 //!   channel), reload and shutdown; [`cli`] turns signals into its shutdown future and
 //!   reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
-//!   watchdog, and the ~20-line `sd_notify`.
-//! - [`metrics`]: Prometheus series and the small HTTP server for `/metrics` and
-//!   `/healthz`.
+//!   watchdog.
+//! - [`metrics`]: Prometheus series.
+//! - [`web`]: the HTTP server on `[daemon] listen` (`/metrics`, `/healthz`, the
+//!   dashboard, the status API, snooze), its TLS and basic auth, the view model and its
+//!   pure HTML rendering, and the client the commands use to reach it.
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
 //!   aware), installed early and switched to the configured format once it is known.
 //! - [`cli`]: the one-shot commands (`check`, `validate`, `test-notify`, `health`) and
@@ -35,16 +54,15 @@
 
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod daemon;
 pub mod demo;
-pub mod evaluate;
-pub mod exotel;
 pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
-pub mod snooze;
+pub mod provider;
 pub mod state;
 pub mod web;
 

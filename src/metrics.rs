@@ -33,8 +33,7 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::evaluate::Level;
-use crate::exotel::ErrorClass;
+use crate::core::{ErrorClass, Level};
 use crate::health::Heartbeats;
 
 /// What `/metrics` answers with. Prometheus' classic text format rather than the

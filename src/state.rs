@@ -17,8 +17,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::AccountState;
-use crate::notify::{Event, Routing};
+use crate::core::{AccountState, Event, Routing};
 
 /// Samples kept per account: enough for a trend, small enough for 10,000 accounts.
 pub const SAMPLES_PER_ACCOUNT: usize = 16;

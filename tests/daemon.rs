@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use balance_alert::SystemClock;
-use balance_alert::evaluate::Level;
+use balance_alert::core::Level;
 use common::daemon::*;
 use wiremock::ResponseTemplate;
 

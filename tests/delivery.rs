@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use balance_alert::SystemClock;
-use balance_alert::evaluate::Level;
+use balance_alert::core::Level;
 use balance_alert::state::StateFile;
 use common::daemon::*;
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
@@ -225,7 +225,7 @@ async fn slack_permanent_refusal_is_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_reminder_is_dropped_when_a_newer_event_queues_behind_it() {
-    use balance_alert::notify::EventKind;
+    use balance_alert::core::EventKind;
     let (exotel, balance) = exotel_switch(balance_response("4000")).await;
     let (hook, status) = receiver_switch(503).await;
     let dir = tempfile::tempdir().unwrap();

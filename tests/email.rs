@@ -6,8 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use balance_alert::config::{EmailConfig, Secret, SmtpTls};
+use balance_alert::config::Secret;
 use balance_alert::notify::email::Email;
+use balance_alert::notify::email::{EmailConfig, SmtpTls, email_html};
 use balance_alert::notify::render::{self, RenderCtx};
 use balance_alert::notify::{DeliveryError, Notifier};
 use common::events::critical_alert;
@@ -69,7 +70,7 @@ fn assert_is_the_alert(message: &Received) {
     );
     assert_eq!(message.content_type, "multipart/alternative");
     assert_eq!(message.text(), render::text_body(&event, &ctx()));
-    assert_eq!(message.html(), render::email_html(&event, &ctx()));
+    assert_eq!(message.html(), email_html(&event, &ctx()));
     assert!(
         message
             .text()

@@ -5,9 +5,12 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use balance_alert::config::{AccountConfig, Secret};
-use balance_alert::evaluate::Thresholds;
-use balance_alert::exotel::{BodyError, ErrorClass, ExotelClient, PollError};
+use balance_alert::core::ErrorClass;
+use balance_alert::core::Thresholds;
 use balance_alert::http::MAX_BODY;
+use balance_alert::provider::ProviderConfig;
+use balance_alert::provider::exotel::ExotelConfig;
+use balance_alert::provider::{Balance, BodyError, Client, PollError};
 use rust_decimal::Decimal;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -24,11 +27,13 @@ const DOCUMENTED: &str = r#"{"Account":{"AccountSid":"acme","BalanceData":{"Bala
 fn account(base_url: &str) -> AccountConfig {
     AccountConfig {
         name: "primary".into(),
-        sid: "acme".into(),
-        api_key: Secret::new(KEY),
-        api_token: Secret::new(TOKEN),
-        base_url: base_url.trim_end_matches('/').to_string(),
-        currency: None,
+        provider: ProviderConfig::Exotel(ExotelConfig {
+            sid: "acme".into(),
+            api_key: Secret::new(KEY),
+            api_token: Secret::new(TOKEN),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            currency: None,
+        }),
         poll_interval: Duration::from_secs(300),
         repeat_every: None,
         blind_after: Duration::from_secs(900),
@@ -57,8 +62,15 @@ async fn serve(response: ResponseTemplate) -> MockServer {
     server
 }
 
-async fn fetch(account: &AccountConfig) -> Result<balance_alert::exotel::Balance, PollError> {
-    ExotelClient::new(account).unwrap().fetch_balance().await
+/// Sets the currency the Exotel account insists on.
+fn set_currency(account: &mut AccountConfig, currency: &str) {
+    match &mut account.provider {
+        ProviderConfig::Exotel(exotel) => exotel.currency = Some(currency.into()),
+    }
+}
+
+async fn fetch(account: &AccountConfig) -> Result<Balance, PollError> {
+    Client::new(account).unwrap().fetch_balance().await
 }
 
 async fn fetch_err(response: ResponseTemplate) -> PollError {
@@ -115,7 +127,7 @@ async fn short_shape_falls_back_to_the_account_currency() {
 
     let server = serve(response()).await;
     let mut usd = account(&server.uri());
-    usd.currency = Some("USD".into());
+    set_currency(&mut usd, "USD");
     let balance = fetch(&usd).await.unwrap();
     assert_eq!(balance.currency, "USD", "configured fallback");
 }
@@ -124,7 +136,7 @@ async fn short_shape_falls_back_to_the_account_currency() {
 async fn matching_currency_is_accepted() {
     let server = serve(ResponseTemplate::new(200).set_body_string(DOCUMENTED)).await;
     let mut inr = account(&server.uri());
-    inr.currency = Some("INR".into());
+    set_currency(&mut inr, "INR");
     assert_eq!(fetch(&inr).await.unwrap().currency, "INR");
 }
 
@@ -133,7 +145,7 @@ async fn currency_mismatch_is_a_config_error() {
     let body = r#"{"Account":{"BalanceData":{"Balance":"10","Currency":"USD"}}}"#;
     let server = serve(ResponseTemplate::new(200).set_body_string(body)).await;
     let mut inr = account(&server.uri());
-    inr.currency = Some("INR".into());
+    set_currency(&mut inr, "INR");
     let err = fetch(&inr).await.unwrap_err();
     assert_no_secret(&err);
     assert_eq!(err.class(), ErrorClass::Config);
@@ -418,7 +430,7 @@ async fn echoed_credentials_are_redacted_from_errors() {
 
 #[tokio::test]
 async fn debug_of_the_client_masks_credentials() {
-    let client = ExotelClient::new(&account("https://api.exotel.com")).unwrap();
+    let client = Client::new(&account("https://api.exotel.com")).unwrap();
     let debug = format!("{client:?}");
     assert!(!debug.contains(TOKEN) && !debug.contains(KEY), "{debug}");
     assert!(debug.contains("/v1/Accounts/acme/Balance.json"), "{debug}");
@@ -426,8 +438,7 @@ async fn debug_of_the_client_masks_credentials() {
 
 #[test]
 fn credentials_in_base_url_are_refused_without_echoing_them() {
-    let err =
-        ExotelClient::new(&account(&format!("https://{KEY}:{TOKEN}@api.exotel.com"))).unwrap_err();
+    let err = Client::new(&account(&format!("https://{KEY}:{TOKEN}@api.exotel.com"))).unwrap_err();
     assert!(!err.contains(TOKEN) && !err.contains(KEY), "{err}");
     assert!(err.contains("credentials"), "{err}");
 }

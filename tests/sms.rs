@@ -6,12 +6,17 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use balance_alert::config::{AccountConfig, ExotelSmsConfig, Secret, TwilioSmsConfig};
-use balance_alert::evaluate::Thresholds;
+use balance_alert::config::{AccountConfig, Secret};
+use balance_alert::core::Event;
+use balance_alert::core::Thresholds;
 use balance_alert::notify::exotel_sms::ExotelSms;
-use balance_alert::notify::render::{self, RenderCtx};
+use balance_alert::notify::exotel_sms::ExotelSmsConfig;
+use balance_alert::notify::render::RenderCtx;
 use balance_alert::notify::twilio_sms::TwilioSms;
-use balance_alert::notify::{DeliveryError, Event, Notifier};
+use balance_alert::notify::twilio_sms::TwilioSmsConfig;
+use balance_alert::notify::{DeliveryError, Notifier};
+use balance_alert::provider::ProviderConfig;
+use balance_alert::provider::exotel::ExotelConfig;
 use common::events::critical_alert;
 use wiremock::matchers::{basic_auth, header, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
@@ -50,11 +55,13 @@ impl Match for FormIs {
 fn account(base_url: &str) -> Arc<AccountConfig> {
     Arc::new(AccountConfig {
         name: "primary".into(),
-        sid: "acme".into(),
-        api_key: Secret::new(API_KEY),
-        api_token: Secret::new(API_TOKEN),
-        base_url: base_url.into(),
-        currency: None,
+        provider: ProviderConfig::Exotel(ExotelConfig {
+            sid: "acme".into(),
+            api_key: Secret::new(API_KEY),
+            api_token: Secret::new(API_TOKEN),
+            base_url: base_url.into(),
+            currency: None,
+        }),
         poll_interval: Duration::from_secs(300),
         repeat_every: None,
         blind_after: Duration::from_secs(900),
@@ -312,7 +319,7 @@ async fn sms_bodies_stay_in_one_segment_for_long_account_names() {
             .find(|(k, _)| k == "Body")
             .unwrap()
             .1;
-        let (used, limit) = render::sms_length(&body);
+        let (used, limit) = balance_alert::notify::sms::sms_length(&body);
         assert!(used <= limit, "{body:?} is {used} of {limit}");
         assert!(body.contains("850.00 INR"), "{body}");
     }

@@ -2,7 +2,37 @@
 
 use std::io::Write;
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ChannelType, DeliveryError, Notifier, RenderCtx, render};
+use crate::config::{AccountConfig, Ctx, Res};
+use crate::core::Event;
+
+/// `console` takes no keys of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleConfig;
+
+/// No keys.
+#[derive(Deserialize)]
+pub struct Raw {}
+
+impl ChannelType for ConsoleConfig {
+    const NAME: &'static str = "console";
+    const FIELDS: &'static [&'static str] = &[];
+    type Raw = Raw;
+
+    fn validate(
+        _ctx: &mut Ctx<'_>,
+        _raw: &Spanned<Raw>,
+        _base: &str,
+        _accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self> {
+        Ok(ConsoleConfig)
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Console;

@@ -1,12 +1,16 @@
 //! `email` channel: sends each event as one message over SMTP (lettre, tokio, rustls).
 //!
-//! Owns the SMTP side only: transport setup (`tls = starttls | tls | none`, port,
-//! optional AUTH, a private CA from `ca_file`), the MIME message (subject = headline,
-//! plain text with an HTML alternative, both from [`render`]) and the mapping of SMTP
+//! Owns the channel's keys and their validation, the HTML alternative ([`email_html`],
+//! pure), transport setup (`tls = starttls | tls | none`, port, optional AUTH, a private
+//! CA from `ca_file`), the MIME message (subject = headline, the plain text from
+//! [`render::text_body`] with the HTML alternative) and the mapping of SMTP
 //! failures onto [`DeliveryError`]: a 5xx reply is permanent, everything else (4xx,
 //! connection, TLS, timeout) is retried by the outbox.
 
 use std::fmt;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, Mailboxes, MultiPart, header};
@@ -14,8 +18,174 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
-use crate::config::{EmailConfig, Secret, SmtpTls};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::render::{self, SIGNATURE, facts, headline, summary};
+use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
+use crate::config::raw::{Opt, StrList};
+use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::core::Event;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailConfig {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub tls: SmtpTls,
+    /// `username` and password, given together or not at all.
+    pub credentials: Option<(String, Secret)>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The keys as written.
+#[derive(Deserialize)]
+pub struct Raw {
+    smtp_host: Opt<String>,
+    smtp_port: Opt<i64>,
+    tls: Opt<String>,
+    username: Opt<String>,
+    password: Opt<String>,
+    password_file: Opt<String>,
+    from: Opt<String>,
+    to: Option<StrList>,
+    ca_file: Opt<String>,
+}
+
+impl ChannelType for EmailConfig {
+    const NAME: &'static str = "email";
+    const FIELDS: &'static [&'static str] = &[
+        "smtp_host",
+        "smtp_port",
+        "tls",
+        "username",
+        "password",
+        "password_file",
+        "from",
+        "to",
+        "ca_file",
+    ];
+    type Raw = Raw;
+
+    fn validate(
+        ctx: &mut Ctx<'_>,
+        raw: &Spanned<Raw>,
+        base: &str,
+        _accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self> {
+        let table = &raw.span();
+        let raw = raw.get_ref();
+        let key = |field: &str| format!("{base}.{field}");
+        let smtp_host = ctx.string(
+            ctx.required(&raw.smtp_host, table, &key("smtp_host"))?,
+            &key("smtp_host"),
+        )?;
+        let tls = match &raw.tls {
+            Some(v) => ctx.choice(
+                v,
+                &key("tls"),
+                &[
+                    ("starttls", SmtpTls::Starttls),
+                    ("tls", SmtpTls::Tls),
+                    ("none", SmtpTls::None),
+                ],
+            )?,
+            None => SmtpTls::Starttls,
+        };
+        let smtp_port = match &raw.smtp_port {
+            Some(v) => u16::try_from(*v.get_ref())
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| {
+                    ctx.err(
+                        Some(v.span()),
+                        &key("smtp_port"),
+                        "must be a port number 1-65535",
+                    )
+                })?,
+            None => match tls {
+                SmtpTls::Starttls => 587,
+                SmtpTls::Tls => 465,
+                SmtpTls::None => 25,
+            },
+        };
+        let password = ctx.secret(
+            &raw.password,
+            &raw.password_file,
+            table,
+            base,
+            "password",
+            false,
+        )?;
+        let username = ctx.opt_string(&raw.username, &key("username"))?;
+        let credentials = match (username, password) {
+            (Some(u), Some(p)) => Some((u, p)),
+            (None, None) => None,
+            (Some(_), None) => {
+                let span = raw.username.as_ref().map(Spanned::span);
+                return Err(ctx.err(
+                    span,
+                    &key("username"),
+                    "username needs password or password_file",
+                ));
+            }
+            (None, Some(_)) => {
+                let span = raw
+                    .password
+                    .as_ref()
+                    .or(raw.password_file.as_ref())
+                    .map(Spanned::span);
+                return Err(ctx.err(span, &key("password"), "password needs username"));
+            }
+        };
+        if credentials.is_some() && tls == SmtpTls::None {
+            ctx.warn(format!(
+                "{base}: tls = \"none\" sends the SMTP password unencrypted"
+            ));
+        }
+        let mailbox = |v: &Spanned<String>, k: &str| -> Res<String> {
+            let value = ctx.string(v, k)?;
+            value.parse::<lettre::message::Mailbox>().map_err(|e| {
+                ctx.err(
+                    Some(v.span()),
+                    k,
+                    format!("bad email address \"{value}\": {e}"),
+                )
+            })?;
+            Ok(value)
+        };
+        let from = mailbox(ctx.required(&raw.from, table, &key("from"))?, &key("from"))?;
+        let to_raw = raw
+            .to
+            .as_ref()
+            .ok_or_else(|| ctx.err(Some(table.clone()), &key("to"), "missing required key"))?;
+        ctx.list(to_raw, &key("to"))?;
+        let to = to_raw
+            .get_ref()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| mailbox(v, &format!("{}[{i}]", key("to"))))
+            .collect::<Res<Vec<_>>>()?;
+        let ca_file = ctx.ca_file(&raw.ca_file, &key("ca_file"))?;
+        Ok(EmailConfig {
+            smtp_host,
+            smtp_port,
+            tls,
+            credentials,
+            from,
+            to,
+            ca_file,
+        })
+    }
+}
 
 /// Timeout for connecting and for each SMTP command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -113,7 +283,7 @@ impl Email {
         builder
             .multipart(MultiPart::alternative_plain_html(
                 render::text_body(event, ctx),
-                render::email_html(event, ctx),
+                email_html(event, ctx),
             ))
             .map_err(|e| DeliveryError::Permanent(format!("cannot build the email: {e}")))
     }
@@ -205,5 +375,87 @@ impl Notifier for Email {
                 SEND_TIMEOUT.as_secs()
             ))),
         }
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Plain-text email body and optional HTML alternative are [`text_body`] and
+/// [`email_html`]; the subject is [`headline`].
+///
+/// Deliberately plain markup (one table, inline style) so every mail client shows the
+/// same thing; every value is escaped because account names, plans and error texts come
+/// from the config or from a peer.
+pub fn email_html(event: &Event, ctx: &RenderCtx) -> String {
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>");
+    out.push_str(&html_escape(&headline(event)));
+    out.push_str("</title></head>\n<body style=\"font-family: sans-serif\">\n<p>");
+    out.push_str(&html_escape(&summary(event)));
+    out.push_str("</p>\n<table cellpadding=\"4\">\n");
+    for (label, value) in facts(event, ctx) {
+        let _ = writeln!(
+            out,
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            html_escape(label),
+            html_escape(&value)
+        );
+    }
+    let _ = write!(
+        out,
+        "</table>\n<p style=\"color: #666666\">Sent by {SIGNATURE}.</p>\n</body>\n</html>\n"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::test_events::*;
+
+    #[test]
+    fn email_html_escapes_user_text() {
+        let event = Event {
+            account: "a<b>&\"c\"".into(),
+            pricing_plan: Some("<script>alert(1)</script>".into()),
+            date_updated: None,
+            ..alert()
+        };
+        let expected = "\
+<!DOCTYPE html>
+<html>
+<head><meta charset=\"utf-8\"><title>[CRITICAL] Exotel balance low: a&lt;b&gt;&amp;&quot;c&quot; 850.00 INR</title></head>
+<body style=\"font-family: sans-serif\">
+<p>The Exotel balance of a&lt;b&gt;&amp;&quot;c&quot; is below 1,000 INR: level critical. Top up the account.</p>
+<table cellpadding=\"4\">
+<tr><th align=\"left\">Account</th><td>a&lt;b&gt;&amp;&quot;c&quot;</td></tr>
+<tr><th align=\"left\">Account SID</th><td>acme</td></tr>
+<tr><th align=\"left\">Balance</th><td>850.00 INR</td></tr>
+<tr><th align=\"left\">Level</th><td>critical</td></tr>
+<tr><th align=\"left\">Previous level</th><td>warning</td></tr>
+<tr><th align=\"left\">Threshold</th><td>below 1,000 INR</td></tr>
+<tr><th align=\"left\">Pricing plan</th><td>&lt;script&gt;alert(1)&lt;/script&gt;</td></tr>
+<tr><th align=\"left\">Observed at</th><td>2026-04-24T05:02:18Z</td></tr>
+<tr><th align=\"left\">Observed at (local)</th><td>2026-04-24 10:32:18 +05:30 (Asia/Kolkata)</td></tr>
+</table>
+<p style=\"color: #666666\">Sent by balance-alert.</p>
+</body>
+</html>
+";
+        assert_eq!(email_html(&event, &kolkata()), expected);
     }
 }

@@ -1,12 +1,10 @@
 //! `exotel_sms` channel: sends each event as one SMS per recipient through Exotel's own
 //! SMS API, with the credentials and base URL of the account named in the channel.
 //!
-//! Owns the HTTP exchange only (the body comes from [`render::sms_body`]):
-//! `POST {base}/v1/Accounts/{sid}/Sms/send.json`, form-encoded `From`, `To`, `Body` and
-//! the India DLT fields when configured, HTTP Basic auth (API key : token). It also owns
-//! [`post_sms_form`], the status mapping both SMS channels share: any 2xx is sent;
-//! 408, 429 and 5xx are retried (honouring `Retry-After`); any other status is a
-//! permanent refusal.
+//! Owns the channel's keys and their validation and the HTTP exchange (the body comes
+//! from [`sms::sms_body`]): `POST {base}/v1/Accounts/{sid}/Sms/send.json`, form-encoded
+//! `From`, `To`, `Body` and the India DLT fields when configured, HTTP Basic auth (API
+//! key : token). The status mapping is [`sms::post_sms_form`], shared with `twilio_sms`.
 //!
 //! Recipients are tried one after another and all of them are tried even when one
 //! fails. If any failure is worth retrying the whole event is retried, and the retry
@@ -15,14 +13,92 @@
 //! would need outbox support and is not worth it for an alert SMS.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
-use crate::config::{ExotelSmsConfig, Secret};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::sms::{self, combine, post_sms_form};
+use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
+use crate::config::raw::{Opt, StrList};
+use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::core::Event;
 use crate::http;
 
-/// Largest error body we read from an SMS API (only a snippet is reported).
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExotelSmsConfig {
+    /// The account whose credentials and base URL send the SMS.
+    pub account: Arc<AccountConfig>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub dlt_entity_id: Option<String>,
+    pub dlt_template_id: Option<String>,
+    pub body_template: Option<String>,
+}
+
+/// The keys as written.
+#[derive(Deserialize)]
+pub struct Raw {
+    account: Opt<String>,
+    from: Opt<String>,
+    to: Option<StrList>,
+    dlt_entity_id: Opt<String>,
+    dlt_template_id: Opt<String>,
+    body_template: Opt<String>,
+}
+
+impl ChannelType for ExotelSmsConfig {
+    const NAME: &'static str = "exotel_sms";
+    const FIELDS: &'static [&'static str] = &[
+        "account",
+        "from",
+        "to",
+        "dlt_entity_id",
+        "dlt_template_id",
+        "body_template",
+    ];
+    type Raw = Raw;
+
+    fn validate(
+        ctx: &mut Ctx<'_>,
+        raw: &Spanned<Raw>,
+        base: &str,
+        accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self> {
+        let table = &raw.span();
+        let raw = raw.get_ref();
+        let key = |field: &str| format!("{base}.{field}");
+        let account_raw = ctx.required(&raw.account, table, &key("account"))?;
+        let account_name = ctx.string(account_raw, &key("account"))?;
+        let account = accounts
+            .iter()
+            .find(|a| a.name == account_name)
+            .cloned()
+            .ok_or_else(|| {
+                ctx.err(
+                    Some(account_raw.span()),
+                    &key("account"),
+                    format!("no [[account]] named \"{account_name}\""),
+                )
+            })?;
+        if account.provider.exotel().is_none() {
+            return Err(ctx.err(
+                Some(account_raw.span()),
+                &key("account"),
+                format!("account \"{account_name}\" is not an Exotel account"),
+            ));
+        }
+        let (from, to) = sms::endpoints(ctx, &raw.from, &raw.to, table, base)?;
+        Ok(ExotelSmsConfig {
+            account,
+            from,
+            to,
+            dlt_entity_id: ctx.opt_string(&raw.dlt_entity_id, &key("dlt_entity_id"))?,
+            dlt_template_id: ctx.opt_string(&raw.dlt_template_id, &key("dlt_template_id"))?,
+            body_template: sms::body_template(ctx, &raw.body_template, base)?,
+        })
+    }
+}
 
 pub struct ExotelSms {
     client: reqwest::Client,
@@ -55,23 +131,27 @@ impl fmt::Debug for ExotelSms {
 impl ExotelSms {
     pub fn new(config: &ExotelSmsConfig) -> Result<Self, String> {
         let account = &config.account;
+        let exotel = account
+            .provider
+            .exotel()
+            .ok_or_else(|| format!("account {:?} is not an Exotel account", account.name))?;
         if config.to.is_empty() {
             return Err("exotel_sms needs at least one `to` number".to_string());
         }
-        let mut url = reqwest::Url::parse(&account.base_url)
+        let mut url = reqwest::Url::parse(&exotel.base_url)
             .map_err(|e| format!("account {:?} base_url is not a URL: {e}", account.name))?;
         // Segments are pushed (not formatted into a string) so the SID is
         // percent-encoded and cannot change the path.
         url.path_segments_mut()
             .map_err(|()| format!("account {:?} base_url cannot take a path", account.name))?
             .pop_if_empty()
-            .extend(["v1", "Accounts", account.sid.as_str(), "Sms", "send.json"]);
+            .extend(["v1", "Accounts", exotel.sid.as_str(), "Sms", "send.json"]);
         let client = http::client(account.ca_file.as_deref(), http::REQUEST_TIMEOUT)?;
         Ok(ExotelSms {
             client,
             url,
-            api_key: account.api_key.clone(),
-            api_token: account.api_token.clone(),
+            api_key: exotel.api_key.clone(),
+            api_token: exotel.api_token.clone(),
             from: config.from.clone(),
             to: config.to.clone(),
             dlt_entity_id: config.dlt_entity_id.clone(),
@@ -91,7 +171,7 @@ impl ExotelSms {
 
 impl Notifier for ExotelSms {
     async fn send(&self, event: &Event, _ctx: &RenderCtx) -> Result<(), DeliveryError> {
-        let body = render::sms_body(event, self.body_template.as_deref());
+        let body = sms::sms_body(event, self.body_template.as_deref());
         let secrets = [self.api_key.expose(), self.api_token.expose()];
         let mut outcomes = Vec::with_capacity(self.to.len());
         for to in &self.to {
@@ -114,96 +194,5 @@ impl Notifier for ExotelSms {
             ));
         }
         combine(outcomes)
-    }
-}
-
-/// Sends one prepared SMS request and maps the answer (shared with `twilio_sms`).
-pub(super) async fn post_sms_form(
-    request: reqwest::RequestBuilder,
-    peer: &str,
-    secrets: &[&str],
-) -> Result<(), DeliveryError> {
-    let response = match request.send().await {
-        Ok(r) => r,
-        // `describe` leaves the URL out (it is harmless here, but the habit is cheap).
-        Err(e) => {
-            return Err(DeliveryError::retry(format!(
-                "{peer}: {}",
-                http::describe(&e)
-            )));
-        }
-    };
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let retry_after = http::retry_after(response.headers(), SystemTime::now());
-    let detail = match http::read_limited(response, ERROR_BODY_LIMIT).await {
-        // The peer may echo the request; its credentials never reach a log line.
-        Ok(body) if !body.is_empty() => format!(
-            ": {}",
-            crate::config::redact_secrets(&http::snippet(&body), secrets)
-        ),
-        Ok(_) => String::new(),
-        Err(e) => format!(" ({e})"),
-    };
-    let reason = format!("{peer} answered HTTP {}{detail}", status.as_u16());
-    let code = status.as_u16();
-    if code == 408 || code == 429 || status.is_server_error() {
-        Err(DeliveryError::Retry {
-            reason,
-            retry_after,
-        })
-    } else {
-        // 400 (bad number, body refused), 401/403 (credentials), 402 (no money), 404
-        // (wrong SID) and unexpected 1xx/3xx: sending the same request again will not
-        // change the answer.
-        Err(DeliveryError::Permanent(reason))
-    }
-}
-
-/// One outcome for the event from the per-recipient outcomes: success only if every
-/// recipient got it; a retry if any failure is worth retrying (the longest
-/// `Retry-After` wins); else permanent.
-pub(super) fn combine(
-    outcomes: Vec<(&str, Result<(), DeliveryError>)>,
-) -> Result<(), DeliveryError> {
-    let total = outcomes.len();
-    let mut failures = Vec::new();
-    let mut retry = false;
-    let mut retry_after = None;
-    for (to, outcome) in outcomes {
-        match outcome {
-            Ok(()) => {}
-            Err(DeliveryError::Retry {
-                reason,
-                retry_after: after,
-            }) => {
-                retry = true;
-                retry_after = retry_after.max(after);
-                failures.push(format!("{to}: {reason}"));
-            }
-            Err(DeliveryError::Permanent(reason)) => failures.push(format!("{to}: {reason}")),
-        }
-    }
-    if failures.is_empty() {
-        return Ok(());
-    }
-    let reason = if total == 1 {
-        failures.remove(0)
-    } else {
-        format!(
-            "{} of {total} recipients failed: {}",
-            failures.len(),
-            failures.join("; ")
-        )
-    };
-    if retry {
-        Err(DeliveryError::Retry {
-            reason,
-            retry_after,
-        })
-    } else {
-        Err(DeliveryError::Permanent(reason))
     }
 }

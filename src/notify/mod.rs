@@ -1,86 +1,148 @@
-//! Notification: the event every channel receives, the one small [`Notifier`] trait,
-//! the [`Channel`] enum that dispatches to one file per channel type, and routing (who
-//! is told what, SPEC §5).
+//! Notification channels (SPEC §5): one file per channel type, each owning its config
+//! keys and their validation, its message rendering (pure, tested against exact output)
+//! and its sending. This file holds what dispatches to them by exhaustive `match`: the
+//! config enum [`ChannelKind`] and the sender enum [`Channel`], plus the one small
+//! [`Notifier`] trait and the [`ChannelType`] trait each channel's config implements.
+//! Wording and facts all channels share are in [`render`]; SMS rules in [`sms`].
 //!
-//! Messages are built by [`render`] as pure functions; a channel only sends them.
+//! Adding a channel type is one new file plus one arm in [`ChannelKind`] and
+//! [`Channel`] (and their `match`es here; the compiler lists them).
 
-use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use toml::Spanned;
 
-use crate::config::{ChannelConfig, ChannelKind};
-use crate::evaluate::Level;
+use crate::config::{AccountConfig, ChannelConfig, Checked, Ctx, Res, Tables};
+use crate::core::{Event, Level};
 
 pub mod console;
 pub mod email;
 pub mod exotel_sms;
 pub mod render;
 pub mod slack;
+pub mod sms;
+#[cfg(test)]
+mod test_events;
 pub mod twilio_sms;
 pub mod webhook;
 
-pub use render::RenderCtx;
-
-/// What happened (SPEC §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Alert,
-    Improved,
-    Resolved,
-    Reminder,
-    MonitorFailing,
-    MonitorRecovered,
-    Test,
+/// What each channel type's file provides to read its `[[channel]]` tables.
+pub trait ChannelType: Sized {
+    /// The `type` value.
+    const NAME: &'static str;
+    /// The keys it takes besides `name`, `type` and `min_level`.
+    const FIELDS: &'static [&'static str];
+    /// [`Self::FIELDS`] as written, every one optional and spanned.
+    type Raw: DeserializeOwned;
+    /// Validates one channel's keys; `base` is its key prefix (`channel "ops"`),
+    /// `accounts` the validated accounts (for a channel that sends through one).
+    fn validate(
+        ctx: &mut Ctx<'_>,
+        raw: &Spanned<Self::Raw>,
+        base: &str,
+        accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self>;
 }
 
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Alert => "alert",
-            EventKind::Improved => "improved",
-            EventKind::Resolved => "resolved",
-            EventKind::Reminder => "reminder",
-            EventKind::MonitorFailing => "monitor_failing",
-            EventKind::MonitorRecovered => "monitor_recovered",
-            EventKind::Test => "test",
+/// A channel's type and the settings its type owns (SPEC §5, plus `console`, which
+/// prints to stdout; the demo uses it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelKind {
+    Slack(slack::SlackConfig),
+    Email(email::EmailConfig),
+    ExotelSms(exotel_sms::ExotelSmsConfig),
+    TwilioSms(twilio_sms::TwilioSmsConfig),
+    Webhook(webhook::WebhookConfig),
+    Console(console::ConsoleConfig),
+}
+
+/// Every channel type with its keys, in the order errors list them.
+const TYPES: &[(&str, &[&str])] = &[
+    type_entry::<slack::SlackConfig>(),
+    type_entry::<email::EmailConfig>(),
+    type_entry::<exotel_sms::ExotelSmsConfig>(),
+    type_entry::<twilio_sms::TwilioSmsConfig>(),
+    type_entry::<webhook::WebhookConfig>(),
+    type_entry::<console::ConsoleConfig>(),
+];
+
+const fn type_entry<T: ChannelType>() -> (&'static str, &'static [&'static str]) {
+    (T::NAME, T::FIELDS)
+}
+
+impl ChannelKind {
+    /// Validates the type-specific keys of every channel, each by the type it names.
+    pub fn read(
+        ctx: &mut Ctx<'_>,
+        tables: &Tables,
+        accounts: &[Arc<AccountConfig>],
+    ) -> Res<Vec<Checked<ChannelKind>>> {
+        fn read<T: ChannelType>(
+            ctx: &mut Ctx<'_>,
+            tables: &Tables,
+            accounts: &[Arc<AccountConfig>],
+            wrap: fn(T) -> ChannelKind,
+        ) -> Res<Vec<Checked<ChannelKind>>> {
+            ctx.typed_tables(tables, T::NAME, |ctx, raw, base| {
+                T::validate(ctx, raw, base, accounts).map(wrap)
+            })
         }
+        let mut all = read(ctx, tables, accounts, ChannelKind::Slack)?;
+        all.extend(read(ctx, tables, accounts, ChannelKind::Email)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::ExotelSms)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::TwilioSms)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Webhook)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Console)?);
+        Ok(all)
+    }
+
+    /// The `type` values, in the order errors list them.
+    pub fn names() -> Vec<&'static str> {
+        TYPES.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The keys a channel type takes besides `name`, `type` and `min_level`.
+    pub fn fields(name: &str) -> Option<&'static [&'static str]> {
+        TYPES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    /// The keys of every channel type.
+    pub fn all_fields() -> Vec<&'static str> {
+        TYPES.iter().flat_map(|(_, f)| f.iter().copied()).collect()
+    }
+
+    /// The `type` as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChannelKind::Slack(_) => slack::SlackConfig::NAME,
+            ChannelKind::Email(_) => email::EmailConfig::NAME,
+            ChannelKind::ExotelSms(_) => exotel_sms::ExotelSmsConfig::NAME,
+            ChannelKind::TwilioSms(_) => twilio_sms::TwilioSmsConfig::NAME,
+            ChannelKind::Webhook(_) => webhook::WebhookConfig::NAME,
+            ChannelKind::Console(_) => console::ConsoleConfig::NAME,
+        }
+    }
+
+    /// True when the channel is paid from a wallet this daemon watches, so it may be
+    /// refused exactly when the alert matters (an empty Exotel wallet).
+    pub fn paid_from_a_watched_wallet(&self) -> bool {
+        matches!(self, ChannelKind::ExotelSms(_))
     }
 }
 
-/// One event, exactly as the `webhook` channel posts it (SPEC §5) and as the outbox
-/// stores it. Decimals serialize as strings; absent values as `null`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    /// Unique per event; reused when a delivery is retried.
-    pub id: String,
-    pub event: EventKind,
-    pub account: String,
-    pub sid: String,
-    pub level: Level,
-    pub previous_level: Option<Level>,
-    #[serde(with = "rust_decimal::serde::str_option")]
-    pub balance: Option<Decimal>,
-    pub currency: String,
-    #[serde(with = "rust_decimal::serde::str_option")]
-    pub threshold: Option<Decimal>,
-    pub pricing_plan: Option<String>,
-    pub date_updated: Option<String>,
-    /// RFC 3339, UTC.
-    pub observed_at: Timestamp,
-    /// Why the monitor is failing (`monitor_failing` only); null otherwise.
-    #[serde(default)]
-    pub error: Option<String>,
+impl crate::core::Routed for ChannelConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn min_level(&self) -> Level {
+        self.min_level
+    }
 }
 
-/// A fresh event id: 128 random bits, hex.
-pub fn new_event_id() -> String {
-    format!("{:032x}", fastrand::u128(..))
-}
+pub use render::RenderCtx;
 
 /// Why a delivery did not go through.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,7 +197,7 @@ impl Channel {
             ChannelKind::ExotelSms(c) => Channel::ExotelSms(exotel_sms::ExotelSms::new(c)?),
             ChannelKind::TwilioSms(c) => Channel::TwilioSms(twilio_sms::TwilioSms::new(c)?),
             ChannelKind::Webhook(c) => Channel::Webhook(webhook::Webhook::new(c)?),
-            ChannelKind::Console => Channel::Console(console::Console::stdout()),
+            ChannelKind::Console(_) => Channel::Console(console::Console::stdout()),
         })
     }
 }
@@ -170,147 +232,24 @@ impl Notifier for Channel {
     }
 }
 
-/// Per-account routing memory (SPEC §5), persisted with the account's state: who was
-/// sent what, so `improved`, `resolved` and `monitor_recovered` reach exactly the
-/// channels that heard the news they follow up on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Routing {
-    /// Channels sent any alert since the level left `ok`.
-    pub alerted: BTreeSet<String>,
-    /// Channels sent the `critical` alert.
-    pub critical: BTreeSet<String>,
-    /// Channels sent the standing `monitor_failing`.
-    pub failing: BTreeSet<String>,
-}
-
-/// Decides which channels receive an event of `kind` at `severity`, and updates the
-/// routing memory. `own` are the account's `notify` channels; `all` every configured
-/// channel (in the order the result keeps). `min_level` picks among the account's own
-/// channels; follow-ups (`improved`, `resolved`, `monitor_recovered`) go to whoever got
-/// the news they answer, even a channel a reload has since taken off the account's
-/// list; `monitor_failing` goes to every channel.
-pub fn route(
-    kind: EventKind,
-    severity: Level,
-    own: &[&ChannelConfig],
-    all: &[&ChannelConfig],
-    memory: &mut Routing,
-) -> Vec<String> {
-    let is_own = |c: &ChannelConfig| own.iter().any(|o| o.name == c.name);
-    let passes_filter =
-        |c: &ChannelConfig| is_own(c) && severity != Level::Ok && c.min_level <= severity;
-    let picked: Vec<String> = all
-        .iter()
-        .filter(|c| match kind {
-            EventKind::Alert | EventKind::Reminder => passes_filter(c),
-            EventKind::Improved => passes_filter(c) || memory.critical.contains(&c.name),
-            EventKind::Resolved => memory.alerted.contains(&c.name),
-            EventKind::MonitorFailing => true,
-            EventKind::MonitorRecovered => memory.failing.contains(&c.name),
-            EventKind::Test => is_own(c),
-        })
-        .map(|c| c.name.clone())
-        .collect();
-    match kind {
-        EventKind::Alert | EventKind::Reminder => {
-            memory.alerted.extend(picked.iter().cloned());
-            if severity == Level::Critical {
-                memory.critical.extend(picked.iter().cloned());
-            }
-        }
-        EventKind::Improved => {
-            memory.alerted.extend(picked.iter().cloned());
-            memory.critical.clear();
-        }
-        EventKind::Resolved => {
-            memory.alerted.clear();
-            memory.critical.clear();
-        }
-        EventKind::MonitorFailing => memory.failing.extend(picked.iter().cloned()),
-        EventKind::MonitorRecovered => memory.failing.clear(),
-        EventKind::Test => {}
-    }
-    picked
-}
-
-/// The severity routing filters an event by (SPEC §4 table).
-pub fn severity(kind: EventKind, level: Level) -> Level {
-    match kind {
-        EventKind::Alert | EventKind::Reminder => level,
-        EventKind::Improved => Level::Warning,
-        EventKind::Resolved | EventKind::MonitorRecovered | EventKind::Test => Level::Ok,
-        // Goes to every channel regardless of min_level; the level is informative.
-        EventKind::MonitorFailing => level,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::raw::serde_fields;
 
-    fn channel(name: &str, min_level: Level) -> ChannelConfig {
-        ChannelConfig {
-            name: name.into(),
-            min_level,
-            kind: ChannelKind::Console,
-        }
+    fn check<T: ChannelType>() {
+        assert_eq!(serde_fields::<T::Raw>(), T::FIELDS, "{}", T::NAME);
     }
 
+    /// `FIELDS` drives the unknown-key checks and messages; `Raw` is what is read.
     #[test]
-    fn routing_follows_spec_section_5() {
-        let warn = channel("warn", Level::Warning);
-        let crit = channel("crit", Level::Critical);
-        let other = channel("other", Level::Warning);
-        let own = [&warn, &crit];
-        let all = [&crit, &other, &warn];
-        let mut memory = Routing::default();
-        let mut go = |kind, level| route(kind, severity(kind, level), &own, &all, &mut memory);
-
-        assert_eq!(go(EventKind::Alert, Level::Warning), ["warn"]);
-        assert_eq!(go(EventKind::Alert, Level::Critical), ["crit", "warn"]);
-        assert_eq!(go(EventKind::Reminder, Level::Critical), ["crit", "warn"]);
-        // improved: the warning filter plus whoever got the critical alert.
-        assert_eq!(go(EventKind::Improved, Level::Warning), ["crit", "warn"]);
-        // resolved: everyone alerted since the level left ok.
-        assert_eq!(go(EventKind::Resolved, Level::Ok), ["crit", "warn"]);
-        assert_eq!(go(EventKind::Resolved, Level::Ok), Vec::<String>::new());
-        // monitor_failing: every channel; recovered: exactly those.
-        assert_eq!(
-            go(EventKind::MonitorFailing, Level::Ok),
-            ["crit", "other", "warn"]
-        );
-        assert_eq!(
-            go(EventKind::MonitorRecovered, Level::Ok),
-            ["crit", "other", "warn"]
-        );
-        assert_eq!(
-            go(EventKind::MonitorRecovered, Level::Ok),
-            Vec::<String>::new()
-        );
-    }
-
-    #[test]
-    fn follow_ups_reach_a_channel_no_longer_listed() {
-        let pager = channel("pager", Level::Critical);
-        let chat = channel("chat", Level::Warning);
-        let mut memory = Routing::default();
-        let alerted = route(
-            EventKind::Alert,
-            Level::Critical,
-            &[&pager, &chat],
-            &[&chat, &pager],
-            &mut memory,
-        );
-        assert_eq!(alerted, ["chat", "pager"]);
-        // A reload took the pager off the account; it still hears the resolve.
-        let resolved = route(
-            EventKind::Resolved,
-            Level::Ok,
-            &[&chat],
-            &[&chat, &pager],
-            &mut memory,
-        );
-        assert_eq!(resolved, ["chat", "pager"]);
+    fn every_channel_type_declares_the_keys_its_raw_struct_reads() {
+        check::<slack::SlackConfig>();
+        check::<email::EmailConfig>();
+        check::<exotel_sms::ExotelSmsConfig>();
+        check::<twilio_sms::TwilioSmsConfig>();
+        check::<webhook::WebhookConfig>();
+        check::<console::ConsoleConfig>();
+        assert_eq!(TYPES.len(), 6);
     }
 }

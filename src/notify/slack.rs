@@ -1,6 +1,6 @@
-//! `slack`: a Slack incoming webhook. The payload (Block Kit plus a plain `text`
-//! fallback) comes from [`render::slack_payload`]; this file only posts it and classifies
-//! Slack's answer: 200 is success, 429 is retried after `Retry-After`, 400/403/404/410
+//! `slack`: a Slack incoming webhook. This file owns the channel's keys
+//! (`webhook_url` or `webhook_url_file`), its payload ([`slack_payload`]: Block Kit plus
+//! a plain `text` fallback, pure) and its sending, which classifies Slack's answer: 200 is success, 429 is retried after `Retry-After`, 400/403/404/410
 //! are permanent (invalid payload, action prohibited, channel not found or archived),
 //! anything else is retried. Posts to one webhook URL are paced to one a second, even
 //! when several channels share the URL.
@@ -9,11 +9,69 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
-use reqwest::StatusCode;
+use std::sync::Arc;
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
-use crate::config::{Secret, SlackConfig};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use toml::Spanned;
+
+use super::render::{SIGNATURE, facts, headline, shorten, summary};
+use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
+use crate::config::raw::Opt;
+use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::core::Event;
 use crate::http;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlackConfig {
+    pub webhook_url: Secret,
+}
+
+/// The keys as written.
+#[derive(Deserialize)]
+pub struct Raw {
+    webhook_url: Opt<String>,
+    webhook_url_file: Opt<String>,
+}
+
+impl ChannelType for SlackConfig {
+    const NAME: &'static str = "slack";
+    const FIELDS: &'static [&'static str] = &["webhook_url", "webhook_url_file"];
+    type Raw = Raw;
+
+    fn validate(
+        ctx: &mut Ctx<'_>,
+        raw: &Spanned<Raw>,
+        base: &str,
+        _accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self> {
+        let table = &raw.span();
+        let raw = raw.get_ref();
+        let webhook_url = ctx
+            .secret(
+                &raw.webhook_url,
+                &raw.webhook_url_file,
+                table,
+                base,
+                "webhook_url",
+                true,
+            )?
+            .expect("required");
+        let span = raw
+            .webhook_url
+            .as_ref()
+            .or(raw.webhook_url_file.as_ref())
+            .map_or(table.clone(), Spanned::span);
+        ctx.http_url(
+            webhook_url.expose(),
+            &span,
+            &format!("{base}.webhook_url"),
+            true,
+        )?;
+        Ok(SlackConfig { webhook_url })
+    }
+}
 
 pub struct Slack {
     /// The webhook URL embeds the credential, so it is kept as a [`Secret`].
@@ -61,7 +119,7 @@ async fn wait_for_slot(url: &str) {
 
 impl Notifier for Slack {
     async fn send(&self, event: &Event, ctx: &RenderCtx) -> Result<(), DeliveryError> {
-        let payload = render::slack_payload(event, ctx);
+        let payload = slack_payload(event, ctx);
         wait_for_slot(self.webhook_url.expose()).await;
         let response = self
             .client
@@ -100,5 +158,118 @@ fn classify(
             reason,
             retry_after,
         },
+    }
+}
+
+/// Escapes text for Slack `mrkdwn` (Slack asks for exactly these three).
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Slack limits: header text 150 characters, a section field 2000, ten fields per
+/// section.
+const SLACK_HEADER_MAX: usize = 150;
+const SLACK_FIELD_MAX: usize = 1900;
+const SLACK_FIELDS_PER_SECTION: usize = 10;
+
+/// Slack incoming-webhook payload: Block Kit blocks plus the `text` fallback.
+///
+/// `text` is the headline (what notifications and old clients show); the blocks are a
+/// header, the summary, the facts as two-column fields and a context line with the event
+/// kind and id (to match a Slack message with logs and webhook deliveries).
+pub fn slack_payload(event: &Event, ctx: &RenderCtx) -> serde_json::Value {
+    let headline = headline(event);
+    let mut blocks = vec![
+        json!({
+            "type": "header",
+            "text": {"type": "plain_text", "text": shorten(&headline, SLACK_HEADER_MAX), "emoji": true}
+        }),
+        json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": shorten(&slack_escape(&summary(event)), SLACK_FIELD_MAX)}
+        }),
+    ];
+    let fields: Vec<serde_json::Value> = facts(event, ctx)
+        .into_iter()
+        .map(|(label, value)| {
+            json!({
+                "type": "mrkdwn",
+                "text": shorten(&format!("*{label}*\n{}", slack_escape(&value)), SLACK_FIELD_MAX)
+            })
+        })
+        .collect();
+    for chunk in fields.chunks(SLACK_FIELDS_PER_SECTION) {
+        blocks.push(json!({"type": "section", "fields": chunk}));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{
+            "type": "mrkdwn",
+            "text": format!("{SIGNATURE} · event `{}` · id `{}`", event.event.as_str(), slack_escape(&event.id))
+        }]
+    }));
+    json!({"text": headline, "blocks": blocks})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::test_events::*;
+
+    #[test]
+    fn slack_payload_blocks_and_fallback() {
+        let expected = json!({
+            "text": "[WARNING] Exotel balance improved: primary 1,600.00 INR, no longer critical",
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "emoji": true,
+                    "text": "[WARNING] Exotel balance improved: primary 1,600.00 INR, no longer critical"}},
+                {"type": "section", "text": {"type": "mrkdwn",
+                    "text": "The Exotel balance of primary rose above 1,500 INR: no longer critical, still warning."}},
+                {"type": "section", "fields": [
+                    {"type": "mrkdwn", "text": "*Account*\nprimary"},
+                    {"type": "mrkdwn", "text": "*Account SID*\nacme"},
+                    {"type": "mrkdwn", "text": "*Balance*\n1,600.00 INR"},
+                    {"type": "mrkdwn", "text": "*Level*\nwarning"},
+                    {"type": "mrkdwn", "text": "*Previous level*\ncritical"},
+                    {"type": "mrkdwn", "text": "*Threshold*\nabove 1,500 INR"},
+                    {"type": "mrkdwn", "text": "*Pricing plan*\nPay As You Go"},
+                    {"type": "mrkdwn", "text": "*Exotel DateUpdated*\n2026-04-24 10:32:18 (as reported by Exotel, no time zone)"},
+                    {"type": "mrkdwn", "text": "*Observed at*\n2026-04-24T05:02:18Z"},
+                    {"type": "mrkdwn", "text": "*Observed at (local)*\n2026-04-24 10:32:18 +05:30 (Asia/Kolkata)"}
+                ]},
+                {"type": "context", "elements": [{"type": "mrkdwn",
+                    "text": "balance-alert · event `improved` · id `0123456789abcdef0123456789abcdef`"}]}
+            ]
+        });
+        assert_eq!(slack_payload(&improved(), &kolkata()), expected);
+    }
+
+    #[test]
+    fn slack_payload_splits_more_than_ten_fields_and_escapes() {
+        let event = Event {
+            account: "ops <&> team".into(),
+            error: Some("boom".into()),
+            ..alert()
+        };
+        let payload = slack_payload(&event, &kolkata());
+        let blocks = payload["blocks"].as_array().unwrap();
+        // header, summary, 10 fields, 1 field, context
+        assert_eq!(blocks.len(), 5);
+        assert_eq!(blocks[2]["fields"].as_array().unwrap().len(), 10);
+        assert_eq!(
+            blocks[3]["fields"],
+            json!([{"type": "mrkdwn", "text": "*Observed at (local)*\n2026-04-24 10:32:18 +05:30 (Asia/Kolkata)"}])
+        );
+        assert_eq!(
+            blocks[2]["fields"][0],
+            json!({"type": "mrkdwn", "text": "*Account*\nops &lt;&amp;&gt; team"})
+        );
+        // The fallback is plain text, not mrkdwn: no escaping.
+        assert_eq!(
+            payload["text"],
+            "[CRITICAL] Exotel balance low: ops <&> team 850.00 INR"
+        );
     }
 }

@@ -1,18 +1,106 @@
 //! `twilio_sms` channel: sends each event as one SMS per recipient through Twilio's
 //! Messages API.
 //!
-//! Owns the HTTP exchange only (the body comes from [`render::sms_body`]):
+//! Owns the channel's keys and their validation and the HTTP exchange (the body comes
+//! from [`sms::sms_body`]):
 //! `POST {base_url}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded `To`,
 //! `From`, `Body`, HTTP Basic auth (Account SID : auth token). Status mapping and the
 //! per-recipient rules (all recipients tried; a retry re-sends to all) are shared with
-//! `exotel_sms` ([`super::exotel_sms::post_sms_form`]).
+//! `exotel_sms` ([`sms::post_sms_form`]).
 
 use std::fmt;
+use std::sync::Arc;
 
-use super::exotel_sms::{combine, post_sms_form};
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
-use crate::config::{Secret, TwilioSmsConfig};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::sms::{self, combine, post_sms_form};
+use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
+use crate::config::raw::{Opt, StrList};
+use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::core::Event;
 use crate::http;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TwilioSmsConfig {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Without a trailing slash; default `https://api.twilio.com`.
+    pub base_url: String,
+    pub body_template: Option<String>,
+}
+
+/// The keys as written.
+#[derive(Deserialize)]
+pub struct Raw {
+    account_sid: Opt<String>,
+    auth_token: Opt<String>,
+    auth_token_file: Opt<String>,
+    from: Opt<String>,
+    to: Option<StrList>,
+    base_url: Opt<String>,
+    body_template: Opt<String>,
+}
+
+impl ChannelType for TwilioSmsConfig {
+    const NAME: &'static str = "twilio_sms";
+    const FIELDS: &'static [&'static str] = &[
+        "account_sid",
+        "auth_token",
+        "auth_token_file",
+        "from",
+        "to",
+        "base_url",
+        "body_template",
+    ];
+    type Raw = Raw;
+
+    fn validate(
+        ctx: &mut Ctx<'_>,
+        raw: &Spanned<Raw>,
+        base: &str,
+        _accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self> {
+        let table = &raw.span();
+        let raw = raw.get_ref();
+        let key = |field: &str| format!("{base}.{field}");
+        let sid_raw = ctx.required(&raw.account_sid, table, &key("account_sid"))?;
+        let account_sid = ctx.string(sid_raw, &key("account_sid"))?;
+        // It goes into the URL path.
+        if !account_sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ctx.err(
+                Some(sid_raw.span()),
+                &key("account_sid"),
+                "may only contain letters and digits",
+            ));
+        }
+        let auth_token = ctx
+            .secret(
+                &raw.auth_token,
+                &raw.auth_token_file,
+                table,
+                base,
+                "auth_token",
+                true,
+            )?
+            .expect("required");
+        let (from, to) = sms::endpoints(ctx, &raw.from, &raw.to, table, base)?;
+        let base_url = match &raw.base_url {
+            Some(v) => ctx.base_url(v, &key("base_url"))?,
+            None => "https://api.twilio.com".to_owned(),
+        };
+        Ok(TwilioSmsConfig {
+            account_sid,
+            auth_token,
+            from,
+            to,
+            base_url,
+            body_template: sms::body_template(ctx, &raw.body_template, base)?,
+        })
+    }
+}
 
 pub struct TwilioSms {
     client: reqwest::Client,
@@ -73,7 +161,7 @@ impl TwilioSms {
 
 impl Notifier for TwilioSms {
     async fn send(&self, event: &Event, _ctx: &RenderCtx) -> Result<(), DeliveryError> {
-        let body = render::sms_body(event, self.body_template.as_deref());
+        let body = sms::sms_body(event, self.body_template.as_deref());
         let secrets = [self.auth_token.expose()];
         let mut outcomes = Vec::with_capacity(self.to.len());
         for to in &self.to {

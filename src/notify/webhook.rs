@@ -1,5 +1,6 @@
 //! `webhook`: POSTs each event as the stable JSON object of SPEC §5 (the body is
-//! [`render::webhook_body`]) with the configured extra headers. Any 2xx is success;
+//! [`webhook_body`]) with the configured extra headers. This file owns the channel's
+//! keys (`url`, `headers`), its body and its sending. Any 2xx is success;
 //! 3xx, 408, 425, 429 and 5xx are retried (honouring `Retry-After`); any other 4xx means
 //! the receiver rejects this message for good, so it is not retried.
 
@@ -7,9 +8,88 @@ use std::time::SystemTime;
 
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
-use super::{DeliveryError, Event, Notifier, RenderCtx, render};
-use crate::config::{Secret, WebhookConfig};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
+use crate::config::raw::Opt;
+use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::core::Event;
 use crate::http;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookConfig {
+    pub url: Secret,
+    /// Header values may carry tokens, so they are secrets too.
+    pub headers: Vec<(String, Secret)>,
+}
+
+/// The keys as written.
+#[derive(Deserialize)]
+pub struct Raw {
+    url: Opt<String>,
+    headers: Opt<BTreeMap<String, Spanned<String>>>,
+}
+
+impl ChannelType for WebhookConfig {
+    const NAME: &'static str = "webhook";
+    const FIELDS: &'static [&'static str] = &["url", "headers"];
+    type Raw = Raw;
+
+    fn validate(
+        ctx: &mut Ctx<'_>,
+        raw: &Spanned<Raw>,
+        base: &str,
+        _accounts: &[Arc<AccountConfig>],
+    ) -> Res<Self> {
+        let table = &raw.span();
+        let raw = raw.get_ref();
+        let url_key = format!("{base}.url");
+        let url_raw = ctx.required(&raw.url, table, &url_key)?;
+        let (url, used_var) = ctx.expand(url_raw.get_ref(), &url_raw.span(), &url_key)?;
+        let parsed = ctx.http_url(&url, &url_raw.span(), &url_key, true)?;
+        // A generic webhook URL is kept as a Secret so it never reaches a log, but only one
+        // with credentials or a query (where tokens live) makes the file worth a permission
+        // warning; otherwise every plain webhook would warn.
+        let sensitive = !parsed.username().is_empty()
+            || parsed.password().is_some()
+            || parsed.query().is_some();
+        if sensitive && !used_var {
+            ctx.literal_secret(url_key);
+        }
+        let url = Secret::new(url);
+        let mut headers = Vec::new();
+        if let Some(h) = &raw.headers {
+            for (name, value) in h.get_ref() {
+                let key = format!("{base}.headers.{name}");
+                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    return Err(ctx.err(Some(value.span()), &key, "not a valid HTTP header name"));
+                }
+                let (v, used_var) = ctx.expand(value.get_ref(), &value.span(), &key)?;
+                if reqwest::header::HeaderValue::from_str(&v).is_err() {
+                    return Err(ctx.err(
+                        Some(value.span()),
+                        &key,
+                        "not a valid HTTP header value (no control characters or newlines)",
+                    ));
+                }
+                // Same reasoning as for the URL: only credential-like headers warn.
+                let lower = name.to_ascii_lowercase();
+                let sensitive = ["auth", "token", "key", "secret", "cookie", "signature"]
+                    .iter()
+                    .any(|word| lower.contains(word));
+                if sensitive && !used_var {
+                    ctx.literal_secret(key);
+                }
+                headers.push((name.clone(), Secret::new(v)));
+            }
+        }
+        Ok(WebhookConfig { url, headers })
+    }
+}
 
 pub struct Webhook {
     url: Secret,
@@ -54,7 +134,7 @@ impl Notifier for Webhook {
             .post(self.url.expose())
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/json")
-            .body(render::webhook_body(event))
+            .body(webhook_body(event))
             .send()
             .await
             .map_err(|e| DeliveryError::retry(http::describe(&e)))?;
@@ -74,4 +154,9 @@ impl Notifier for Webhook {
             _ => Err(DeliveryError::Permanent(reason)),
         }
     }
+}
+
+/// The `webhook` channel body: the event as its stable JSON object.
+pub fn webhook_body(event: &Event) -> String {
+    serde_json::to_string(event).expect("an Event always serializes")
 }

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 
 use super::view::{Delivery, DeliveryResult, EventLine};
-use crate::evaluate::Level;
+use crate::core::Level;
 
 /// Recent events kept per account.
 pub const EVENTS_PER_ACCOUNT: usize = 20;

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::view::Status;
-use crate::snooze::Snooze;
+use crate::core::Snooze;
 
 /// `GET /api/v1/status`.
 pub fn status(status: &Status) -> String {
@@ -36,7 +36,7 @@ pub fn error(message: &str) -> String {
 pub(crate) mod tests {
     use super::super::view::{ChannelView, Delivery, DeliveryResult, OutboxView, Point, Source};
     use super::*;
-    use crate::evaluate::Level;
+    use crate::core::Level;
 
     fn ts(s: &str) -> jiff::Timestamp {
         s.parse().unwrap()

@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 use crate::config::Secret;
-use crate::snooze::{self, Snooze};
+use crate::core::snooze::{self, Snooze};
 
 pub use auth::BasicAuth;
 pub use tls::TlsFiles;

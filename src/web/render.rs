@@ -21,7 +21,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::evaluate::Level;
+use crate::core::Level;
 use crate::notify::render::format_amount;
 
 use super::view::{AccountPage, AccountView, ChannelView, Source, Status};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use super::*;
-use crate::evaluate::Level;
+use crate::core::Level;
 use crate::web::view::{AccountPage, Status};
 
 struct Fake {

@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::Level;
-use crate::snooze::Snooze;
+use crate::core::Level;
+use crate::core::Snooze;
 
 /// Everything one status page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,11 +8,15 @@ use std::time::Duration;
 
 use balance_alert::Clock;
 use balance_alert::config::{
-    AccountConfig, ChannelConfig, ChannelKind, Config, DaemonConfig, LogFormat, Secret,
-    SlackConfig, WebhookConfig,
+    AccountConfig, ChannelConfig, Config, DaemonConfig, LogFormat, Secret,
 };
+use balance_alert::core::{Level, Threshold, Thresholds};
 use balance_alert::daemon::{self, Options, Ready, RunError};
-use balance_alert::evaluate::{Level, Threshold, Thresholds};
+use balance_alert::notify::ChannelKind;
+use balance_alert::notify::slack::SlackConfig;
+use balance_alert::notify::webhook::WebhookConfig;
+use balance_alert::provider::ProviderConfig;
+use balance_alert::provider::exotel::ExotelConfig;
 use tokio::sync::{mpsc, oneshot};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers};
 
@@ -41,11 +45,13 @@ pub fn worked_thresholds() -> Thresholds {
 pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
     AccountConfig {
         name: name.into(),
-        sid: SID.into(),
-        api_key: Secret::new(KEY),
-        api_token: Secret::new(TOKEN),
-        base_url: base_url.trim_end_matches('/').into(),
-        currency: None,
+        provider: ProviderConfig::Exotel(ExotelConfig {
+            sid: SID.into(),
+            api_key: Secret::new(KEY),
+            api_token: Secret::new(TOKEN),
+            base_url: base_url.trim_end_matches('/').into(),
+            currency: None,
+        }),
         poll_interval: Duration::from_millis(100),
         repeat_every: None,
         blind_after: Duration::from_secs(900),

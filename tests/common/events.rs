@@ -3,8 +3,8 @@
 
 use std::str::FromStr;
 
-use balance_alert::evaluate::Level;
-use balance_alert::notify::{Event, EventKind};
+use balance_alert::core::Level;
+use balance_alert::core::{Event, EventKind};
 use rust_decimal::Decimal;
 
 pub fn dec(s: &str) -> Decimal {

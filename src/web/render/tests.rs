@@ -1,7 +1,7 @@
 //! The pages as pure functions, checked against expected fragments.
 
 use super::*;
-use crate::snooze::Snooze;
+use crate::core::Snooze;
 use crate::web::view::{
     AccountPage, ChannelView, Delivery, DeliveryResult, EventLine, OutboxView, PendingLine, Point,
     Source, Status,

@@ -16,54 +16,8 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::exotel::ErrorClass;
-use crate::notify::EventKind;
-
-/// How bad an account's balance is. Ordered: `Ok < Warning < Critical`.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    #[default]
-    Ok,
-    Warning,
-    Critical,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Ok => "ok",
-            Level::Warning => "warning",
-            Level::Critical => "critical",
-        }
-    }
-    /// The metric value: 0 ok, 1 warning, 2 critical.
-    pub fn as_number(self) -> u8 {
-        self as u8
-    }
-}
-
-impl std::fmt::Display for Level {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One latch: active when `balance < below`, cleared when `balance > clear_above`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Threshold {
-    pub below: Decimal,
-    pub clear_above: Decimal,
-}
-
-/// An account's thresholds; either may be absent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Thresholds {
-    pub warning: Option<Threshold>,
-    pub critical: Option<Threshold>,
-}
+use super::event::{ErrorClass, EventKind};
+use super::level::{Level, Threshold, Thresholds};
 
 /// One successful reading of the balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,17 +67,6 @@ pub struct Emitted {
     /// For `alert`/`reminder` the `below` of the level; for `improved`/`resolved` the
     /// `clear_above` that was crossed; otherwise none.
     pub threshold: Option<Decimal>,
-}
-
-impl Thresholds {
-    /// The threshold whose latch makes the account `level`; `ok` has none.
-    pub fn for_level(&self, level: Level) -> Option<Threshold> {
-        match level {
-            Level::Ok => None,
-            Level::Warning => self.warning,
-            Level::Critical => self.critical,
-        }
-    }
 }
 
 impl AccountState {

@@ -19,8 +19,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::{Emitted, Level};
-use crate::notify::EventKind;
+use crate::core::{Emitted, EventKind, Level};
 
 /// The longest snooze accepted: a forgotten snooze must not silence an account forever.
 pub const MAX_SNOOZE: Duration = Duration::from_secs(30 * 24 * 3600);

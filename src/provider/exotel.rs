@@ -1,251 +1,156 @@
-//! The Exotel Balance API client (SPEC §2) and its error classes.
-//!
-//! This module owns everything between "poll account X" and "here is its balance or a
-//! classified error": building the request (Basic auth in the header, never in the URL),
-//! reading the response with a size limit, parsing both known body shapes with exact
-//! decimals ([`parse_balance`], pure), resolving the currency against the account, and
-//! turning every failure into a [`PollError`] whose [`ErrorClass`] drives backoff and
-//! `monitor_failing`. It makes exactly one request per call: retry policy belongs to the
-//! scheduler, which also enforces the rate floor.
+//! Exotel (SPEC §2): the provider's config keys and their validation, the Balance API
+//! request (Basic auth in the header, never in the URL), the parser of both known body
+//! shapes with exact decimals ([`parse_balance`], pure), and the error text Exotel's
+//! `RestException` and statuses give. It makes exactly one request per call: retry
+//! policy belongs to the scheduler, which also enforces the rate floor.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::ops::Range;
+use std::time::SystemTime;
 
-use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
-use rust_decimal::Decimal;
-use serde_json::value::RawValue;
+use serde::Deserialize;
+use toml::Spanned;
 
-use crate::config::AccountConfig;
+use super::json::{
+    ObjectError, currency, describe_keys, get_ci, html_summary, looks_like_html, lookup_raw,
+    object, one_line, optional_text, parse_amount, strip_bom, truncate,
+};
+use super::{
+    Balance, BodyError, ParsedBalance, PollError, RestException, redact_basic, redact_body_error,
+    transport_error,
+};
+use crate::config::raw::Opt;
+use crate::config::{AccountConfig, Ctx, Res, Secret};
 use crate::http;
 
-/// How a failed poll is treated (SPEC §2 status table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorClass {
-    /// 401, 402, 403, 404, currency mismatch: `monitor_failing` at once.
-    Config,
-    /// 429, 503: back off, honour `Retry-After`.
-    Throttled,
-    /// Everything else: back off.
-    Transient,
-}
+/// The `provider` value.
+pub const NAME: &str = "exotel";
 
-impl ErrorClass {
-    /// The `class` label of `balance_alert_poll_errors_total`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Config => "config",
-            ErrorClass::Throttled => "throttled",
-            ErrorClass::Transient => "transient",
-        }
-    }
-}
+/// The keys an Exotel account takes besides the common account keys.
+pub const FIELDS: &[&str] = &[
+    "sid",
+    "api_key",
+    "api_key_file",
+    "api_token",
+    "api_token_file",
+    "region",
+    "base_url",
+    "currency",
+];
 
-/// A balance as read from the API, currency resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Balance {
-    pub amount: Decimal,
-    pub currency: String,
-    pub pricing_plan: Option<String>,
-    pub date_updated: Option<String>,
-}
+const SINGAPORE: &str = "https://api.exotel.com";
+const MUMBAI: &str = "https://api.in.exotel.com";
 
-/// A balance as found in a response body, before the account's currency rules apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedBalance {
-    pub amount: Decimal,
-    /// `None` when the body carries no currency (the short production shape).
+/// An Exotel account's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExotelConfig {
+    pub sid: String,
+    pub api_key: Secret,
+    pub api_token: Secret,
+    /// Without a trailing slash, e.g. `https://api.exotel.com`.
+    pub base_url: String,
+    /// The currency the account insists on; `None` means "accept what the API says, INR
+    /// when it says nothing".
     pub currency: Option<String>,
-    pub pricing_plan: Option<String>,
-    pub date_updated: Option<String>,
 }
 
-impl ParsedBalance {
-    /// Applies the account's currency rules (SPEC §2): a missing currency falls back to
-    /// the account's `currency` (default INR); a reported currency that differs from a
-    /// configured one is a config error, because thresholds in one currency must never be
-    /// compared with amounts in another.
-    pub fn resolve(self, account: &AccountConfig) -> Result<Balance, PollError> {
-        let currency = match (self.currency, account.currency.as_deref()) {
-            (None, _) => account.fallback_currency().to_string(),
-            (Some(reported), Some(expected)) if !reported.eq_ignore_ascii_case(expected) => {
-                return Err(PollError::CurrencyMismatch {
-                    expected: expected.to_string(),
-                    reported,
-                });
+/// [`FIELDS`] as written.
+#[derive(Deserialize)]
+pub struct Raw {
+    sid: Opt<String>,
+    api_key: Opt<String>,
+    api_key_file: Opt<String>,
+    api_token: Opt<String>,
+    api_token_file: Opt<String>,
+    region: Opt<String>,
+    base_url: Opt<String>,
+    currency: Opt<String>,
+}
+
+impl ExotelConfig {
+    /// Validates an Exotel account's keys; `base` is the account's key prefix.
+    pub fn validate(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Self> {
+        let table: &Range<usize> = &raw.span();
+        let raw = raw.get_ref();
+        let key = |field: &str| format!("{base}.{field}");
+        let sid_raw = ctx.required(&raw.sid, table, &key("sid"))?;
+        let sid = ctx.string(sid_raw, &key("sid"))?;
+        // The SID goes into the URL path: keep it to the characters Exotel uses.
+        if !sid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ctx.err(
+                Some(sid_raw.span()),
+                &key("sid"),
+                "may only contain letters, digits, '-', '_' and '.'",
+            ));
+        }
+        let api_key = ctx
+            .secret(
+                &raw.api_key,
+                &raw.api_key_file,
+                table,
+                base,
+                "api_key",
+                true,
+            )?
+            .expect("required");
+        let api_token = ctx
+            .secret(
+                &raw.api_token,
+                &raw.api_token_file,
+                table,
+                base,
+                "api_token",
+                true,
+            )?
+            .expect("required");
+
+        let base_url = match (&raw.region, &raw.base_url) {
+            (Some(_), Some(b)) => {
+                return Err(ctx.err(
+                    Some(b.span()),
+                    &key("base_url"),
+                    "set either region or base_url, not both",
+                ));
             }
-            // Same currency, perhaps spelled in another case: keep the configured spelling
-            // so metrics labels do not flap between "INR" and "inr".
-            (Some(_), Some(expected)) => expected.to_string(),
-            (Some(reported), None) => reported.to_ascii_uppercase(),
+            (Some(r), None) => ctx
+                .choice(
+                    r,
+                    &key("region"),
+                    &[("singapore", SINGAPORE), ("mumbai", MUMBAI)],
+                )?
+                .to_owned(),
+            (None, Some(b)) => ctx.base_url(b, &key("base_url"))?,
+            (None, None) => SINGAPORE.to_owned(),
         };
-        Ok(Balance {
-            amount: self.amount,
+
+        let currency = match &raw.currency {
+            Some(v) => {
+                let c = ctx.string(v, &key("currency"))?;
+                if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
+                    return Err(ctx.err(
+                    Some(v.span()),
+                    &key("currency"),
+                    format!(
+                        "\"{c}\" is not a currency code: expected three capital letters like INR"
+                    ),
+                ));
+                }
+                Some(c)
+            }
+            None => None,
+        };
+        Ok(ExotelConfig {
+            sid,
+            api_key,
+            api_token,
+            base_url,
             currency,
-            pricing_plan: self.pricing_plan,
-            date_updated: self.date_updated,
         })
     }
-}
-
-/// What `{"RestException": {...}}` (or nothing recognisable) said about a failed request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestException {
-    /// Exotel's own `Status`, when present (normally equal to the HTTP status).
-    pub status: Option<u16>,
-    /// `Code`, a number in some answers and a string such as `UNAUTHORIZED` in others.
-    pub code: Option<String>,
-    pub message: Option<String>,
-}
-
-impl fmt::Display for RestException {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut details = Vec::new();
-        if let Some(code) = &self.code {
-            details.push(format!("code {code}"));
-        }
-        if let Some(status) = self.status {
-            details.push(format!("Exotel status {status}"));
-        }
-        match &self.message {
-            Some(message) => f.write_str(message)?,
-            None => f.write_str("no message")?,
-        }
-        if !details.is_empty() {
-            write!(f, " ({})", details.join(", "))?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a response body is not a usable balance. Every variant names what was wrong so
-/// the operator can tell a changed API shape from a proxy's error page.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BodyError {
-    #[error("the response body is empty")]
-    Empty,
-    #[error("the response is an HTML page, not JSON: {0}")]
-    Html(String),
-    #[error("the response is not JSON ({reason}): {snippet}")]
-    NotJson { reason: String, snippet: String },
-    #[error("the response is JSON but not an object: {0}")]
-    NotAnObject(String),
-    #[error("the API answered with an error: {0}")]
-    Exception(RestException),
-    #[error(
-        "no balance amount in the response (expected Account.BalanceData.Balance or \
-         Balance.Amount; found {found})"
-    )]
-    NoAmount { found: String },
-    #[error("{field} is not a number: {value}")]
-    NotANumber { field: &'static str, value: String },
-    #[error("{field} {value} cannot be represented exactly as a decimal")]
-    OutOfRange { field: &'static str, value: String },
-    #[error("{field} is not a string: {value}")]
-    NotAString { field: &'static str, value: String },
-    #[error("the response body is larger than {limit} bytes")]
-    TooLarge { limit: usize },
-}
-
-/// A failed poll. `Display` is written for operators and never contains the API key,
-/// the API token or a URL.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PollError {
-    /// A non-2xx answer.
-    #[error("{}", describe_status(*status, exception.as_ref(), snippet.as_deref()))]
-    Status {
-        status: u16,
-        /// The parsed `RestException`, when the body had one.
-        exception: Option<RestException>,
-        /// A short, single-line excerpt of any other body (XML, plain text, HTML title).
-        snippet: Option<String>,
-        retry_after: Option<Duration>,
-    },
-    #[error(
-        "Exotel did not answer within {}{}",
-        humantime::format_duration(*after),
-        if detail.is_empty() { String::new() } else { format!(" ({detail})") }
-    )]
-    Timeout { after: Duration, detail: String },
-    /// `host` is the base URL (never holds credentials): a Mumbai account on the
-    /// Singapore host, or a proxy in the way, shows at once.
-    #[error("cannot reach Exotel at {host}: {detail}")]
-    Connect { host: String, detail: String },
-    /// Any other transport failure (including a body cut off mid-read).
-    #[error("request to Exotel failed: {detail}")]
-    Request { detail: String },
-    #[error("bad balance response: {0}")]
-    Body(#[from] BodyError),
-    #[error("currency mismatch: account expects {expected}, API reports {reported}")]
-    CurrencyMismatch { expected: String, reported: String },
-}
-
-impl PollError {
-    /// The class that drives backoff and `monitor_failing` (SPEC §2 status table).
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            PollError::Status { status, .. } => match status {
-                401..=404 => ErrorClass::Config,
-                429 | 503 => ErrorClass::Throttled,
-                _ => ErrorClass::Transient,
-            },
-            PollError::CurrencyMismatch { .. } => ErrorClass::Config,
-            PollError::Timeout { .. }
-            | PollError::Connect { .. }
-            | PollError::Request { .. }
-            | PollError::Body(_) => ErrorClass::Transient,
-        }
-    }
-
-    /// How long the server asked us to wait, from `Retry-After` on any status.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            PollError::Status { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-}
-
-fn describe_status(
-    status: u16,
-    exception: Option<&RestException>,
-    snippet: Option<&str>,
-) -> String {
-    let mut out = format!("HTTP {status}");
-    if let Some(reason) = StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-    {
-        out.push(' ');
-        out.push_str(reason);
-    }
-    if let Some(exception) = exception {
-        // Exotel's Status normally repeats the HTTP status; only show it when it adds
-        // information.
-        let exception = RestException {
-            status: exception.status.filter(|s| *s != status),
-            ..exception.clone()
-        };
-        out.push_str(": ");
-        out.push_str(&exception.to_string());
-    } else if let Some(snippet) = snippet.filter(|s| !s.is_empty()) {
-        out.push_str(": ");
-        out.push_str(snippet);
-    }
-    // The statuses that need a human say what to check.
-    let hint = match status {
-        401 => Some("check api_key and api_token"),
-        402 => Some("Exotel reports payment required: is the account out of funds or suspended?"),
-        403 => Some("check that the API key may read the balance and the account is active"),
-        404 => Some("check sid and region or base_url"),
-        _ => None,
-    };
-    if let Some(hint) = hint {
-        out.push_str("; ");
-        out.push_str(hint);
-    }
-    out
 }
 
 /// The base URL of an Exotel region name as written in the config.
@@ -262,7 +167,8 @@ pub struct ExotelClient {
     http: reqwest::Client,
     /// `{base_url}/v1/Accounts/{sid}/Balance.json`; never holds credentials.
     url: reqwest::Url,
-    /// Owned copy: name, credentials, timeout and currency rules.
+    /// Owned copies: credentials; name, timeout and currency rules.
+    config: ExotelConfig,
     account: AccountConfig,
 }
 
@@ -274,33 +180,27 @@ impl fmt::Debug for ExotelClient {
             .field("account", &self.account.name)
             .field("url", &self.url.as_str())
             // `Secret`'s Debug prints a mask.
-            .field("api_key", &self.account.api_key)
-            .field("api_token", &self.account.api_token)
+            .field("api_key", &self.config.api_key)
+            .field("api_token", &self.config.api_token)
             .field("timeout", &self.account.timeout)
             .finish()
     }
 }
 
 impl ExotelClient {
-    /// Builds the client with an HTTP client of its own: the account's `ca_file` and
-    /// `timeout` apply to every request. Fine for one-shot commands; the daemon uses
-    /// [`ExotelClient::with_cache`].
-    pub fn new(account: &AccountConfig) -> Result<Self, String> {
-        Self::with_cache(account, &mut http::ClientCache::new())
-    }
-
     /// Builds the client on the HTTP client `cache` holds for the account's `ca_file`
-    /// and `timeout`, so accounts with the same settings share one (see
-    /// [`http::ClientCache`] for why that matters at 10,000 accounts).
+    /// and `timeout` (see [`crate::provider::Client::with_cache`]).
     pub fn with_cache(
+        config: &ExotelConfig,
         account: &AccountConfig,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
-        let url = balance_url(&account.base_url, &account.sid)?;
+        let url = balance_url(&config.base_url, &config.sid)?;
         let http = cache.client(account.ca_file.as_deref(), account.timeout)?;
         Ok(ExotelClient {
             http,
             url,
+            config: config.clone(),
             account: account.clone(),
         })
     }
@@ -311,8 +211,8 @@ impl ExotelClient {
             .http
             .get(self.url.clone())
             .basic_auth(
-                self.account.api_key.expose(),
-                Some(self.account.api_token.expose()),
+                self.config.api_key.expose(),
+                Some(self.config.api_token.expose()),
             )
             .header(ACCEPT, "application/json")
             .send()
@@ -357,67 +257,17 @@ impl ExotelClient {
     }
 
     fn transport_error(&self, err: &reqwest::Error) -> PollError {
-        // `describe` drops the URL and keeps the cause chain; its leading kind ("timed
-        // out", "connection failed") is what our variants already say, so it is dropped
-        // to keep the message free of stutter.
-        let described = self.redact(&http::describe(err));
-        let detail = |kind: &str| {
-            described
-                .strip_prefix(kind)
-                .map(|rest| rest.trim_start_matches(": ").to_string())
-                .unwrap_or_else(|| described.clone())
-        };
-        if err.is_timeout() {
-            PollError::Timeout {
-                after: self.account.timeout,
-                detail: detail("timed out"),
-            }
-        } else if err.is_connect() {
-            PollError::Connect {
-                host: self.account.base_url.clone(),
-                detail: detail("connection failed"),
-            }
-        } else {
-            PollError::Request { detail: described }
-        }
+        transport_error(err, &self.account, |text| self.redact(text))
     }
 
     /// Removes the key and token from text a server sent us: a misbehaving proxy or a
     /// debug endpoint may echo the request, and that text ends up in logs and alerts.
     fn redact(&self, text: &str) -> String {
-        redact_credentials(text, &self.account)
+        redact_credentials(text, &self.config)
     }
 
     fn redact_body_error(&self, err: BodyError) -> BodyError {
-        match err {
-            BodyError::Html(s) => BodyError::Html(self.redact(&s)),
-            BodyError::NotJson { reason, snippet } => BodyError::NotJson {
-                reason,
-                snippet: self.redact(&snippet),
-            },
-            BodyError::NotAnObject(s) => BodyError::NotAnObject(self.redact(&s)),
-            BodyError::Exception(e) => BodyError::Exception(RestException {
-                message: e.message.map(|m| self.redact(&m)),
-                code: e.code.map(|c| self.redact(&c)),
-                ..e
-            }),
-            BodyError::NoAmount { found } => BodyError::NoAmount {
-                found: self.redact(&found),
-            },
-            BodyError::NotANumber { field, value } => BodyError::NotANumber {
-                field,
-                value: self.redact(&value),
-            },
-            BodyError::OutOfRange { field, value } => BodyError::OutOfRange {
-                field,
-                value: self.redact(&value),
-            },
-            BodyError::NotAString { field, value } => BodyError::NotAString {
-                field,
-                value: self.redact(&value),
-            },
-            e @ (BodyError::Empty | BodyError::TooLarge { .. }) => e,
-        }
+        redact_body_error(err, |text| self.redact(text))
     }
 }
 
@@ -485,28 +335,6 @@ fn rest_exception(text: &str) -> Option<RestException> {
     })
 }
 
-/// Exact key first, then case-insensitive: Exotel documents PascalCase, but nothing is
-/// lost by also accepting `message` or `balance`.
-fn get_ci<'a>(
-    map: &'a serde_json::Map<String, serde_json::Value>,
-    key: &str,
-) -> Option<&'a serde_json::Value> {
-    map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
-}
-
-/// [`get_ci`] for a map of raw values.
-fn lookup_raw<'a>(map: &BTreeMap<String, &'a RawValue>, key: &str) -> Option<&'a RawValue> {
-    map.get(key).copied().or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| *v)
-    })
-}
-
 /// Parses a Balance response body. Pure.
 ///
 /// Accepts the documented shape `{"Account":{"BalanceData":{"Balance":"1543.75",
@@ -568,202 +396,23 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
     })
 }
 
-enum ObjectError {
-    NotJson(String),
-    NotObject,
-}
-
-/// One level of a JSON object with its values left as raw text.
-fn object(text: &str) -> Result<BTreeMap<String, &RawValue>, ObjectError> {
-    match serde_json::from_str::<BTreeMap<String, &RawValue>>(text) {
-        Ok(map) => Ok(map),
-        Err(e) if e.is_data() => Err(ObjectError::NotObject),
-        Err(e) => Err(ObjectError::NotJson(e.to_string())),
-    }
-}
-
-/// Reads an amount from its literal JSON text: a number, or a string holding one.
-fn parse_amount(field: &'static str, raw: &RawValue) -> Result<Decimal, BodyError> {
-    let literal = raw.get();
-    let text = if literal.starts_with('"') {
-        // A string: unescape it, then it must hold a plain decimal literal.
-        let s: String = serde_json::from_str(literal).map_err(|_| not_a_number(field, literal))?;
-        s.trim().to_string()
-    } else {
-        literal.to_string()
-    };
-    match exact_decimal(&text) {
-        Ok(d) => Ok(d),
-        Err(DecimalError::NotANumber) => Err(not_a_number(field, literal)),
-        Err(DecimalError::OutOfRange) => Err(BodyError::OutOfRange {
-            field,
-            value: truncate(literal, 60),
-        }),
-    }
-}
-
-/// Why [`exact_decimal`] refused a literal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecimalError {
-    /// Not `-?digits(.digits)?([eE][+-]?digits)?`.
-    NotANumber,
-    /// A number, but not one a `Decimal` holds exactly.
-    OutOfRange,
-}
-
-/// Parses a decimal literal exactly: amounts from Exotel and thresholds from the config
-/// go through here. rust_decimal's own parser is lenient (it takes `1_000`, and rounds
-/// digits it cannot hold), so the grammar is checked first (that also rejects NaN,
-/// Infinity and the like) and rounding is refused.
-pub fn exact_decimal(text: &str) -> Result<Decimal, DecimalError> {
-    if !is_decimal_literal(text) {
-        return Err(DecimalError::NotANumber);
-    }
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        Decimal::from_str_exact(text)
-    };
-    parsed.map_err(|_| DecimalError::OutOfRange)
-}
-
-fn not_a_number(field: &'static str, literal: &str) -> BodyError {
-    BodyError::NotANumber {
-        field,
-        value: one_line(&truncate(literal, 60)),
-    }
-}
-
-/// `-?digits(.digits)?([eE][+-]?digits)?`: JSON's number grammar, minus its ban on
-/// leading zeros (a string such as "007.50" is still clearly a number).
-fn is_decimal_literal(s: &str) -> bool {
-    fn digits(s: &[u8]) -> usize {
-        s.iter().take_while(|b| b.is_ascii_digit()).count()
-    }
-    let b = s.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    let n = digits(&b[i..]);
-    if n == 0 {
-        return false;
-    }
-    i += n;
-    if b.get(i) == Some(&b'.') {
-        let n = digits(&b[i + 1..]);
-        if n == 0 {
-            return false;
-        }
-        i += 1 + n;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let n = digits(&b[i..]);
-        if n == 0 {
-            return false;
-        }
-        i += n;
-    }
-    i == b.len()
-}
-
-/// The currency, when present: it decides whether thresholds apply, so a currency that
-/// is there but is not a string is an error rather than silently ignored.
-fn currency(
-    map: &BTreeMap<String, &RawValue>,
-    field: &'static str,
-) -> Result<Option<String>, BodyError> {
-    let Some(raw) = lookup_raw(map, "Currency") else {
-        return Ok(None);
-    };
-    match serde_json::from_str::<Option<String>>(raw.get()) {
-        Ok(Some(s)) => {
-            let s = s.trim();
-            Ok((!s.is_empty()).then(|| s.to_string()))
-        }
-        Ok(None) => Ok(None),
-        Err(_) => Err(BodyError::NotAString {
-            field,
-            value: one_line(&truncate(raw.get(), 60)),
-        }),
-    }
-}
-
-/// An informational field (plan, date): a string as is, a number as written, anything
-/// else ignored, because a cosmetic field must not fail the poll.
-fn optional_text(map: &BTreeMap<String, &RawValue>, key: &str) -> Option<String> {
-    let raw = lookup_raw(map, key)?;
-    let text = match serde_json::from_str::<serde_json::Value>(raw.get()).ok()? {
-        serde_json::Value::String(s) => s,
-        serde_json::Value::Number(_) => raw.get().to_string(),
-        _ => return None,
-    };
-    let text = one_line(&truncate(&text, 200));
-    (!text.is_empty()).then_some(text)
-}
-
-fn describe_keys(top: &BTreeMap<String, &RawValue>) -> String {
-    if top.is_empty() {
-        return "an empty object".into();
-    }
-    let keys: Vec<String> = top.keys().take(5).map(|k| truncate(k, 40)).collect();
-    let more = if top.len() > keys.len() { ", …" } else { "" };
-    format!("keys {}{more}", keys.join(", "))
-}
-
-fn strip_bom(body: &[u8]) -> &[u8] {
-    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
-}
-
-fn looks_like_html(text: &str) -> bool {
-    let start: String = text.trim_start().chars().take(15).collect();
-    let start = start.to_ascii_lowercase();
-    start.starts_with("<!doctype html") || start.starts_with("<html")
-}
-
-/// An HTML error page (a proxy's 502, a login portal) summed up by its `<title>`.
-fn html_summary(text: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    let title_at = lower.find("<title>").map(|i| i + "<title>".len());
-    if let Some((start, len)) =
-        title_at.and_then(|start| lower[start..].find("</title>").map(|len| (start, len)))
-    {
-        let title = one_line(&truncate(&text[start..start + len], 100));
-        if !title.is_empty() {
-            return format!("title \"{title}\"");
-        }
-    }
-    one_line(&http::snippet(text.as_bytes()))
-}
-
-/// Collapses whitespace runs (newlines included) so a message stays one log line.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    let mut out: String = text.chars().take(max_chars).collect();
-    if text.chars().count() > max_chars {
-        out.push('…');
-    }
-    out
-}
-
 /// Removes an account's key and token (also as the Basic auth value, and a secret cut
 /// off at the end of a `…` snippet) from text a server sent us: a misbehaving proxy or
 /// debug endpoint may echo the request, and that text ends up in logs and alerts.
-pub fn redact_credentials(text: &str, account: &AccountConfig) -> String {
-    use base64::Engine as _;
-    let (key, token) = (account.api_key.expose(), account.api_token.expose());
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{token}"));
-    crate::config::redact_secrets(text, &[basic.as_str(), token, key])
+pub fn redact_credentials(text: &str, config: &ExotelConfig) -> String {
+    redact_basic(text, config.api_key.expose(), config.api_token.expose())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::str::FromStr;
+    use std::time::Duration;
+
+    use rust_decimal::Decimal;
+
+    use crate::core::ErrorClass;
+    use crate::provider::ProviderConfig;
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
@@ -990,18 +639,6 @@ mod tests {
     }
 
     #[test]
-    fn decimal_literal_grammar() {
-        for ok in ["0", "-1", "1.5", "1e3", "1E-3", "1.5e+2", "007.50"] {
-            assert!(is_decimal_literal(ok), "{ok}");
-        }
-        for bad in [
-            "", "-", ".5", "5.", "1e", "1e+", "+1", "1.2.3", "0x10", "1 2", "NaN",
-        ] {
-            assert!(!is_decimal_literal(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn error_classes() {
         let status = |status| PollError::Status {
             status,
@@ -1122,11 +759,13 @@ mod tests {
         use base64::Engine as _;
         let account = AccountConfig {
             name: "primary".into(),
-            sid: "acme".into(),
-            api_key: crate::config::Secret::new("key-ABCDEFGH"),
-            api_token: crate::config::Secret::new("token-0123456789"),
-            base_url: "https://api.exotel.com".into(),
-            currency: None,
+            provider: ProviderConfig::Exotel(ExotelConfig {
+                sid: "acme".into(),
+                api_key: crate::config::Secret::new("key-ABCDEFGH"),
+                api_token: crate::config::Secret::new("token-0123456789"),
+                base_url: "https://api.exotel.com".into(),
+                currency: None,
+            }),
             poll_interval: Duration::from_secs(300),
             repeat_every: None,
             blind_after: Duration::from_secs(900),
@@ -1135,7 +774,9 @@ mod tests {
             notify: Vec::new(),
             thresholds: Default::default(),
         };
-        let client = ExotelClient::new(&account).unwrap();
+        let ProviderConfig::Exotel(config) = &account.provider;
+        let client =
+            ExotelClient::with_cache(config, &account, &mut http::ClientCache::new()).unwrap();
         let basic =
             base64::engine::general_purpose::STANDARD.encode("key-ABCDEFGH:token-0123456789");
         let echoed = client.redact(&format!(

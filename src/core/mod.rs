@@ -1,0 +1,18 @@
+//! The pure core (SPEC §16): exact amounts, levels and latches, the evaluator, events and their kinds,
+//! the classes of a failed poll, and routing decisions. No I/O, no clock, and no
+//! import from the edges (`config`, `provider`, `notify`, `state`, `daemon`): the edges
+//! use these types, never the other way round.
+
+pub mod amount;
+pub mod evaluate;
+pub mod event;
+pub mod level;
+pub mod routing;
+pub mod snooze;
+
+pub use amount::{DecimalError, exact_decimal};
+pub use evaluate::{AccountState, Emitted, Observation, Policy};
+pub use event::{ErrorClass, Event, EventKind, new_event_id};
+pub use level::{Level, Threshold, Thresholds};
+pub use routing::{Routed, Routing};
+pub use snooze::Snooze;

@@ -1,0 +1,169 @@
+//! Routing decisions (SPEC §5): who is told what. Pure: the daemon passes the
+//! channels in and persists the [`Routing`] memory this updates.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::event::EventKind;
+use super::level::Level;
+
+/// What routing needs to know of a channel; the channel config implements it.
+pub trait Routed {
+    fn name(&self) -> &str;
+    fn min_level(&self) -> Level;
+}
+
+/// Per-account routing memory (SPEC §5), persisted with the account's state: who was
+/// sent what, so `improved`, `resolved` and `monitor_recovered` reach exactly the
+/// channels that heard the news they follow up on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Routing {
+    /// Channels sent any alert since the level left `ok`.
+    pub alerted: BTreeSet<String>,
+    /// Channels sent the `critical` alert.
+    pub critical: BTreeSet<String>,
+    /// Channels sent the standing `monitor_failing`.
+    pub failing: BTreeSet<String>,
+}
+
+/// Decides which channels receive an event of `kind` at `severity`, and updates the
+/// routing memory. `own` are the account's `notify` channels; `all` every configured
+/// channel (in the order the result keeps). `min_level` picks among the account's own
+/// channels; follow-ups (`improved`, `resolved`, `monitor_recovered`) go to whoever got
+/// the news they answer, even a channel a reload has since taken off the account's
+/// list; `monitor_failing` goes to every channel.
+pub fn route<C: Routed + ?Sized>(
+    kind: EventKind,
+    severity: Level,
+    own: &[&C],
+    all: &[&C],
+    memory: &mut Routing,
+) -> Vec<String> {
+    let is_own = |c: &C| own.iter().any(|o| o.name() == c.name());
+    let passes_filter = |c: &C| is_own(c) && severity != Level::Ok && c.min_level() <= severity;
+    let picked: Vec<String> = all
+        .iter()
+        .filter(|c| match kind {
+            EventKind::Alert | EventKind::Reminder => passes_filter(c),
+            EventKind::Improved => passes_filter(c) || memory.critical.contains(c.name()),
+            EventKind::Resolved => memory.alerted.contains(c.name()),
+            EventKind::MonitorFailing => true,
+            EventKind::MonitorRecovered => memory.failing.contains(c.name()),
+            EventKind::Test => is_own(c),
+        })
+        .map(|c| c.name().to_owned())
+        .collect();
+    match kind {
+        EventKind::Alert | EventKind::Reminder => {
+            memory.alerted.extend(picked.iter().cloned());
+            if severity == Level::Critical {
+                memory.critical.extend(picked.iter().cloned());
+            }
+        }
+        EventKind::Improved => {
+            memory.alerted.extend(picked.iter().cloned());
+            memory.critical.clear();
+        }
+        EventKind::Resolved => {
+            memory.alerted.clear();
+            memory.critical.clear();
+        }
+        EventKind::MonitorFailing => memory.failing.extend(picked.iter().cloned()),
+        EventKind::MonitorRecovered => memory.failing.clear(),
+        EventKind::Test => {}
+    }
+    picked
+}
+
+/// The severity routing filters an event by (SPEC §4 table).
+pub fn severity(kind: EventKind, level: Level) -> Level {
+    match kind {
+        EventKind::Alert | EventKind::Reminder => level,
+        EventKind::Improved => Level::Warning,
+        EventKind::Resolved | EventKind::MonitorRecovered | EventKind::Test => Level::Ok,
+        // Goes to every channel regardless of min_level; the level is informative.
+        EventKind::MonitorFailing => level,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Channel {
+        name: &'static str,
+        min_level: Level,
+    }
+
+    impl Routed for Channel {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn min_level(&self) -> Level {
+            self.min_level
+        }
+    }
+
+    fn channel(name: &'static str, min_level: Level) -> Channel {
+        Channel { name, min_level }
+    }
+
+    #[test]
+    fn routing_follows_spec_section_5() {
+        let warn = channel("warn", Level::Warning);
+        let crit = channel("crit", Level::Critical);
+        let other = channel("other", Level::Warning);
+        let own = [&warn, &crit];
+        let all = [&crit, &other, &warn];
+        let mut memory = Routing::default();
+        let mut go = |kind, level| route(kind, severity(kind, level), &own, &all, &mut memory);
+
+        assert_eq!(go(EventKind::Alert, Level::Warning), ["warn"]);
+        assert_eq!(go(EventKind::Alert, Level::Critical), ["crit", "warn"]);
+        assert_eq!(go(EventKind::Reminder, Level::Critical), ["crit", "warn"]);
+        // improved: the warning filter plus whoever got the critical alert.
+        assert_eq!(go(EventKind::Improved, Level::Warning), ["crit", "warn"]);
+        // resolved: everyone alerted since the level left ok.
+        assert_eq!(go(EventKind::Resolved, Level::Ok), ["crit", "warn"]);
+        assert_eq!(go(EventKind::Resolved, Level::Ok), Vec::<String>::new());
+        // monitor_failing: every channel; recovered: exactly those.
+        assert_eq!(
+            go(EventKind::MonitorFailing, Level::Ok),
+            ["crit", "other", "warn"]
+        );
+        assert_eq!(
+            go(EventKind::MonitorRecovered, Level::Ok),
+            ["crit", "other", "warn"]
+        );
+        assert_eq!(
+            go(EventKind::MonitorRecovered, Level::Ok),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn follow_ups_reach_a_channel_no_longer_listed() {
+        let pager = channel("pager", Level::Critical);
+        let chat = channel("chat", Level::Warning);
+        let mut memory = Routing::default();
+        let alerted = route(
+            EventKind::Alert,
+            Level::Critical,
+            &[&pager, &chat],
+            &[&chat, &pager],
+            &mut memory,
+        );
+        assert_eq!(alerted, ["chat", "pager"]);
+        // A reload took the pager off the account; it still hears the resolve.
+        let resolved = route(
+            EventKind::Resolved,
+            Level::Ok,
+            &[&chat],
+            &[&chat, &pager],
+            &mut memory,
+        );
+        assert_eq!(resolved, ["chat", "pager"]);
+    }
+}

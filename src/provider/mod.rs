@@ -1,0 +1,421 @@
+//! Balance providers (SPEC §2, §10): one file per provider, each owning its config keys
+//! and their validation, its request, its parser and its error text; this file holds
+//! the enums that dispatch to them by exhaustive `match` and what they share: the
+//! balance and error types, status classes, transport errors and redaction.
+//!
+//! Adding a provider is one new file plus one arm in [`ProviderConfig`] and [`Client`]
+//! (and their `match`es here; the compiler lists them).
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+
+use crate::config::{AccountConfig, Checked, Ctx, Res, Tables};
+use crate::core::ErrorClass;
+use crate::http;
+
+pub mod exotel;
+mod json;
+
+/// An account's provider and the settings that provider owns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderConfig {
+    Exotel(exotel::ExotelConfig),
+}
+
+impl ProviderConfig {
+    /// The `provider` values an account may name.
+    pub const NAMES: &'static [&'static str] = &[exotel::NAME];
+
+    /// The keys a provider takes besides the common account keys, by `provider` value.
+    pub fn fields(name: &str) -> Option<&'static [&'static str]> {
+        match name {
+            exotel::NAME => Some(exotel::FIELDS),
+            _ => None,
+        }
+    }
+
+    /// Validates the provider keys of every account, each by the provider it names.
+    pub fn read(ctx: &mut Ctx<'_>, tables: &Tables) -> Res<Vec<Checked<ProviderConfig>>> {
+        let mut all = Vec::new();
+        all.extend(ctx.typed_tables(tables, exotel::NAME, |ctx, raw, base| {
+            exotel::ExotelConfig::validate(ctx, raw, base).map(ProviderConfig::Exotel)
+        })?);
+        Ok(all)
+    }
+
+    /// The `provider` value.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ProviderConfig::Exotel(_) => exotel::NAME,
+        }
+    }
+
+    /// The provider's identifier of the account, as events and metrics carry it.
+    pub fn account_id(&self) -> &str {
+        match self {
+            ProviderConfig::Exotel(c) => &c.sid,
+        }
+    }
+
+    /// The API base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        match self {
+            ProviderConfig::Exotel(c) => &c.base_url,
+        }
+    }
+
+    /// The currency used when the API omits one.
+    pub fn fallback_currency(&self) -> &str {
+        match self {
+            ProviderConfig::Exotel(c) => c.currency.as_deref().unwrap_or("INR"),
+        }
+    }
+
+    /// The currency the account insists on, if any.
+    pub fn expected_currency(&self) -> Option<&str> {
+        match self {
+            ProviderConfig::Exotel(c) => c.currency.as_deref(),
+        }
+    }
+
+    /// The Exotel settings, for what only an Exotel account can do (send `exotel_sms`).
+    pub fn exotel(&self) -> Option<&exotel::ExotelConfig> {
+        match self {
+            ProviderConfig::Exotel(c) => Some(c),
+        }
+    }
+}
+
+/// A balance client for one account, of the account's provider.
+#[derive(Debug)]
+pub enum Client {
+    Exotel(exotel::ExotelClient),
+}
+
+impl Client {
+    /// Builds the client with an HTTP client of its own: the account's `ca_file` and
+    /// `timeout` apply to every request. Fine for one-shot commands; the daemon uses
+    /// [`Client::with_cache`].
+    pub fn new(account: &AccountConfig) -> Result<Self, String> {
+        Self::with_cache(account, &mut http::ClientCache::new())
+    }
+
+    /// Builds the client on the HTTP client `cache` holds for the account's `ca_file`
+    /// and `timeout`, so accounts with the same settings share one (see
+    /// [`http::ClientCache`] for why that matters at 10,000 accounts).
+    pub fn with_cache(
+        account: &AccountConfig,
+        cache: &mut http::ClientCache,
+    ) -> Result<Self, String> {
+        Ok(match &account.provider {
+            ProviderConfig::Exotel(c) => {
+                Client::Exotel(exotel::ExotelClient::with_cache(c, account, cache)?)
+            }
+        })
+    }
+
+    /// One balance request: no retry, the scheduler decides when to try again.
+    pub async fn fetch_balance(&self) -> Result<Balance, PollError> {
+        match self {
+            Client::Exotel(c) => c.fetch_balance().await,
+        }
+    }
+}
+
+/// A balance as read from the API, currency resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub amount: Decimal,
+    pub currency: String,
+    pub pricing_plan: Option<String>,
+    pub date_updated: Option<String>,
+}
+
+/// A balance as found in a response body, before the account's currency rules apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedBalance {
+    pub amount: Decimal,
+    /// `None` when the body carries no currency (the short production shape).
+    pub currency: Option<String>,
+    pub pricing_plan: Option<String>,
+    pub date_updated: Option<String>,
+}
+
+impl ParsedBalance {
+    /// Applies the account's currency rules (SPEC §2): a missing currency falls back to
+    /// the account's `currency` (default INR); a reported currency that differs from a
+    /// configured one is a config error, because thresholds in one currency must never be
+    /// compared with amounts in another.
+    pub fn resolve(self, account: &AccountConfig) -> Result<Balance, PollError> {
+        let currency = match (self.currency, account.expected_currency()) {
+            (None, _) => account.fallback_currency().to_string(),
+            (Some(reported), Some(expected)) if !reported.eq_ignore_ascii_case(expected) => {
+                return Err(PollError::CurrencyMismatch {
+                    expected: expected.to_string(),
+                    reported,
+                });
+            }
+            // Same currency, perhaps spelled in another case: keep the configured spelling
+            // so metrics labels do not flap between "INR" and "inr".
+            (Some(_), Some(expected)) => expected.to_string(),
+            (Some(reported), None) => reported.to_ascii_uppercase(),
+        };
+        Ok(Balance {
+            amount: self.amount,
+            currency,
+            pricing_plan: self.pricing_plan,
+            date_updated: self.date_updated,
+        })
+    }
+}
+
+/// What `{"RestException": {...}}` (or nothing recognisable) said about a failed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestException {
+    /// Exotel's own `Status`, when present (normally equal to the HTTP status).
+    pub status: Option<u16>,
+    /// `Code`, a number in some answers and a string such as `UNAUTHORIZED` in others.
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl fmt::Display for RestException {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut details = Vec::new();
+        if let Some(code) = &self.code {
+            details.push(format!("code {code}"));
+        }
+        if let Some(status) = self.status {
+            details.push(format!("Exotel status {status}"));
+        }
+        match &self.message {
+            Some(message) => f.write_str(message)?,
+            None => f.write_str("no message")?,
+        }
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a response body is not a usable balance. Every variant names what was wrong so
+/// the operator can tell a changed API shape from a proxy's error page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the response body is empty")]
+    Empty,
+    #[error("the response is an HTML page, not JSON: {0}")]
+    Html(String),
+    #[error("the response is not JSON ({reason}): {snippet}")]
+    NotJson { reason: String, snippet: String },
+    #[error("the response is JSON but not an object: {0}")]
+    NotAnObject(String),
+    #[error("the API answered with an error: {0}")]
+    Exception(RestException),
+    #[error(
+        "no balance amount in the response (expected Account.BalanceData.Balance or \
+         Balance.Amount; found {found})"
+    )]
+    NoAmount { found: String },
+    #[error("{field} is not a number: {value}")]
+    NotANumber { field: &'static str, value: String },
+    #[error("{field} {value} cannot be represented exactly as a decimal")]
+    OutOfRange { field: &'static str, value: String },
+    #[error("{field} is not a string: {value}")]
+    NotAString { field: &'static str, value: String },
+    #[error("the response body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+/// A failed poll. `Display` is written for operators and never contains the API key,
+/// the API token or a URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PollError {
+    /// A non-2xx answer.
+    #[error("{}", describe_status(*status, exception.as_ref(), snippet.as_deref()))]
+    Status {
+        status: u16,
+        /// The parsed `RestException`, when the body had one.
+        exception: Option<RestException>,
+        /// A short, single-line excerpt of any other body (XML, plain text, HTML title).
+        snippet: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    #[error(
+        "Exotel did not answer within {}{}",
+        humantime::format_duration(*after),
+        if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+    )]
+    Timeout { after: Duration, detail: String },
+    /// `host` is the base URL (never holds credentials): a Mumbai account on the
+    /// Singapore host, or a proxy in the way, shows at once.
+    #[error("cannot reach Exotel at {host}: {detail}")]
+    Connect { host: String, detail: String },
+    /// Any other transport failure (including a body cut off mid-read).
+    #[error("request to Exotel failed: {detail}")]
+    Request { detail: String },
+    #[error("bad balance response: {0}")]
+    Body(#[from] BodyError),
+    #[error("currency mismatch: account expects {expected}, API reports {reported}")]
+    CurrencyMismatch { expected: String, reported: String },
+}
+
+impl PollError {
+    /// The class that drives backoff and `monitor_failing` (SPEC §2 status table).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            PollError::Status { status, .. } => match status {
+                401..=404 => ErrorClass::Config,
+                429 | 503 => ErrorClass::Throttled,
+                _ => ErrorClass::Transient,
+            },
+            PollError::CurrencyMismatch { .. } => ErrorClass::Config,
+            PollError::Timeout { .. }
+            | PollError::Connect { .. }
+            | PollError::Request { .. }
+            | PollError::Body(_) => ErrorClass::Transient,
+        }
+    }
+
+    /// How long the server asked us to wait, from `Retry-After` on any status.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PollError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn describe_status(
+    status: u16,
+    exception: Option<&RestException>,
+    snippet: Option<&str>,
+) -> String {
+    let mut out = format!("HTTP {status}");
+    if let Some(reason) = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        out.push(' ');
+        out.push_str(reason);
+    }
+    if let Some(exception) = exception {
+        // Exotel's Status normally repeats the HTTP status; only show it when it adds
+        // information.
+        let exception = RestException {
+            status: exception.status.filter(|s| *s != status),
+            ..exception.clone()
+        };
+        out.push_str(": ");
+        out.push_str(&exception.to_string());
+    } else if let Some(snippet) = snippet.filter(|s| !s.is_empty()) {
+        out.push_str(": ");
+        out.push_str(snippet);
+    }
+    // The statuses that need a human say what to check.
+    let hint = match status {
+        401 => Some("check api_key and api_token"),
+        402 => Some("Exotel reports payment required: is the account out of funds or suspended?"),
+        403 => Some("check that the API key may read the balance and the account is active"),
+        404 => Some("check sid and region or base_url"),
+        _ => None,
+    };
+    if let Some(hint) = hint {
+        out.push_str("; ");
+        out.push_str(hint);
+    }
+    out
+}
+
+/// A transport failure as a [`PollError`], its text redacted by `redact`. `describe`
+/// drops the URL and keeps the cause chain; its leading kind ("timed out", "connection
+/// failed") is what our variants already say, so it is dropped to keep the message
+/// free of stutter.
+fn transport_error(
+    err: &reqwest::Error,
+    account: &AccountConfig,
+    redact: impl Fn(&str) -> String,
+) -> PollError {
+    let described = redact(&http::describe(err));
+    let detail = |kind: &str| {
+        described
+            .strip_prefix(kind)
+            .map(|rest| rest.trim_start_matches(": ").to_string())
+            .unwrap_or_else(|| described.clone())
+    };
+    if err.is_timeout() {
+        PollError::Timeout {
+            after: account.timeout,
+            detail: detail("timed out"),
+        }
+    } else if err.is_connect() {
+        PollError::Connect {
+            host: account.provider.base_url().to_owned(),
+            detail: detail("connection failed"),
+        }
+    } else {
+        PollError::Request { detail: described }
+    }
+}
+
+/// Applies `redact` to every text a server sent that a [`BodyError`] carries.
+fn redact_body_error(err: BodyError, redact: impl Fn(&str) -> String) -> BodyError {
+    let exception = |e: RestException| RestException {
+        message: e.message.map(|m| redact(&m)),
+        code: e.code.map(|c| redact(&c)),
+        ..e
+    };
+    match err {
+        BodyError::Html(s) => BodyError::Html(redact(&s)),
+        BodyError::NotJson { reason, snippet } => BodyError::NotJson {
+            reason,
+            snippet: redact(&snippet),
+        },
+        BodyError::NotAnObject(s) => BodyError::NotAnObject(redact(&s)),
+        BodyError::Exception(e) => BodyError::Exception(exception(e)),
+        BodyError::NoAmount { found } => BodyError::NoAmount {
+            found: redact(&found),
+        },
+        BodyError::NotANumber { field, value } => BodyError::NotANumber {
+            field,
+            value: redact(&value),
+        },
+        BodyError::OutOfRange { field, value } => BodyError::OutOfRange {
+            field,
+            value: redact(&value),
+        },
+        BodyError::NotAString { field, value } => BodyError::NotAString {
+            field,
+            value: redact(&value),
+        },
+        e @ (BodyError::Empty | BodyError::TooLarge { .. }) => e,
+    }
+}
+
+/// Removes a user and password (also as the Basic auth value, and a secret cut off at
+/// the end of a `…` snippet) from text a server sent us: a misbehaving proxy or debug
+/// endpoint may echo the request, and that text ends up in logs and alerts.
+pub fn redact_basic(text: &str, user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    crate::config::redact_secrets(text, &[basic.as_str(), password, user])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::serde_fields;
+
+    /// `FIELDS` drives the unknown-key checks and messages; `Raw` is what is read.
+    #[test]
+    fn every_provider_declares_the_keys_its_raw_struct_reads() {
+        assert_eq!(serde_fields::<exotel::Raw>(), exotel::FIELDS);
+        for name in ProviderConfig::NAMES {
+            assert!(ProviderConfig::fields(name).is_some(), "{name}");
+        }
+    }
+}
