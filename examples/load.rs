@@ -234,6 +234,7 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            web: Default::default(),
         },
         accounts,
         channels: vec![Arc::new(ChannelConfig {

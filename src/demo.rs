@@ -197,6 +197,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 .ok()
                 .map(|tz| ("Asia/Kolkata".to_string(), tz)),
             shutdown_grace: Duration::from_secs(2),
+            web: Default::default(),
         },
         accounts: vec![Arc::new(account)],
         channels: vec![Arc::new(ChannelConfig {

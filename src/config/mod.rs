@@ -108,6 +108,8 @@ pub struct DaemonConfig {
     pub timezone: Option<(String, jiff::tz::TimeZone)>,
     /// How long in-flight deliveries may finish at shutdown.
     pub shutdown_grace: Duration,
+    /// TLS, basic auth and the admin token of the web endpoint on `listen`.
+    pub web: crate::web::WebConfig,
 }
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
@@ -314,7 +316,7 @@ fn parse_checked(
     sections::unknown_keys(&ctx, &account_tables, &channel_tables)?;
 
     let daemon = match &raw.daemon {
-        Some(d) => sections::daemon(&ctx, d)?,
+        Some(d) => sections::daemon(&mut ctx, d)?,
         None => DaemonConfig {
             state_file: PathBuf::from(DEFAULT_STATE_FILE),
             listen: None,
@@ -322,6 +324,7 @@ fn parse_checked(
             give_up_after: Duration::from_secs(24 * 3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(10),
+            web: crate::web::WebConfig::default(),
         },
     };
 

@@ -39,6 +39,9 @@ pub(super) struct RawDaemon {
     pub give_up_after: Opt<RawDuration>,
     pub timezone: Opt<String>,
     pub shutdown_grace: Opt<RawDuration>,
+    pub web: Opt<crate::web::config::RawWeb>,
+    pub admin_token: Opt<String>,
+    pub admin_token_file: Opt<String>,
 }
 
 /// The keys every `[[account]]` has, whatever its provider; the provider's own keys are

@@ -132,7 +132,7 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
     Ok(())
 }
 
-pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
+pub(super) fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
     let raw = d.get_ref();
     let state_file = match &raw.state_file {
         Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
@@ -184,6 +184,14 @@ pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig>
         Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
         None => Duration::from_secs(10),
     };
+    let web = crate::web::config::read(
+        ctx,
+        &d.span(),
+        &raw.web,
+        &raw.admin_token,
+        &raw.admin_token_file,
+        listen,
+    )?;
     Ok(DaemonConfig {
         state_file,
         listen,
@@ -191,6 +199,7 @@ pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig>
         give_up_after,
         timezone,
         shutdown_grace,
+        web,
     })
 }
 

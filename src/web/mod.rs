@@ -15,7 +15,11 @@ pub mod activity;
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod commands;
+pub mod config;
+pub mod live;
 pub mod render;
+pub mod snapshot;
 pub mod tls;
 pub mod view;
 
@@ -53,6 +57,9 @@ pub enum SnoozeError {
     UnknownAccount(String),
     #[error(transparent)]
     Request(#[from] snooze::RequestError),
+    /// The snooze could not be persisted (it would not survive a restart).
+    #[error("cannot save the state: {0}")]
+    State(String),
 }
 
 /// Where the web endpoint gets its data (the daemon; a fake in tests).
@@ -388,6 +395,7 @@ fn snooze_error(e: SnoozeError) -> Reply {
         SnoozeError::UnknownAccount(_) => StatusCode::NOT_FOUND,
         SnoozeError::Request(snooze::RequestError::Invalid(_)) => StatusCode::BAD_REQUEST,
         SnoozeError::Request(snooze::RequestError::NothingToSnooze(_)) => StatusCode::CONFLICT,
+        SnoozeError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     json_error(status, &e.to_string())
 }

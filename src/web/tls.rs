@@ -56,19 +56,46 @@ fn pem_error(e: rustls_pki_types::pem::Error) -> String {
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
     let certs = read_certs(&files.cert_file)?;
     let key = read_key(&files.key_file)?;
+    build(certs, key).map_err(|e| {
+        format!(
+            "{} and {}: {e}",
+            files.cert_file.display(),
+            files.key_file.display()
+        )
+    })
+}
+
+/// Checks PEM texts already read (config validation): a certificate chain and a key
+/// that belongs to it. The error says what is wrong, without a path.
+pub fn check_pem(cert_pem: &str, key_pem: &str) -> Result<(), String> {
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {}", pem_error(e)))?;
+    if certs.is_empty() {
+        return Err(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in the certificate file".into(),
+        );
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
+        format!(
+            "key: {} (expected a PEM private key: PKCS#8, PKCS#1 or SEC1)",
+            pem_error(e)
+        )
+    })?;
+    build(certs, key).map(|_| ())
+}
+
+fn build(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| {
-            format!(
-                "{} and {}: {e} (does the key belong to the certificate?)",
-                files.cert_file.display(),
-                files.key_file.display()
-            )
-        })?;
+        .map_err(|e| format!("{e} (does the key belong to the certificate?)"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -120,9 +147,15 @@ mod tests {
         let other = write_pair(&other);
         let mismatched = TlsFiles {
             key_file: other.key_file,
-            ..files
+            ..files.clone()
         };
         let e = server_config(&mismatched).unwrap_err();
         assert!(e.contains("does the key belong"), "{e}");
+        let pem = |p: &Path| std::fs::read_to_string(p).unwrap();
+        assert!(check_pem(&pem(&files.cert_file), &pem(&files.key_file)).is_ok());
+        let e = check_pem(&pem(&files.cert_file), &pem(&mismatched.key_file)).unwrap_err();
+        assert!(e.contains("does the key belong"), "{e}");
+        let e = check_pem("", &pem(&files.key_file)).unwrap_err();
+        assert!(e.contains("no PEM certificate"), "{e}");
     }
 }

@@ -97,6 +97,7 @@ pub fn config(
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            web: Default::default(),
         },
         accounts: accounts.into_iter().map(Arc::new).collect(),
         channels: channels.into_iter().map(Arc::new).collect(),
