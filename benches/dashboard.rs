@@ -98,6 +98,62 @@ fn status() -> Status {
     }
 }
 
+/// The daemon's side: a config of 10,000 accounts, their persisted records (last
+/// observation, level) and sample histories, as the live backend holds them.
+fn daemon_inputs(
+    now: Timestamp,
+) -> (
+    balance_alert::config::Config,
+    balance_alert::state::StateFile,
+    std::collections::BTreeMap<String, Vec<balance_alert::state::Sample>>,
+) {
+    use balance_alert::core::{AccountState, Observation};
+    use balance_alert::state::{AccountRecord, Sample, StateFile};
+    let views = accounts(now);
+    let mut toml = String::new();
+    for a in &views {
+        toml.push_str(&format!(
+            "[[account]]\nname = \"{}\"\nsid = \"{}\"\napi_key = \"k\"\napi_token = \"t\"\nbase_url = \"http://127.0.0.1:9\"\nwarning = {{ below = 5000 }}\ncritical = {{ below = 1000 }}\n",
+            a.name, a.sid
+        ));
+    }
+    let env = balance_alert::config::MapEnv::default();
+    let config = balance_alert::config::parse(&toml, std::path::Path::new("bench.toml"), &env)
+        .expect("the generated config is valid");
+    let mut state = StateFile::default();
+    let mut samples = std::collections::BTreeMap::new();
+    for a in views {
+        let record = AccountRecord {
+            eval: AccountState {
+                level: a.level,
+                last: a.balance.map(|balance| Observation {
+                    balance,
+                    currency: "INR".into(),
+                    pricing_plan: None,
+                    date_updated: None,
+                    observed_at: now,
+                }),
+                last_error: a.last_error.clone(),
+                monitor_failing: a.monitor_failing,
+                ..AccountState::default()
+            },
+            ..AccountRecord::default()
+        };
+        state.accounts.insert(a.name.clone(), record);
+        samples.insert(
+            a.name.clone(),
+            a.history
+                .iter()
+                .map(|p| Sample {
+                    at: p.at,
+                    balance: p.balance,
+                })
+                .collect(),
+        );
+    }
+    (config, state, samples)
+}
+
 /// Median of 15 timed runs after 3 warm-up runs, and the output size.
 fn measure(mut f: impl FnMut() -> usize) -> (Duration, usize) {
     let mut size = 0;
@@ -154,6 +210,28 @@ fn main() {
                 let mut s = status.clone();
                 view::filter_accounts(&mut s.accounts, "tenant-04242");
                 render::index(&s, "tenant-04242", ACCOUNTS, &tz).len()
+            }),
+            true,
+        );
+    }
+    if run("status/build+render") {
+        // What one `GET /` costs in the daemon: the view model from the live state,
+        // then the page (runway figures are not known yet here, so no forecast lines).
+        let now: Timestamp = "2026-12-03T04:00:00Z".parse().unwrap();
+        let (config, state, samples) = daemon_inputs(now);
+        ok &= report(
+            "status/build+render",
+            measure(|| {
+                let status =
+                    balance_alert::web::snapshot::status(&balance_alert::web::snapshot::Inputs {
+                        config: &config,
+                        state: &state,
+                        samples: &samples,
+                        activity: None,
+                        now,
+                        source: Source::Daemon,
+                    });
+                render::index(&status, "", ACCOUNTS, &tz).len()
             }),
             true,
         );
