@@ -18,6 +18,7 @@ use toml::Spanned;
 use super::{BasicAuth, TlsFiles, WebConfig};
 use crate::config::Secret;
 use crate::config::raw::Opt;
+use crate::config::validate::Place;
 use crate::config::{Ctx, Res};
 
 /// The shortest admin token accepted: it guards a write endpoint.
@@ -79,14 +80,11 @@ pub fn read(
             None => None,
         };
     }
-    config.admin_token = ctx.secret(
-        admin_token,
-        admin_token_file,
-        daemon,
-        "daemon",
-        "admin_token",
-        false,
-    )?;
+    let place = Place {
+        base: "daemon",
+        table: daemon.clone(),
+    };
+    config.admin_token = ctx.secret(admin_token, admin_token_file, &place, "admin_token", false)?;
     if let Some(token) = &config.admin_token {
         if token.expose().chars().count() < MIN_TOKEN_LEN {
             let span = admin_token
@@ -160,14 +158,11 @@ fn basic_auth(ctx: &mut Ctx<'_>, raw: &Spanned<RawBasicAuth>) -> Res<BasicAuth> 
             e,
         )
     })?;
-    let password = ctx.secret(
-        &b.password,
-        &b.password_file,
-        &table,
-        "daemon.web.basic_auth",
-        "password",
-        false,
-    )?;
+    let place = Place {
+        base: "daemon.web.basic_auth",
+        table,
+    };
+    let password = ctx.secret(&b.password, &b.password_file, &place, "password", false)?;
     if let Some(p) = &password {
         // A client password that the server would refuse is a typo worth catching now.
         if !bcrypt::verify(p.expose(), &hash).unwrap_or(false) {
