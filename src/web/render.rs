@@ -565,7 +565,7 @@ fn chart(out: &mut String, a: &AccountView, size: Size, tz: &TimeZone) {
     if forecast.is_some() {
         include(f64_of(a.floor));
     }
-    if hi - lo < f64::EPSILON {
+    if (hi - lo).abs() < f64::EPSILON {
         let pad = (hi.abs() * 0.1).max(1.0);
         lo -= pad;
         hi += pad;
