@@ -103,7 +103,7 @@ fn status() -> Status {
 fn daemon_inputs(
     now: Timestamp,
 ) -> (
-    balance_alert::config::Config,
+    balance_alert::settings::Config,
     balance_alert::state::StateFile,
     std::collections::BTreeMap<String, Vec<balance_alert::state::Sample>>,
 ) {
@@ -118,7 +118,7 @@ fn daemon_inputs(
         ));
     }
     let env = balance_alert::config::MapEnv::default();
-    let config = balance_alert::config::parse(&toml, std::path::Path::new("bench.toml"), &env)
+    let config = balance_alert::settings::parse(&toml, std::path::Path::new("bench.toml"), &env)
         .expect("the generated config is valid");
     let mut state = StateFile::default();
     let mut samples = std::collections::BTreeMap::new();

@@ -13,9 +13,9 @@ use super::client::{Client, ClientError};
 use super::render::{short_duration, when};
 use super::snapshot::{self, Inputs};
 use super::view::{Source, Status};
-use crate::config::Config;
 use crate::core::snooze::Request;
 use crate::notify::render::format_amount;
+use crate::settings::Config;
 use crate::state::{self, StateFile};
 
 /// How long a command waits for the daemon.

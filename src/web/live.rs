@@ -12,11 +12,11 @@ use super::snapshot::{self, Inputs};
 use super::view::{AccountPage, Source, Status};
 use super::{Backend, SnoozeError};
 use crate::Clock;
-use crate::config::Config;
 use crate::core::Snooze;
 use crate::core::snooze::{Request, RequestError};
 use crate::health::Heartbeats;
 use crate::metrics::Metrics;
+use crate::settings::Config;
 use crate::state::Store;
 
 /// What the web endpoint reads from the daemon.

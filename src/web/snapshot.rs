@@ -12,7 +12,8 @@ use super::activity::Activity;
 use super::view::{
     self, AccountPage, AccountView, ChannelView, OutboxView, PendingLine, Point, Source, Status,
 };
-use crate::config::{AccountConfig, Config};
+use crate::provider::AccountConfig;
+use crate::settings::Config;
 use crate::state::{AccountRecord, Sample, StateFile};
 
 /// Everything a snapshot is made from.
