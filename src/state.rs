@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::core::Snooze;
 use crate::core::{AccountState, Event, Routing};
 
 /// Samples kept per account: enough for a trend, small enough for 10,000 accounts.
@@ -43,6 +44,20 @@ pub struct AccountRecord {
     pub routing: Routing,
     /// When the last Balance request was made; keeps the 60 s floor across restarts.
     pub last_poll_at: Option<Timestamp>,
+    /// `balance-alert snooze` (SPEC §12). Optional and additive: state files written
+    /// before it read as "not snoozed".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snooze: Option<Snooze>,
+}
+
+impl AccountRecord {
+    /// Whether a snooze stands for this account at `now` (reminders and escalation
+    /// pause while it does).
+    pub fn is_snoozed(&self, now: Timestamp) -> bool {
+        self.snooze
+            .as_ref()
+            .is_some_and(|s| s.is_active(now, self.eval.level))
+    }
 }
 
 /// One message for one channel, persisted before it is sent.
@@ -312,6 +327,15 @@ impl Store {
             .get(account)
             .map(|h| h.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Every account's sample history under one lock (the dashboard's view of all).
+    pub fn all_samples(&self) -> BTreeMap<String, Vec<Sample>> {
+        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        samples
+            .iter()
+            .map(|(k, h)| (k.clone(), h.iter().copied().collect()))
+            .collect()
     }
 
     /// Forgets an account removed from the config.
