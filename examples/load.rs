@@ -34,15 +34,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use balance_alert::config::{
-    AccountConfig, ChannelConfig, Config, DaemonConfig, LogFormat, Secret,
-};
+use balance_alert::config::{DaemonConfig, LogFormat, Secret};
 use balance_alert::core::{Level, Threshold, Thresholds};
 use balance_alert::daemon::{self, Options};
 use balance_alert::notify::ChannelKind;
 use balance_alert::notify::webhook::WebhookConfig;
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel::ExotelConfig;
+use balance_alert::settings::{ChannelConfig, Config};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -182,6 +182,7 @@ async fn serve(listener: tokio::net::TcpListener, peers: Arc<Peers>, hook: bool)
 fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -> AccountConfig {
     let d = |s: &str| s.parse::<Decimal>().expect("literal decimal");
     AccountConfig {
+        labels: Default::default(),
         name,
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid,
@@ -234,6 +235,10 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            instance: None,
+            shard: None,
+            heartbeat: None,
+            web: Default::default(),
         },
         accounts,
         channels: vec![Arc::new(ChannelConfig {

@@ -369,6 +369,7 @@ fn main() {
                         event: EventKind::Alert,
                         sid: account.clone(),
                         account,
+                        provider: "exotel".into(),
                         level: Level::Warning,
                         previous_level: Some(Level::Ok),
                         balance: Some("4000.00".parse().unwrap()),

@@ -10,13 +10,15 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
-use crate::config::{self, AccountConfig, ConfigError};
+use crate::config::ConfigError;
 use crate::core::{Event, EventKind};
 use crate::core::{Level, Thresholds};
 use crate::daemon::{self, Options, RunError};
 use crate::notify::{Channel, Notifier, RenderCtx, render};
+use crate::provider::AccountConfig;
 use crate::provider::Client;
-use crate::{Clock, SystemClock, logging};
+use crate::settings as config;
+use crate::{Clock, SystemClock, logging, web};
 
 /// Exit statuses.
 pub mod exit {
@@ -250,6 +252,12 @@ pub fn check(path: &Path, only: Option<&str>) -> u8 {
     code
 }
 
+/// `provider/name`, e.g. `twilio/us-wallet`: which wallet a line or a perfdata label
+/// is about, at a glance (SPEC §10).
+fn qualified_name(account: &AccountConfig) -> String {
+    format!("{}/{}", account.provider_name(), account.name)
+}
+
 fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String, u8) {
     let mut ordered: Vec<&(std::sync::Arc<AccountConfig>, Checked)> = results.iter().collect();
     ordered.sort_by_key(|(_, c)| c.rank());
@@ -271,18 +279,20 @@ fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String,
                 match limit {
                     Some(t) => format!(
                         "{} {} ({level}: below {})",
-                        account.name,
+                        qualified_name(account),
                         render::format_amount(*amount, currency),
                         render::format_amount(t.below, currency)
                     ),
                     None => format!(
                         "{} {} (ok)",
-                        account.name,
+                        qualified_name(account),
                         render::format_amount(*amount, currency)
                     ),
                 }
             }
-            Checked::Unknown(error) => format!("{} unknown: {error}", account.name),
+            Checked::Unknown(error) => {
+                format!("{} unknown: {error}", qualified_name(account))
+            }
         })
         .collect();
     let perf: Vec<String> = ordered
@@ -298,7 +308,7 @@ fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String,
             };
             format!(
                 "'{}'={};{};{}",
-                account.name.replace('\'', "''"),
+                qualified_name(account).replace('\'', "''"),
                 value,
                 range(account.thresholds.warning),
                 range(account.thresholds.critical)
@@ -335,12 +345,16 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     }
     let ctx = RenderCtx {
         timezone: config.daemon.timezone.clone(),
+        instance: config.daemon.instance.clone(),
     };
     let account = config.accounts.first();
     let event = Event {
         id: crate::core::new_event_id(),
         event: EventKind::Test,
         account: account.map(|a| a.name.clone()).unwrap_or_default(),
+        provider: account
+            .map(|a| a.provider_name().to_owned())
+            .unwrap_or_else(|| "exotel".into()),
         sid: account.map(|a| a.sid().to_owned()).unwrap_or_default(),
         level: Level::Ok,
         previous_level: None,
@@ -357,7 +371,7 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     let all_ok = runtime()?.block_on(async {
         let mut all_ok = true;
         for c in &channels {
-            let result = match Channel::new(c) {
+            let result = match Channel::new(&c.kind) {
                 Ok(channel) => channel.send(&event, &ctx).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
@@ -374,7 +388,8 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     Ok(if all_ok { exit::OK } else { exit::FAILURE })
 }
 
-/// `health`: asks the running daemon's `/healthz`.
+/// `health`: asks the running daemon's `/healthz` (over TLS when `[daemon] web` has a
+/// certificate; `/healthz` needs no login).
 pub fn health(path: &Path) -> u8 {
     let config = match config::load(path) {
         Ok(c) => c,
@@ -383,13 +398,6 @@ pub fn health(path: &Path) -> u8 {
             return exit::FAILURE;
         }
     };
-    let Some(addr) = config.daemon.listen else {
-        eprintln!(
-            "{}: [daemon] listen is not set; `health` asks the daemon's /healthz there",
-            path.display()
-        );
-        return exit::FAILURE;
-    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -397,13 +405,58 @@ pub fn health(path: &Path) -> u8 {
             return exit::FAILURE;
         }
     };
-    match rt.block_on(crate::metrics::probe(addr, Duration::from_secs(5))) {
+    match rt.block_on(web::commands::probe_health(&config, Duration::from_secs(5))) {
         Ok(()) => {
             println!("alive");
             exit::OK
         }
         Err(e) => {
             eprintln!("not healthy: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+/// `status`: the daemon's view of every account (or the state file's, when the daemon
+/// is down); 1 when neither can be read.
+pub fn status(path: &Path, format: web::commands::Format) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::status(&config, format));
+    Ok(print_outcome(outcome))
+}
+
+/// `snooze ACCOUNT [--for D] [--until-change]` through the daemon's API.
+pub fn snooze(
+    path: &Path,
+    account: &str,
+    duration: Option<&str>,
+    until_change: bool,
+) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::snooze(
+        &config,
+        account,
+        duration,
+        until_change,
+    ));
+    Ok(print_outcome(outcome.map(|line| line + "\n")))
+}
+
+/// `unsnooze ACCOUNT` through the daemon's API.
+pub fn unsnooze(path: &Path, account: &str) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::unsnooze(&config, account));
+    Ok(print_outcome(outcome.map(|line| line + "\n")))
+}
+
+fn print_outcome(outcome: Result<String, String>) -> u8 {
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("balance-alert: {e}");
             exit::FAILURE
         }
     }

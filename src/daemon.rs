@@ -23,15 +23,17 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::Clock;
-use crate::config::{AccountConfig, ChannelConfig, Config};
 use crate::core::evaluate::{self, AccountState, Emitted, Observation, Policy};
-use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing};
+use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing, snooze};
 use crate::delivery::{self, Pick, Queue};
 use crate::health::{self, Heartbeat, Heartbeats};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::notify::{self, Channel, Notifier, RenderCtx};
+use crate::provider::AccountConfig;
 use crate::provider::Client;
+use crate::settings::{ChannelConfig, Config};
 use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
+use crate::web::{self, activity::Activity, live::Live, view::Delivery, view::DeliveryResult};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
@@ -125,6 +127,8 @@ struct Shared {
     grace: Duration,
     /// Channel name → its config and its worker's queue.
     routes: RwLock<HashMap<String, Route>>,
+    /// Recent events and delivery results, for the dashboard.
+    activity: Arc<Activity>,
 }
 
 struct Route {
@@ -151,6 +155,8 @@ struct Daemon {
     accounts: HashMap<String, watch::Sender<AccountSetup>>,
     notify_shutdown: broadcast::Sender<()>,
     complete_tx: mpsc::Sender<()>,
+    /// The web endpoint's view of the daemon, when `listen` is set.
+    live: Option<Arc<Live>>,
 }
 
 /// Runs the daemon until `shutdown` resolves, then stops polling, gives in-flight
@@ -180,6 +186,7 @@ pub async fn run(
     let heartbeats = Heartbeats::new();
     let render = RenderCtx {
         timezone: config.daemon.timezone.clone(),
+        instance: config.daemon.instance.clone(),
     };
     let shared = Arc::new(Shared {
         store: store.clone(),
@@ -190,6 +197,7 @@ pub async fn run(
         give_up_after: config.daemon.give_up_after,
         grace: config.daemon.shutdown_grace,
         routes: RwLock::new(HashMap::new()),
+        activity: Arc::new(Activity::new()),
     });
 
     // Reconcile saved state with the config: forget removed accounts, drop deliveries
@@ -201,6 +209,14 @@ pub async fn run(
     }
 
     // Bind before any task starts: a taken port must stop the start cleanly.
+    // TLS files are read now: a bad certificate stops the start, not the first request.
+    let tls = match (&config.daemon.listen, &config.daemon.web.tls) {
+        (Some(_), Some(files)) => Some(
+            web::tls::server_config(files)
+                .map_err(|e| RunError::Config(format!("[daemon] web: {e}")))?,
+        ),
+        _ => None,
+    };
     let listener = match config.daemon.listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -212,14 +228,33 @@ pub async fn run(
 
     let (notify_shutdown, _) = broadcast::channel(1);
     let (complete_tx, mut complete_rx) = mpsc::channel::<()>(1);
+    let live = listener.as_ref().map(|_| {
+        Arc::new(Live {
+            store: store.clone(),
+            config: RwLock::new(Arc::new(config.clone())),
+            metrics: metrics.clone(),
+            heartbeats: heartbeats.clone(),
+            activity: shared.activity.clone(),
+            clock: shared.clock.clone(),
+        })
+    });
+    let web_config = config.daemon.web.clone();
     let mut daemon = Daemon {
         shared: shared.clone(),
         config,
         accounts: HashMap::new(),
         notify_shutdown,
         complete_tx,
+        live: live.clone(),
     };
     for (config, channel) in channels {
+        restore_mirror(
+            &daemon.config,
+            &store,
+            &config.name,
+            &channel,
+            &shared.render,
+        );
         let initial = pending.remove(&config.name).unwrap_or_default();
         daemon.spawn_worker(config, channel, initial);
     }
@@ -233,15 +268,21 @@ pub async fn run(
         Some(listener) => {
             let bound = listener.local_addr().ok();
             if let Some(addr) = bound {
-                info!(%addr, "serving /metrics and /healthz");
+                info!(
+                    %addr,
+                    tls = tls.is_some(),
+                    basic_auth = web_config.basic_auth.is_some(),
+                    snooze_api = web_config.admin_token.is_some(),
+                    "serving the dashboard, /api/v1/status, /metrics and /healthz"
+                );
             }
             let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
             let done = daemon.complete_tx.clone();
-            let (m, h) = (metrics.clone(), heartbeats.clone());
+            let live = live.expect("built with the listener");
             tokio::spawn(async move {
                 let stopped = async move { stop.recv().await };
-                if let Err(e) = metrics::serve(listener, m, h, stopped).await {
-                    error!(error = %e, "metrics server failed");
+                if let Err(e) = web::serve(listener, live, web_config, tls, stopped).await {
+                    error!(error = %e, "web server failed");
                 }
                 drop(done);
             });
@@ -259,6 +300,20 @@ pub async fn run(
         });
     }
 
+    if let Some(hb) = daemon.config.daemon.heartbeat.clone() {
+        let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
+        let done = daemon.complete_tx.clone();
+        let (h, m, s) = (heartbeats.clone(), metrics.clone(), store.clone());
+        tokio::spawn(async move {
+            let failing = move || s.lock().accounts.values().any(|r| r.eval.monitor_failing);
+            crate::heartbeat::run(hb, h, m, failing, async move { stop.recv().await }).await;
+            drop(done);
+        });
+    }
+
+    if let Some(shard) = daemon.config.shard_summary() {
+        info!("{shard}");
+    }
     let _ = health::sd_notify("READY=1");
     info!(
         accounts = daemon.accounts.len(),
@@ -392,10 +447,15 @@ fn reconcile(
             .push(entry.clone());
     }
     for (name, record) in &state.accounts {
-        metrics.set_level(name, record.eval.level);
+        // Kept accounts only (the rest were forgotten above).
+        let Some(provider) = config.account(name).map(|a| a.provider_name()) else {
+            continue;
+        };
+        metrics.set_level(name, provider, record.eval.level);
         if let Some(last) = &record.eval.last {
-            metrics.set_balance(name, &last.currency, decimal_to_f64(last.balance));
-            metrics.set_last_success(name, last.observed_at);
+            let balance = decimal_to_f64(last.balance);
+            metrics.set_balance(name, provider, &last.currency, balance);
+            metrics.set_last_success(name, provider, last.observed_at);
         }
     }
     metrics.set_outbox_pending(state.outbox().len());
@@ -420,9 +480,11 @@ async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()>
 /// idle connection), which is what kept 10,000 accounts from fitting in 64 MiB.
 fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
     let mut cache = crate::http::ClientCache::new();
+    // SPEC §11.3: a shard polls only the accounts whose name hashes to it.
     config
         .accounts
         .iter()
+        .filter(|account| config.owns(&account.name))
         .map(|account| {
             let client = Client::with_cache(account, &mut cache)
                 .map_err(|e| RunError::Config(format!("account `{}`: {e}", account.name)))?;
@@ -442,7 +504,7 @@ fn build_channels(config: &Config) -> Result<Vec<BuiltChannel>, RunError> {
         .channels
         .iter()
         .map(|c| {
-            let channel = Channel::new(c)
+            let channel = Channel::new(&c.kind)
                 .map_err(|e| RunError::Config(format!("channel `{}`: {e}", c.name)))?;
             Ok((c.clone(), Arc::new(channel)))
         })
@@ -456,7 +518,9 @@ impl Daemon {
 
     fn spawn_account(&mut self, setup: AccountSetup) {
         let name = setup.config.name.clone();
-        self.shared.metrics.register_account(&name);
+        self.shared
+            .metrics
+            .register_account(&name, setup.config.provider_name());
         let (tx, rx) = watch::channel(setup);
         let task = AccountTask {
             shared: self.shared.clone(),
@@ -478,7 +542,7 @@ impl Daemon {
         self.shared.metrics.register_channel(&config.name);
         // A restored queue gets the same rule as a live one: a reminder followed by a
         // newer event for the same account is dropped.
-        let mut queue = Queue::new(channel.groups_outages());
+        let mut queue = Queue::new(!config.kind.one_event_per_account());
         let mut superseded = Vec::new();
         for entry in initial {
             superseded.extend(queue.push(entry));
@@ -575,7 +639,7 @@ impl Daemon {
     /// applied without losing any account's level or any pending delivery.
     async fn reload(&mut self) {
         let path = self.config.path.clone();
-        let new = match crate::config::load(&path) {
+        let new = match crate::settings::load(&path) {
             Ok(new) => new,
             Err(e) => {
                 error!(error = %e, "config reload refused; the running config stays in force");
@@ -660,6 +724,7 @@ impl Daemon {
             self.accounts.remove(&name);
             self.shared.store.forget(&name);
             self.shared.metrics.forget_account(&name);
+            self.shared.activity.forget_account(&name);
             info!(account = %name, "account removed by reload; its state is forgotten");
         }
         for setup in clients {
@@ -676,6 +741,9 @@ impl Daemon {
             daemon: new_daemon,
             ..new
         };
+        if let Some(live) = &self.live {
+            live.set_config(Arc::new(self.config.clone()));
+        }
         self.shared.store.mark_dirty();
         if let Err(e) = self.shared.store.save().await {
             debug!(error = %e, "cannot save state after reload");
@@ -691,6 +759,46 @@ impl Daemon {
             "config reloaded"
         );
     }
+}
+
+/// A channel that mirrors state (Alertmanager) starts with each account's standing
+/// alerts as the saved state has them, so a restart keeps re-posting them (SPEC §11.1).
+fn restore_mirror(
+    config: &Config,
+    store: &Store,
+    channel: &str,
+    sender: &Channel,
+    render: &RenderCtx,
+) {
+    if !sender.mirrors_state() {
+        return;
+    }
+    let now = Timestamp::now();
+    let state = store.lock();
+    let mut standing = Vec::new();
+    for (name, record) in &state.accounts {
+        let Some(account) = config.account(name) else {
+            continue;
+        };
+        let eval = &record.eval;
+        let mut add = |kind: EventKind, level| {
+            let emitted = Emitted {
+                kind,
+                level,
+                previous_level: None,
+                threshold: None,
+            };
+            standing.push(build_event(account, eval, &emitted, now));
+        };
+        if eval.level != crate::core::Level::Ok && record.routing.alerted.contains(channel) {
+            add(EventKind::Reminder, eval.level);
+        }
+        if eval.monitor_failing && record.routing.failing.contains(channel) {
+            add(EventKind::MonitorFailing, eval.level);
+        }
+    }
+    drop(state);
+    sender.restore(&standing, render);
 }
 
 /// The evaluator settings for an account.
@@ -735,7 +843,18 @@ impl Shared {
             }
             let state = &mut *guard;
             let mut record = state.accounts.remove(&account.name).unwrap_or_default();
-            let dirty = must_persist(&record.eval, &new) || !emitted.is_empty();
+            // A snooze silences reminders until it expires or the level changes.
+            let mut emitted = emitted;
+            let before = emitted.len();
+            let snooze_ended = snooze::settle(&mut record.snooze, new.level, now, &mut emitted);
+            if emitted.len() < before {
+                info!(account = %account.name, "reminder skipped: the account is snoozed");
+            }
+            if let Some(why) = snooze_ended {
+                info!(account = %account.name, reason = why.as_str(), "snooze ended");
+            }
+            let dirty =
+                must_persist(&record.eval, &new) || !emitted.is_empty() || snooze_ended.is_some();
             if polled_at.is_some() {
                 record.last_poll_at = polled_at;
             }
@@ -762,11 +881,22 @@ impl Shared {
                 );
                 info!(
                     account = %account.name,
+                    provider = account.provider_name(),
                     event = emitted.kind.as_str(),
                     level = %emitted.level,
-                    balance = ?event.balance.map(|b| b.to_string()),
-                    channels = ?targets,
+                    // Values, not Debug: a plain decimal and a comma-joined list read the
+                    // same in text and JSON (jq, Loki), and an absent balance is omitted.
+                    balance = event.balance.map(tracing::field::display),
+                    channels = %targets.join(","),
                     "event"
+                );
+                self.activity.event(
+                    &account.name,
+                    now,
+                    emitted.kind.as_str(),
+                    emitted.level,
+                    event.balance,
+                    targets.clone(),
                 );
                 for channel in targets {
                     entries.push(state.push_outbox(channel, now, event.clone()));
@@ -812,6 +942,7 @@ impl Shared {
             id: new_event_id(),
             event: kind,
             account: String::new(),
+            provider: String::new(),
             sid: String::new(),
             level: match kind {
                 EventKind::StateUnwritable => crate::core::Level::Warning,
@@ -871,6 +1002,7 @@ fn build_event(
         id: new_event_id(),
         event: emitted.kind,
         account: account.name.clone(),
+        provider: account.provider_name().to_owned(),
         sid: account.sid().to_owned(),
         level: emitted.level,
         previous_level: emitted.previous_level,
@@ -1015,10 +1147,11 @@ impl AccountTask {
                     next = started + config.poll_interval;
                     metrics.set_balance(
                         &config.name,
+                        config.provider_name(),
                         &balance.currency,
                         decimal_to_f64(balance.amount),
                     );
-                    metrics.set_last_success(&config.name, now);
+                    metrics.set_last_success(&config.name, config.provider_name(), now);
                     self.shared.store.record_sample(
                         &config.name,
                         Sample {
@@ -1026,7 +1159,7 @@ impl AccountTask {
                             balance: balance.amount,
                         },
                     );
-                    debug!(account = %config.name, balance = %balance.amount, currency = %balance.currency, "balance polled");
+                    debug!(account = %config.name, provider = config.provider_name(), balance = %balance.amount, currency = %balance.currency, "balance polled");
                     let observation = Observation {
                         balance: balance.amount,
                         currency: balance.currency,
@@ -1039,7 +1172,7 @@ impl AccountTask {
                 Err(err) => {
                     failures += 1;
                     let class = err.class();
-                    metrics.inc_poll_error(&config.name, class);
+                    metrics.inc_poll_error(&config.name, config.provider_name(), class);
                     let wait = match class {
                         // A credential fix should be noticed at the normal cadence.
                         ErrorClass::Config => config
@@ -1056,6 +1189,7 @@ impl AccountTask {
                     next = started + wait;
                     warn!(
                         account = %config.name,
+                        provider = config.provider_name(),
                         class = class.as_str(),
                         error = %err,
                         retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
@@ -1064,7 +1198,7 @@ impl AccountTask {
                     evaluate::on_failure(&before, &policy(&config), class, &err.to_string(), now)
                 }
             };
-            metrics.set_level(&config.name, new.level);
+            metrics.set_level(&config.name, config.provider_name(), new.level);
             // Counted from after the response, like `failing_since` in the state.
             blind_check = blindness_due(&new, &config, now, Instant::now());
             self.shared
@@ -1150,7 +1284,9 @@ impl AccountTask {
         }
         let (new, emitted) =
             evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
-        self.shared.metrics.set_level(&config.name, new.level);
+        self.shared
+            .metrics
+            .set_level(&config.name, config.provider_name(), new.level);
         self.shared
             .commit(config, new, emitted, None, &self.setup)
             .await;
@@ -1280,9 +1416,19 @@ impl Worker {
     }
 
     async fn settle(&mut self, heads: &[OutboxEntry], result: Result<(), notify::DeliveryError>) {
+        let (outcome, error) = match &result {
+            Ok(()) => (DeliveryResult::Delivered, None),
+            Err(notify::DeliveryError::Permanent(reason)) => {
+                (DeliveryResult::Failed, Some(reason.to_string()))
+            }
+            Err(notify::DeliveryError::Retry { reason, .. }) => {
+                (DeliveryResult::Retrying, Some(reason.to_string()))
+            }
+        };
         let metrics = &self.shared.metrics;
         let now = Instant::now();
         let mut finished = Vec::new();
+        let mut gave_up: Vec<u64> = Vec::new();
         match result {
             Ok(()) => {
                 self.failures_in_row = 0;
@@ -1325,18 +1471,35 @@ impl Worker {
                     if age >= self.shared.give_up_after {
                         error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempts, "giving up on delivery after give_up_after");
                         metrics.inc_notification(&self.name, "gave_up");
+                        gave_up.push(entry.seq);
                         finished.push(entry);
                     } else {
                         // Never wait past the give-up moment: the last try happens then.
                         let left = self.shared.give_up_after.saturating_sub(age);
                         let wait = delivery_backoff(attempts, retry_after, fastrand::f64())
                             .min(left + Duration::from_millis(1));
-                        warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = attempts, retry_in = ?wait, "delivery failed; will retry");
+                        warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = attempts, retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)), "delivery failed; will retry");
                         metrics.inc_notification(&self.name, "retried");
                         self.queue.retry_at(&entry.event.account, now + wait);
                     }
                 }
             }
+        }
+        for entry in heads {
+            self.shared.activity.delivery(
+                &self.name,
+                Delivery {
+                    at: self.shared.clock.now(),
+                    result: if gave_up.contains(&entry.seq) {
+                        DeliveryResult::GaveUp
+                    } else {
+                        outcome
+                    },
+                    event: entry.event.event.as_str().to_string(),
+                    account: entry.event.account.clone(),
+                    error: error.clone(),
+                },
+            );
         }
         if finished.is_empty() {
             return;

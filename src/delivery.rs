@@ -298,6 +298,11 @@ pub fn group_event(kind: EventKind, members: &[&Event], now: Timestamp, max_char
     }
     let mut errors: Vec<&str> = sorted.iter().filter_map(|e| e.error.as_deref()).collect();
     errors.dedup();
+    // One provider's outage is the usual case; several are named together.
+    let mut providers: Vec<&str> = sorted.iter().map(|e| e.provider.as_str()).collect();
+    providers.sort_unstable();
+    providers.dedup();
+    let provider = providers.join(",");
     let error = match (kind, errors.as_slice()) {
         (EventKind::MonitorFailing, [one]) => Some(one.to_string()),
         (EventKind::MonitorFailing, [first, ..]) => {
@@ -310,6 +315,7 @@ pub fn group_event(kind: EventKind, members: &[&Event], now: Timestamp, max_char
         id: crate::core::new_event_id(),
         event: kind,
         account: format!("{total} accounts ({list})"),
+        provider,
         sid: format!("{total} accounts"),
         level: worst,
         previous_level: None,

@@ -1,6 +1,7 @@
-//! balance-alert watches Exotel account balances and tells people before the money runs
-//! out. It polls the Exotel Balance API, tracks each account's level with hysteresis and
-//! delivers alerts at least once through Slack, email, SMS and webhooks.
+//! balance-alert watches Exotel account balances (and Twilio, Plivo, Vonage, Telnyx and
+//! Infobip wallets, SPEC §10) and tells people before the money runs out. It polls each
+//! provider's balance API, tracks each account's level with hysteresis and delivers
+//! alerts at least once through Slack, email, SMS and webhooks.
 //!
 //! The external contract (API handling, hysteresis, events, channels, config schema, CLI,
 //! process behaviour) is `docs/SPEC.md` (the "SPEC §n" in comments); the README explains
@@ -9,24 +10,27 @@
 //! # Layout
 //!
 //! The tree shows the design (SPEC §16): a pure core, thin edges, one file per provider
-//! and per channel type. Imports point inwards: `core` imports nothing from the crate;
-//! `config`'s machinery (raw reading, expansion, secrets, validation helpers) imports
-//! only `core`; providers and channels use that machinery; `config/mod.rs` assembles a
-//! whole file by handing each `[[account]]` to its provider and each `[[channel]]` to
-//! its type; the daemon and the commands sit on top.
+//! and per channel type. Imports point one way, with no circle: `core` imports nothing
+//! from the crate; `config` (how a file is read) only `core`; `provider` uses `config`;
+//! `notify` uses `config` and `provider`; `settings` (the whole file) hands each
+//! `[[account]]` to its provider and each `[[channel]]` to its type; the daemon and
+//! the commands sit on top.
 //!
 //! - [`core`]: pure and I/O-free. [`core::level`] (levels, thresholds),
 //!   [`core::evaluate`] (hysteresis: (state, observation, now) → (state, events), no
 //!   clock), [`core::event`] (events and their kinds, the classes of a failed poll),
-//!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar).
-//! - [`config`]: loading and error reporting (every error names file, line, column and
+//!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar),
+//!   [`core::snooze`] (what a snooze silences and when it ends).
+//! - [`config`]: reading and error reporting (every error names file, line, column and
 //!   key), [`config::raw`] spanned reading, [`config::env`] `${VAR}` and `_file`
 //!   expansion, [`config::secret`] ([`config::Secret`], redaction), [`config::validate`]
-//!   (the helpers providers and channels call), and the sections it owns: `[daemon]`
-//!   and the keys every account and channel has.
-//! - [`provider`]: the [`provider::ProviderConfig`] and [`provider::Client`] enums, the
-//!   balance and poll-error types, status classes, transport errors and redaction they
-//!   share, JSON body helpers; one file per provider ([`provider::exotel`]) owning its
+//!   (the helpers providers and channels call), and `[daemon]`.
+//! - [`provider`]: [`provider::AccountConfig`], the [`provider::ProviderConfig`] and
+//!   [`provider::Client`] enums, the balance and poll-error types, status classes,
+//!   transport errors and redaction they share, JSON body helpers, the one-request
+//!   fetcher the providers after Exotel share; one file per provider
+//!   ([`provider::exotel`], [`provider::twilio`], [`provider::plivo`],
+//!   [`provider::vonage`], [`provider::telnyx`], [`provider::infobip`]) owning its
 //!   config keys, request, parser and error text. A new provider is one file plus one
 //!   arm in each enum.
 //! - [`notify`]: the [`notify::ChannelKind`] (config) and [`notify::Channel`] (sender)
@@ -34,6 +38,8 @@
 //!   channel type owning its config keys, rendering (pure, exact-output tests) and
 //!   sending; shared wording and facts in [`notify::render`], SMS segment fitting and
 //!   templates in [`notify::sms`]. A new channel type is one file plus one arm.
+//! - [`settings`]: the whole file: [`settings::Config`], `load`/`parse`, the keys every
+//!   account and channel has, and the checks that span them.
 //! - [`http`]: the one place HTTP clients are built (rustls, private CA, timeouts,
 //!   proxies) plus `Retry-After` and bounded body reading shared by every HTTP peer.
 //! - [`state`]: the persisted state (levels, outbox, samples) in an embedded SQLite
@@ -45,13 +51,16 @@
 //!   channel), reload and shutdown; [`cli`] turns signals into its shutdown future and
 //!   reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
-//!   watchdog.
-//! - [`metrics`]: Prometheus series and the small HTTP server for `/metrics` and
-//!   `/healthz`.
+//!   watchdog; [`heartbeat`] pings an external dead man's switch while they are alive.
+//! - [`metrics`]: Prometheus series.
+//! - [`web`]: the HTTP server on `[daemon] listen` (`/metrics`, `/healthz`, the
+//!   dashboard, the status API, snooze), its TLS and basic auth, the view model and its
+//!   pure HTML rendering, and the client the commands use to reach it.
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
 //!   aware), installed early and switched to the configured format once it is known.
 //! - [`cli`]: the one-shot commands (`check`, `validate`, `test-notify`, `health`) and
-//!   their exit codes; [`demo`] runs the real daemon against a simulated Exotel.
+//!   their exit codes; [`demo`] runs the real daemon against a simulated Exotel and a
+//!   simulated Twilio.
 
 pub mod cli;
 pub mod config;
@@ -60,12 +69,15 @@ pub mod daemon;
 pub mod delivery;
 pub mod demo;
 pub mod health;
+pub mod heartbeat;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod provider;
+pub mod settings;
 pub mod state;
+pub mod web;
 
 /// Wall-clock time, injected so tests (reminders, blindness) can move it.
 pub trait Clock: Send + Sync + 'static {

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::core::Snooze;
 use crate::core::{AccountState, Event, Level, Routing};
 
 pub mod backend;
@@ -61,6 +62,20 @@ pub struct AccountRecord {
     pub routing: Routing,
     /// When the last Balance request was made; keeps the 60 s floor across restarts.
     pub last_poll_at: Option<Timestamp>,
+    /// `balance-alert snooze` (SPEC §12). Optional and additive: state files written
+    /// before it read as "not snoozed".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snooze: Option<Snooze>,
+}
+
+impl AccountRecord {
+    /// Whether a snooze stands for this account at `now` (reminders and escalation
+    /// pause while it does).
+    pub fn is_snoozed(&self, now: Timestamp) -> bool {
+        self.snooze
+            .as_ref()
+            .is_some_and(|s| s.is_active(now, self.eval.level))
+    }
 }
 
 /// One message for one channel, persisted before it is sent.
@@ -199,7 +214,25 @@ pub struct State {
     dirty: Dirty,
 }
 
+impl From<StateFile> for State {
+    /// A state document (an earlier version's file, a test's or benchmark's fixture) as
+    /// the in-memory state.
+    fn from(file: StateFile) -> State {
+        State::from_loaded(Loaded {
+            accounts: file.accounts,
+            outbox: file.outbox,
+            next_seq: file.next_seq,
+            ..Loaded::default()
+        })
+    }
+}
+
 impl State {
+    /// Every account's sample history, oldest first.
+    pub fn samples(&self) -> &BTreeMap<String, VecDeque<Sample>> {
+        &self.samples
+    }
+
     /// Pending deliveries by sequence number (the order they were made).
     pub fn outbox(&self) -> &BTreeMap<u64, OutboxEntry> {
         &self.outbox
@@ -569,6 +602,15 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// Every account's sample history under one lock (the dashboard's view of all).
+    pub fn all_samples(&self) -> BTreeMap<String, Vec<Sample>> {
+        self.lock()
+            .samples
+            .iter()
+            .map(|(k, h)| (k.clone(), h.iter().copied().collect()))
+            .collect()
+    }
+
     /// Forgets an account removed from the config.
     pub fn forget(&self, account: &str) {
         let mut state = self.lock();
@@ -596,6 +638,16 @@ impl Store {
         }
         link.failing = Some("closed".into());
     }
+}
+
+/// Reads the state and sample history at `path` without creating, migrating or
+/// changing anything (`status` when the daemon is down). A JSON state file of an
+/// earlier version is read too.
+pub fn read_state(path: &Path) -> Result<State, String> {
+    // Checked first: opening a missing database, even read-only, would only say
+    // "cannot open".
+    std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(State::from_loaded(import::read_only(path)?))
 }
 
 /// Reads the state at `path` without changing it (tests, `status` when the daemon is
@@ -632,6 +684,10 @@ fn lenient_record(value: &serde_json::Value) -> Option<AccountRecord> {
     {
         record.routing = r;
     }
+    // A snooze the operator asked for is kept when it still reads.
+    record.snooze = value
+        .get("snooze")
+        .and_then(|s| serde_json::from_value(s.clone()).ok());
     Some(record)
 }
 

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use balance_alert::config::{AccountConfig, Secret};
+use balance_alert::config::Secret;
 use balance_alert::core::ErrorClass;
 use balance_alert::core::Thresholds;
 use balance_alert::http::MAX_BODY;
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel::ExotelConfig;
 use balance_alert::provider::{Balance, BodyError, Client, PollError};
@@ -26,6 +27,7 @@ const DOCUMENTED: &str = r#"{"Account":{"AccountSid":"acme","BalanceData":{"Bala
 
 fn account(base_url: &str) -> AccountConfig {
     AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: "acme".into(),
@@ -66,6 +68,7 @@ async fn serve(response: ResponseTemplate) -> MockServer {
 fn set_currency(account: &mut AccountConfig, currency: &str) {
     match &mut account.provider {
         ProviderConfig::Exotel(exotel) => exotel.currency = Some(currency.into()),
+        other => panic!("not an Exotel account: {other:?}"),
     }
 }
 

@@ -249,6 +249,7 @@ fn event(id: &str, kind: EventKind, account: &str, level: Level) -> Event {
         id: id.into(),
         event: kind,
         account: account.into(),
+        provider: "exotel".into(),
         sid: SID.into(),
         level,
         previous_level: Some(Level::Ok),

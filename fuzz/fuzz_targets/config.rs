@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|text: &str| {
     let env = balance_alert::config::env::MapEnv::default();
     let path = std::path::Path::new("fuzz.toml");
-    if let Err(e) = balance_alert::config::parse(text, path, &env) {
+    if let Err(e) = balance_alert::settings::parse(text, path, &env) {
         assert!(e.to_string().starts_with("fuzz.toml"), "{e}");
     }
 });

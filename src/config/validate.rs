@@ -24,14 +24,14 @@ use super::{ConfigError, MAX_DURATION};
 
 /// Validation state: where errors point and what was learned on the way.
 pub struct Ctx<'a> {
-    pub(super) text: &'a str,
-    pub(super) path: &'a Path,
-    pub(super) env: &'a dyn Env,
+    pub(crate) text: &'a str,
+    pub(crate) path: &'a Path,
+    pub(crate) env: &'a dyn Env,
     /// Keys of secrets written inline in the file (for the permission warning).
-    pub(super) literal_secrets: Vec<String>,
-    pub(super) warnings: Vec<String>,
+    pub(crate) literal_secrets: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The schema-free read of `text`: names the key behind a serde error.
-    pub(super) tree: Spanned<Node>,
+    pub(crate) tree: Spanned<Node>,
 }
 
 /// A validation result.
@@ -74,7 +74,7 @@ impl Ctx<'_> {
     /// `seen` maps each name to where it was first written (a byte offset): the line is
     /// worked out only for an error, since counting lines from the top of the file for
     /// every name made loading 10,000 accounts quadratic (9.8 s).
-    pub(super) fn unique(
+    pub(crate) fn unique(
         &self,
         seen: &mut HashMap<String, usize>,
         kind: &str,
@@ -215,13 +215,12 @@ impl Ctx<'_> {
         &mut self,
         inline: &Opt<String>,
         file: &Opt<String>,
-        table: &Range<usize>,
-        base: &str,
+        at: &Place<'_>,
         field: &str,
         required: bool,
     ) -> Res<Option<Secret>> {
-        let key = format!("{base}.{field}");
-        let file_key = format!("{base}.{field}_file");
+        let key = at.key(field);
+        let file_key = at.key(&format!("{field}_file"));
         match (inline, file) {
             (Some(_), Some(f)) => Err(self.err(
                 Some(f.span()),
@@ -229,7 +228,7 @@ impl Ctx<'_> {
                 format!("set either {field} or {field}_file, not both"),
             )),
             (None, None) if required => Err(self.err(
-                Some(table.clone()),
+                Some(at.table.clone()),
                 &key,
                 format!("missing required key (or {field}_file)"),
             )),
@@ -334,6 +333,19 @@ impl Ctx<'_> {
         Ok(Some(path))
     }
 
+    /// A file named by `v`, read now (so `validate` catches a typo): its path and text.
+    pub fn file_text(&self, v: &Spanned<String>, key: &str) -> Res<(PathBuf, String)> {
+        let path = PathBuf::from(self.string(v, key)?);
+        let text = self.env.read_file(&path).map_err(|e| {
+            self.err(
+                Some(v.span()),
+                key,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        Ok((path, text))
+    }
+
     /// A name (account, channel): non-empty and printable, as it ends up in metrics labels
     /// and messages.
     pub fn name(&self, v: &Spanned<String>, key: &str) -> Res<String> {
@@ -349,34 +361,49 @@ impl Ctx<'_> {
     }
 }
 
+/// Where the keys a provider or channel type validates are: the key prefix its errors
+/// carry (`account[0]`, `channel "ops"`) and its table's span (where a missing key is
+/// reported).
+pub struct Place<'a> {
+    pub base: &'a str,
+    pub table: Range<usize>,
+}
+
+impl Place<'_> {
+    /// The dotted key of `field` in this table, e.g. `channel "ops".to`.
+    pub fn key(&self, field: &str) -> String {
+        format!("{}.{field}", self.base)
+    }
+}
+
 /// The `[[account]]` or `[[channel]]` tables of a file: for each, the provider or
 /// channel type it names (when known) and the key prefix its errors carry.
 pub struct Tables {
-    pub(super) section: &'static str,
-    pub(super) kinds: Vec<Option<String>>,
-    pub(super) bases: Vec<String>,
+    pub(crate) section: &'static str,
+    pub(crate) kinds: Vec<Option<String>>,
+    pub(crate) bases: Vec<String>,
 }
 
 /// One table validated by the provider or channel type that owns it. Its warnings and
 /// literal secrets are held back so they are reported in file order, and its error only
 /// if the table's common keys are fine.
 pub struct Checked<T> {
-    pub(super) index: usize,
+    pub(crate) index: usize,
     /// Taken (left `None`) by [`Ctx::take`].
-    pub(super) result: Option<Res<T>>,
-    pub(super) warnings: Vec<String>,
-    pub(super) literal_secrets: Vec<String>,
+    pub(crate) result: Option<Res<T>>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) literal_secrets: Vec<String>,
 }
 
 impl Ctx<'_> {
     /// Reads, as `T`, every table of `tables` whose type is `kind` (one pass over the
-    /// text) and validates each with `check(ctx, raw, base)`. Errors of the read itself
+    /// text) and validates each with `check(ctx, raw, place)`. Errors of the read itself
     /// (a value of the wrong type) return at once, as serde errors always have.
     pub fn typed_tables<T: DeserializeOwned, U>(
         &mut self,
         tables: &Tables,
         kind: &str,
-        mut check: impl FnMut(&mut Self, &Spanned<T>, &str) -> Res<U>,
+        mut check: impl FnMut(&mut Self, &T, &Place<'_>) -> Res<U>,
     ) -> Res<Vec<Checked<U>>> {
         let wanted: Vec<bool> = tables
             .kinds
@@ -392,7 +419,11 @@ impl Ctx<'_> {
         for (index, raw) in raws.iter().enumerate() {
             let Some(raw) = raw else { continue };
             let (warnings, literal) = (self.warnings.len(), self.literal_secrets.len());
-            let result = check(self, raw, &tables.bases[index]);
+            let place = Place {
+                base: &tables.bases[index],
+                table: raw.span(),
+            };
+            let result = check(self, raw.get_ref(), &place);
             out.push(Checked {
                 index,
                 result: Some(result),
@@ -404,7 +435,7 @@ impl Ctx<'_> {
     }
 
     /// Takes the table at `index` out of `checked`, keeping its findings.
-    pub(super) fn take<T>(&mut self, checked: &mut [Checked<T>], index: usize) -> Res<T> {
+    pub(crate) fn take<T>(&mut self, checked: &mut [Checked<T>], index: usize) -> Res<T> {
         // One type's tables are in index order (10,000 accounts of one provider):
         // binary search, and leave the slot empty, since a linear search with
         // `swap_remove` per table was quadratic in the number of accounts. Several
@@ -423,7 +454,7 @@ impl Ctx<'_> {
     }
 
     /// A serde error as a [`ConfigError`], in TOML's words and at the key its span is in.
-    pub(super) fn serde_error(&self, e: &toml::de::Error) -> ConfigError {
+    pub(crate) fn serde_error(&self, e: &toml::de::Error) -> ConfigError {
         let offset = e.span().map_or(0, |s| s.start);
         let mut key = key_at(self.tree.get_ref(), offset);
         let message = e.message();

@@ -12,6 +12,7 @@ fn entry(seq: u64, account: &str, kind: EventKind) -> OutboxEntry {
             id: seq.to_string(),
             event: kind,
             account: account.into(),
+            provider: "exotel".into(),
             sid: "s".into(),
             level: Level::Warning,
             previous_level: None,

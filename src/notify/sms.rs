@@ -1,16 +1,17 @@
 //! What the SMS channels share: one-segment bodies (160 GSM-7 units, 70 UTF-16 units
 //! once a character forces UCS-2), the `body_template` language and its check, the
-//! `from`/`to` keys, and the mapping of an SMS API's answer ([`post_sms_form`]): any
+//! `from`/`to` keys, and the mapping of an SMS API's answer (`post_sms_form`): any
 //! 2xx is sent; 408, 429 and 5xx are retried (honouring `Retry-After`); any other status
 //! is a permanent refusal.
 
-use std::ops::Range;
 use std::time::SystemTime;
 
 use super::DeliveryError;
-use super::render::{SIGNATURE, balance_text, error_text, group_digits, level_upper};
+use super::render::{
+    SIGNATURE, balance_text, error_text, group_digits, level_upper, provider_name,
+};
 use crate::config::raw::{Opt, StrList};
-use crate::config::{Ctx, Res};
+use crate::config::{Ctx, Place, Res};
 use crate::core::{Event, EventKind};
 use crate::http;
 
@@ -18,11 +19,15 @@ use crate::http;
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// `body_template`, checked to fit one SMS segment.
-pub(super) fn body_template(ctx: &Ctx<'_>, raw: &Opt<String>, base: &str) -> Res<Option<String>> {
+pub(super) fn body_template(
+    ctx: &Ctx<'_>,
+    raw: &Opt<String>,
+    at: &Place<'_>,
+) -> Res<Option<String>> {
     let Some(v) = raw else {
         return Ok(None);
     };
-    let key = format!("{base}.body_template");
+    let key = at.key("body_template");
     let template = ctx.string(v, &key)?;
     if let Some(problem) = sms_template_problem(&template) {
         return Err(ctx.err(Some(v.span()), &key, problem));
@@ -35,15 +40,20 @@ pub(super) fn endpoints(
     ctx: &Ctx<'_>,
     from: &Opt<String>,
     to: &Option<StrList>,
-    table: &Range<usize>,
-    base: &str,
+    at: &Place<'_>,
 ) -> Res<(String, Vec<String>)> {
-    let key = |field: &str| format!("{base}.{field}");
-    let from = ctx.string(ctx.required(from, table, &key("from"))?, &key("from"))?;
-    let to_raw = to
-        .as_ref()
-        .ok_or_else(|| ctx.err(Some(table.clone()), &key("to"), "missing required key"))?;
-    let to = ctx.list(to_raw, &key("to"))?;
+    let from = ctx.string(
+        ctx.required(from, &at.table, &at.key("from"))?,
+        &at.key("from"),
+    )?;
+    let to_raw = to.as_ref().ok_or_else(|| {
+        ctx.err(
+            Some(at.table.clone()),
+            &at.key("to"),
+            "missing required key",
+        )
+    })?;
+    let to = ctx.list(to_raw, &at.key("to"))?;
     Ok((from, to))
 }
 
@@ -260,6 +270,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
     let balance = balance_text(event);
     let threshold = event.threshold.map(group_digits);
     let level = level_upper(event.level);
+    let p = provider_name(event);
     let (prefix, detail) = match event.event {
         EventKind::Alert => (
             level.to_string(),
@@ -280,9 +291,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         EventKind::MonitorFailing => {
             let error = cut(&gsm7_sanitize(error_text(event)), SMS_ERROR_CHARS);
             return fit_account(&event.account, |account| {
-                format!(
-                    "MONITOR FAILING: cannot read Exotel {account} balance: {error}. {SIGNATURE}"
-                )
+                format!("MONITOR FAILING: cannot read {p} {account} balance: {error}. {SIGNATURE}")
             });
         }
         EventKind::MonitorRecovered => ("MONITOR OK".to_string(), None),
@@ -299,7 +308,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
     };
     let detail = detail.unwrap_or_default();
     fit_account(&event.account, |account| {
-        format!("{prefix}: Exotel {account} balance {balance}{detail}. {SIGNATURE}")
+        format!("{prefix}: {p} {account} balance {balance}{detail}. {SIGNATURE}")
     })
 }
 
@@ -465,6 +474,20 @@ mod tests {
 
     use super::*;
     use crate::notify::test_events::*;
+
+    #[test]
+    fn sms_bodies_name_the_provider() {
+        assert_eq!(
+            sms_body(&twilio_alert(), None),
+            "CRITICAL: Twilio us-voice balance 7.25 USD (below 10). balance-alert"
+        );
+        let body = sms_body(&telnyx_failing(), None);
+        assert!(
+            body.starts_with("MONITOR FAILING: cannot read Telnyx sip balance: HTTP 401"),
+            "{body}"
+        );
+        assert!(sms_fits(&body), "{body}");
+    }
 
     #[test]
     fn sms_default_bodies() {

@@ -5,12 +5,10 @@
 //! policy belongs to the scheduler, which also enforces the rate floor.
 
 use std::fmt;
-use std::ops::Range;
 use std::time::SystemTime;
 
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::json::{
     ObjectError, currency, describe_keys, get_ci, html_summary, looks_like_html, lookup_raw,
@@ -21,8 +19,9 @@ use super::{
     transport_error,
 };
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::http;
+use crate::provider::AccountConfig;
 
 /// The `provider` value.
 pub const NAME: &str = "exotel";
@@ -69,13 +68,10 @@ pub struct Raw {
 }
 
 impl ExotelConfig {
-    /// Validates an Exotel account's keys; `base` is the account's key prefix.
-    pub fn validate(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Self> {
-        let table: &Range<usize> = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
-        let sid_raw = ctx.required(&raw.sid, table, &key("sid"))?;
-        let sid = ctx.string(sid_raw, &key("sid"))?;
+    /// Validates an Exotel account's keys, found `at` the account's table.
+    pub fn validate(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Self> {
+        let sid_raw = ctx.required(&raw.sid, &at.table, &at.key("sid"))?;
+        let sid = ctx.string(sid_raw, &at.key("sid"))?;
         // The SID goes into the URL path: keep it to the characters Exotel uses.
         if !sid
             .chars()
@@ -83,57 +79,43 @@ impl ExotelConfig {
         {
             return Err(ctx.err(
                 Some(sid_raw.span()),
-                &key("sid"),
+                &at.key("sid"),
                 "may only contain letters, digits, '-', '_' and '.'",
             ));
         }
         let api_key = ctx
-            .secret(
-                &raw.api_key,
-                &raw.api_key_file,
-                table,
-                base,
-                "api_key",
-                true,
-            )?
+            .secret(&raw.api_key, &raw.api_key_file, at, "api_key", true)?
             .expect("required");
         let api_token = ctx
-            .secret(
-                &raw.api_token,
-                &raw.api_token_file,
-                table,
-                base,
-                "api_token",
-                true,
-            )?
+            .secret(&raw.api_token, &raw.api_token_file, at, "api_token", true)?
             .expect("required");
 
         let base_url = match (&raw.region, &raw.base_url) {
             (Some(_), Some(b)) => {
                 return Err(ctx.err(
                     Some(b.span()),
-                    &key("base_url"),
+                    &at.key("base_url"),
                     "set either region or base_url, not both",
                 ));
             }
             (Some(r), None) => ctx
                 .choice(
                     r,
-                    &key("region"),
+                    &at.key("region"),
                     &[("singapore", SINGAPORE), ("mumbai", MUMBAI)],
                 )?
                 .to_owned(),
-            (None, Some(b)) => ctx.base_url(b, &key("base_url"))?,
+            (None, Some(b)) => ctx.base_url(b, &at.key("base_url"))?,
             (None, None) => SINGAPORE.to_owned(),
         };
 
         let currency = match &raw.currency {
             Some(v) => {
-                let c = ctx.string(v, &key("currency"))?;
+                let c = ctx.string(v, &at.key("currency"))?;
                 if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
                     return Err(ctx.err(
                     Some(v.span()),
-                    &key("currency"),
+                    &at.key("currency"),
                     format!(
                         "\"{c}\" is not a currency code: expected three capital letters like INR"
                     ),
@@ -233,6 +215,7 @@ impl ExotelClient {
                 .unwrap_or_default();
             let (exception, snippet) = error_details(&body);
             return Err(PollError::Status {
+                provider: NAME,
                 status: status.as_u16(),
                 exception: exception.map(|e| RestException {
                     message: e.message.map(|m| self.redact(&m)),
@@ -249,7 +232,10 @@ impl ExotelClient {
                 http::BodyReadError::TooLarge { limit } => {
                     PollError::Body(BodyError::TooLarge { limit })
                 }
-                http::BodyReadError::Read(detail) => PollError::Request { detail },
+                http::BodyReadError::Read(detail) => PollError::Request {
+                    provider: "Exotel",
+                    detail,
+                },
             })?;
         let parsed =
             parse_balance(&body).map_err(|e| PollError::Body(self.redact_body_error(e)))?;
@@ -393,8 +379,20 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
         return Err(BodyError::Exception(exception));
     }
     Err(BodyError::NoAmount {
+        expected: "Account.BalanceData.Balance or Balance.Amount",
         found: describe_keys(&top),
     })
+}
+
+/// What to check for a status that needs a human.
+pub fn hint(status: u16) -> Option<&'static str> {
+    match status {
+        401 => Some("check api_key and api_token"),
+        402 => Some("Exotel reports payment required: is the account out of funds or suspended?"),
+        403 => Some("check that the API key may read the balance and the account is active"),
+        404 => Some("check sid and region or base_url"),
+        _ => None,
+    }
 }
 
 /// Removes an account's key and token (also as the Basic auth value, and a secret cut
@@ -642,6 +640,7 @@ mod tests {
     #[test]
     fn error_classes() {
         let status = |status| PollError::Status {
+            provider: NAME,
             status,
             exception: None,
             snippet: None,
@@ -674,6 +673,7 @@ mod tests {
     #[test]
     fn status_messages() {
         let e = PollError::Status {
+            provider: NAME,
             status: 401,
             exception: Some(RestException {
                 status: Some(401),
@@ -688,6 +688,7 @@ mod tests {
             "HTTP 401 Unauthorized: Authentication failed (code 20003); check api_key and api_token"
         );
         let e = PollError::Status {
+            provider: NAME,
             status: 502,
             exception: None,
             snippet: Some("upstream down".into()),
@@ -695,6 +696,7 @@ mod tests {
         };
         assert_eq!(e.to_string(), "HTTP 502 Bad Gateway: upstream down");
         let e = PollError::Status {
+            provider: NAME,
             status: 599,
             exception: None,
             snippet: None,
@@ -759,6 +761,7 @@ mod tests {
     fn redaction_covers_basic_auth_and_cut_off_secrets() {
         use base64::Engine as _;
         let account = AccountConfig {
+            labels: Default::default(),
             name: "primary".into(),
             provider: ProviderConfig::Exotel(ExotelConfig {
                 sid: "acme".into(),
@@ -775,7 +778,9 @@ mod tests {
             notify: Vec::new(),
             thresholds: Default::default(),
         };
-        let ProviderConfig::Exotel(config) = &account.provider;
+        let ProviderConfig::Exotel(config) = &account.provider else {
+            unreachable!()
+        };
         let client =
             ExotelClient::with_cache(config, &account, &mut http::ClientCache::new()).unwrap();
         let basic =

@@ -3,7 +3,7 @@
 //! change writes only what changed. `PRAGMA user_version` is the schema version: a
 //! database written by a newer version is refused, never overwritten.
 
-use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
@@ -167,14 +167,73 @@ fn identity(path: &Path) -> Result<(u64, u64), String> {
     Ok((meta.dev(), meta.ino()))
 }
 
+/// A private copy of a database and its WAL, removed when dropped.
+struct ReadCopy {
+    dir: PathBuf,
+}
+
+impl Drop for ReadCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Opens the database at `path` for reading without leaving anything beside it. Even a
+/// read-only SQLite connection to a WAL database creates `-wal` and `-shm` files, owned
+/// by whoever reads (`sudo balance-alert status`), which could later lock the daemon
+/// out of its own database. So: with no `-wal` file every committed row is in the main
+/// file, read as `immutable` (no locks, no side files); with one (the daemon is running
+/// or crashed), the WAL holds rows not yet in the main file, so the two are copied to
+/// a private directory and the copy is read. Only if the copy fails (a full disk) is
+/// the original opened read-only.
+fn open_for_reading(path: &Path, copy: &mut Option<ReadCopy>) -> rusqlite::Result<Connection> {
+    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    if !wal.exists() {
+        if let Some(text) = path.to_str() {
+            use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+            const URI_PATH: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#').add(b' ');
+            let uri = format!("file:{}?immutable=1", utf8_percent_encode(text, URI_PATH));
+            return Connection::open_with_flags(uri, read_only | OpenFlags::SQLITE_OPEN_URI);
+        }
+        return Connection::open_with_flags(path, read_only);
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("balance-alert-read-{}-{stamp}", std::process::id()));
+    // Private: the rows name accounts and balances.
+    let copied = std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .and_then(|()| {
+            *copy = Some(ReadCopy { dir: dir.clone() });
+            std::fs::copy(path, dir.join("state.db"))?;
+            std::fs::copy(&wal, dir.join("state.db-wal"))
+        });
+    match copied {
+        Ok(_) => Connection::open_with_flags(
+            dir.join("state.db"),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        Err(_) => {
+            *copy = None;
+            Connection::open_with_flags(path, read_only)
+        }
+    }
+}
+
 /// Reads what can still be read from a damaged (or unwritable) database, row by row,
 /// from both ends of each table so one bad page does not hide the rows after it.
+/// Never writes, creates or migrates anything at `path` (see [`open_for_reading`]).
 pub fn salvage(path: &Path) -> Option<Loaded> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .ok()?;
+    // Declared before the connection, so the copy outlives it.
+    let mut copy = None;
+    let conn = open_for_reading(path, &mut copy).ok()?;
     let mut loaded = Loaded::default();
     let mut accounts: Vec<(String, String)> = Vec::new();
     for order in ["ASC", "DESC"] {

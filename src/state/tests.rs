@@ -10,6 +10,7 @@ fn event(account: &str) -> Event {
         id: format!("id-{account}"),
         event: EventKind::Alert,
         account: account.into(),
+        provider: "exotel".into(),
         sid: "s".into(),
         level: Level::Warning,
         previous_level: Some(Level::Ok),
@@ -305,4 +306,67 @@ fn history_is_bounded() {
     let h = store.samples("a");
     assert_eq!(h.len(), SAMPLES_PER_ACCOUNT);
     assert_eq!(h.last().unwrap().balance, Decimal::from(39));
+}
+
+/// `status` with the daemon down reads the database: a snooze and the rows still only
+/// in the WAL (the daemon running or killed) are seen, and nothing at the path is
+/// created, changed or left behind.
+#[tokio::test]
+async fn reading_without_the_daemon_sees_the_wal_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (store, _) = open(&path);
+    let snooze = Snooze {
+        since: ts("2026-01-01T00:00:00Z"),
+        until: Some(ts("2026-01-02T00:00:00Z")),
+        level: Level::Warning,
+    };
+    {
+        let mut s = store.lock();
+        let record = s.accounts.entry("a".into()).or_default();
+        record.eval.level = Level::Warning;
+        record.snooze = Some(snooze.clone());
+    }
+    store.mark_account_dirty("a");
+    store.save().await.unwrap();
+    assert!(
+        dir.path().join("state.db-wal").exists(),
+        "an open database keeps its WAL"
+    );
+    let (bytes, files) = (std::fs::read(&path).unwrap(), listing());
+    let state = read_state(&path).unwrap();
+    assert_eq!(state.accounts["a"].snooze, Some(snooze.clone()));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(listing(), files);
+
+    store.close().await;
+    drop(store);
+    let (bytes, files) = (std::fs::read(&path).unwrap(), listing());
+    assert_eq!(
+        files,
+        ["state.db"],
+        "a clean close leaves the database alone"
+    );
+    let state = read_state(&path).unwrap();
+    assert_eq!(state.accounts["a"].eval.level, Level::Warning);
+    assert_eq!(state.accounts["a"].snooze, Some(snooze));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "reading changed the file"
+    );
+    assert_eq!(listing(), files, "reading left files beside the database");
+
+    let missing = dir.path().join("missing.db");
+    let e = read_state(&missing).unwrap_err();
+    assert!(e.contains("cannot read") && e.contains("missing.db"), "{e}");
+    assert!(!missing.exists(), "reading created a database");
 }

@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use balance_alert::Clock;
-use balance_alert::config::{
-    AccountConfig, ChannelConfig, Config, DaemonConfig, LogFormat, Secret,
-};
+use balance_alert::config::{DaemonConfig, LogFormat, Secret};
 use balance_alert::core::{Level, Threshold, Thresholds};
 use balance_alert::daemon::{self, Options, Ready, RunError};
 use balance_alert::notify::ChannelKind;
 use balance_alert::notify::slack::SlackConfig;
 use balance_alert::notify::webhook::WebhookConfig;
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel::ExotelConfig;
+use balance_alert::settings::{ChannelConfig, Config};
 use tokio::sync::{mpsc, oneshot};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers};
 
@@ -44,6 +44,7 @@ pub fn worked_thresholds() -> Thresholds {
 
 pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
     AccountConfig {
+        labels: Default::default(),
         name: name.into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: SID.into(),
@@ -97,6 +98,10 @@ pub fn config(
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            instance: None,
+            shard: None,
+            heartbeat: None,
+            web: Default::default(),
         },
         accounts: accounts.into_iter().map(Arc::new).collect(),
         channels: channels.into_iter().map(Arc::new).collect(),

@@ -1,27 +1,22 @@
-//! The sections whose keys the config owns: `[daemon]`, the keys every `[[account]]`
+//! The keys the file owns beyond `[daemon]`: the keys every `[[account]]`
 //! has whatever its provider (name, polling, thresholds, routing), the keys every
 //! `[[channel]]` has (name, type, min_level), and the check that every other key of an
 //! account or channel belongs to its provider or channel type.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use toml::Spanned;
 
-use super::raw::{
-    ACCOUNT_KEYS, RawAccount, RawChannel, RawDaemon, RawFile, RawThreshold, key_start,
-    table_entries,
+use super::ChannelConfig;
+use crate::config::raw::{
+    ACCOUNT_KEYS, RawAccount, RawChannel, RawFile, RawThreshold, key_start, table_entries,
 };
-use super::validate::{Checked, Ctx, Res, Tables};
-use super::{
-    AccountConfig, ChannelConfig, DEFAULT_STATE_FILE, DaemonConfig, LogFormat, RATE_FLOOR,
-    is_loopback_url,
-};
+use crate::config::validate::{Checked, Ctx, Res, Tables};
 use crate::core::{Level, Threshold, Thresholds};
 use crate::notify::ChannelKind;
 use crate::provider::ProviderConfig;
+use crate::provider::{AccountConfig, RATE_FLOOR, is_loopback_url};
 
 /// The provider an account names, `exotel` when it names none.
 const DEFAULT_PROVIDER: &str = "exotel";
@@ -130,85 +125,6 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
         }
     }
     Ok(())
-}
-
-pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
-    let raw = d.get_ref();
-    let state_file = match &raw.state_file {
-        Some(v) => {
-            let text = ctx.string(v, "daemon.state_file")?;
-            // A path that can only name a directory is a mistake; a directory found at a
-            // file's path at run time is a bad disk, handled from memory (SPEC §17).
-            let names_a_file = !text.trim().is_empty()
-                && !text.ends_with('/')
-                && Path::new(&text)
-                    .file_name()
-                    .is_some_and(|n| n != "." && n != "..");
-            if !names_a_file {
-                return Err(ctx.err(
-                    Some(v.span()),
-                    "daemon.state_file",
-                    format!("\"{text}\" names a directory; give the database file's path, e.g. \"/var/lib/balance-alert/state.db\""),
-                ));
-            }
-            PathBuf::from(text)
-        }
-        None => PathBuf::from(DEFAULT_STATE_FILE),
-    };
-    let listen = match &raw.listen {
-        Some(v) => {
-            let text = ctx.string(v, "daemon.listen")?;
-            Some(text.trim().parse::<SocketAddr>().map_err(|_| {
-                ctx.err(
-                    Some(v.span()),
-                    "daemon.listen",
-                    format!("bad listen address \"{text}\": expected IP:port, e.g. 127.0.0.1:9184 or [::1]:9184"),
-                )
-            })?)
-        }
-        None => None,
-    };
-    let log_format = match &raw.log_format {
-        Some(v) => ctx.choice(
-            v,
-            "daemon.log_format",
-            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
-        )?,
-        None => LogFormat::Text,
-    };
-    let give_up_after = ctx.positive_duration(
-        &raw.give_up_after,
-        "daemon.give_up_after",
-        Duration::from_secs(24 * 3600),
-    )?;
-    let timezone = match &raw.timezone {
-        Some(v) => {
-            let name = ctx.string(v, "daemon.timezone")?;
-            let tz = jiff::tz::TimeZone::get(&name).map_err(|_| {
-                ctx.err(
-                    Some(v.span()),
-                    "daemon.timezone",
-                    format!(
-                        "unknown time zone \"{name}\": expected an IANA name like Asia/Kolkata"
-                    ),
-                )
-            })?;
-            Some((name, tz))
-        }
-        None => None,
-    };
-    let shutdown_grace = match &raw.shutdown_grace {
-        Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
-        None => Duration::from_secs(10),
-    };
-    Ok(DaemonConfig {
-        state_file,
-        listen,
-        log_format,
-        give_up_after,
-        timezone,
-        shutdown_grace,
-    })
 }
 
 /// One `[[account]]`: its name, its provider's keys (validated by the provider, in
@@ -355,6 +271,8 @@ pub(super) fn account(
         ));
     }
 
+    let labels = labels(ctx, &raw.labels, &key("labels"))?;
+
     Ok(AccountConfig {
         name,
         provider,
@@ -365,7 +283,54 @@ pub(super) fn account(
         ca_file,
         notify,
         thresholds: Thresholds { warning, critical },
+        labels,
     })
+}
+
+/// Labels the daemon sets itself; an account's `labels` table may not override them.
+pub const RESERVED_LABELS: &[&str] = &[
+    "alertname",
+    "account",
+    "sid",
+    "provider",
+    "severity",
+    "instance",
+];
+
+/// `labels = {…}`: Alertmanager label names (`[a-zA-Z_][a-zA-Z0-9_]*`, not `__`-prefixed,
+/// not one the daemon sets) with non-empty values.
+fn labels(
+    ctx: &Ctx<'_>,
+    raw: &crate::config::raw::Opt<std::collections::BTreeMap<String, Spanned<String>>>,
+    base: &str,
+) -> Res<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(table) = raw else { return Ok(out) };
+    for (name, value) in table.get_ref() {
+        let key = format!("{base}.{name}");
+        let valid = !name.is_empty()
+            && !name.starts_with("__")
+            && name
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+        if !valid {
+            return Err(ctx.err(
+                Some(value.span()),
+                &key,
+                "not a valid label name: use letters, digits and _ (not first a digit, not starting with __)",
+            ));
+        }
+        if RESERVED_LABELS.contains(&name.as_str()) {
+            return Err(ctx.err(
+                Some(value.span()),
+                &key,
+                format!("`{name}` is set by balance-alert itself; choose another label name"),
+            ));
+        }
+        out.insert(name.clone(), ctx.string(value, &key)?);
+    }
+    Ok(out)
 }
 
 fn threshold(ctx: &Ctx<'_>, t: &Spanned<RawThreshold>, base: &str) -> Res<Threshold> {
