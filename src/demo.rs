@@ -185,6 +185,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 clear_above: d("1500"),
             }),
         },
+        escalate: Vec::new(),
     };
     Config {
         path: "(built-in demo)".into(),
@@ -203,6 +204,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
             name: "console".into(),
             min_level: Level::Warning,
             kind: ChannelKind::Console(ConsoleConfig),
+            quiet_hours: Default::default(),
         })],
         warnings: Vec::new(),
     }

@@ -69,6 +69,7 @@ fn account(base_url: &str) -> Arc<AccountConfig> {
         ca_file: None,
         notify: vec![],
         thresholds: Thresholds::default(),
+        escalate: Vec::new(),
     })
 }
 

@@ -32,6 +32,7 @@ use crate::notify::ChannelKind;
 use crate::provider::ProviderConfig;
 
 pub mod env;
+mod paging;
 pub mod raw;
 pub mod secret;
 mod sections;
@@ -125,6 +126,8 @@ pub struct AccountConfig {
     pub ca_file: Option<PathBuf>,
     pub notify: Vec<String>,
     pub thresholds: Thresholds,
+    /// Escalation steps (SPEC §12), `after` increasing.
+    pub escalate: Vec<crate::core::escalation::Step>,
 }
 
 /// Requests for one account are never closer together than this (SPEC §2).
@@ -142,6 +145,12 @@ impl AccountConfig {
     /// The currency the account insists on, if any.
     pub fn expected_currency(&self) -> Option<&str> {
         self.provider.expected_currency()
+    }
+    /// True when an escalation step of this account names `channel`.
+    pub fn escalates_to(&self, channel: &str) -> bool {
+        self.escalate
+            .iter()
+            .any(|s| s.to.iter().any(|t| t == channel))
     }
     /// True when `base_url` points at a loopback address (tests, the demo).
     pub fn is_loopback(&self) -> bool {
@@ -176,6 +185,8 @@ pub struct ChannelConfig {
     pub name: String,
     pub min_level: Level,
     pub kind: ChannelKind,
+    /// When warning and ok messages wait (SPEC §12); empty: never.
+    pub quiet_hours: crate::core::quiet::QuietHours,
 }
 
 impl Config {
@@ -395,8 +406,12 @@ fn parse_checked(
             ));
         }
     }
+    paging::escalation_targets(&ctx, &raw, &accounts, &channel_lines)?;
     for c in &channels {
-        if !accounts.iter().any(|a| a.notify.contains(&c.name)) {
+        if !accounts
+            .iter()
+            .any(|a| a.notify.contains(&c.name) || a.escalates_to(&c.name))
+        {
             ctx.warn(format!(
                 "channel \"{}\" is in no account's notify list: it only gets monitor_failing",
                 c.name

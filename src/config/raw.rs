@@ -55,6 +55,16 @@ pub(super) struct RawAccount {
     pub notify: Option<StrList>,
     pub warning: Opt<RawThreshold>,
     pub critical: Opt<RawThreshold>,
+    pub escalate: Opt<Vec<Spanned<RawEscalation>>>,
+}
+
+/// One escalation step, `{ after = "30m", level = "critical", to = ["oncall"] }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalation {
+    pub after: Opt<RawDuration>,
+    pub level: Opt<String>,
+    pub to: Option<StrList>,
 }
 
 /// The keys of `[[account]]` besides the provider's, in the order errors list them.
@@ -67,6 +77,7 @@ pub(super) const ACCOUNT_KEYS: &[&str] = &[
     "notify",
     "warning",
     "critical",
+    "escalate",
 ];
 
 #[derive(Deserialize)]
@@ -84,6 +95,7 @@ pub(super) struct RawChannel {
     #[serde(rename = "type")]
     pub kind: Opt<String>,
     pub min_level: Opt<String>,
+    pub quiet_hours: Option<StrList>,
 }
 
 /// A duration as written (`"5m"`); its own type so a wrong type says what is wanted.

@@ -773,6 +773,7 @@ mod tests {
             ca_file: None,
             notify: Vec::new(),
             thresholds: Default::default(),
+            escalate: Vec::new(),
         };
         let ProviderConfig::Exotel(config) = &account.provider;
         let client =
