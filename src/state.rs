@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::core::escalation::EscalationClock;
 use crate::core::{AccountState, Event, Routing};
 
 /// Samples kept per account: enough for a trend, small enough for 10,000 accounts.
@@ -43,6 +44,9 @@ pub struct AccountRecord {
     pub routing: Routing,
     /// When the last Balance request was made; keeps the 60 s floor across restarts.
     pub last_poll_at: Option<Timestamp>,
+    /// The escalation clocks (SPEC §12), so an escalation survives a restart.
+    #[serde(skip_serializing_if = "EscalationClock::is_idle")]
+    pub escalation: EscalationClock,
 }
 
 /// One message for one channel, persisted before it is sent.
@@ -52,6 +56,16 @@ pub struct OutboxEntry {
     pub channel: String,
     pub created_at: Timestamp,
     pub event: Event,
+    /// Held for the channel's quiet hours (SPEC §12) until this time, when it is
+    /// released or collapsed with the account's other held messages; absent: due now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<Timestamp>,
+}
+
+impl OutboxEntry {
+    pub fn is_held(&self) -> bool {
+        self.held_until.is_some()
+    }
 }
 
 /// One balance reading in the history.
@@ -289,6 +303,17 @@ impl Store {
             .expect("state writer panicked")?;
         *written = upto;
         Ok(())
+    }
+
+    /// The messages held for quiet hours, oldest first (for `status` and the
+    /// dashboard).
+    pub fn held(&self) -> Vec<OutboxEntry> {
+        self.lock()
+            .outbox
+            .iter()
+            .filter(|e| e.is_held())
+            .cloned()
+            .collect()
     }
 
     /// Appends a sample to the account's bounded history (in memory only).
