@@ -64,6 +64,7 @@ fn account() -> AccountConfig {
                 clear_above: d("1500"),
             }),
         },
+        escalate: Vec::new(),
     }
 }
 
