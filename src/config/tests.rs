@@ -1041,7 +1041,8 @@ fn a_key_of_no_type_is_unknown_and_a_key_of_another_type_is_named_so() {
     assert_eq!(e.key.as_deref(), Some("channel \"ops\".webhok"));
     assert_eq!(
         e.message,
-        "unknown key; expected one of name, type, min_level, webhook_url, webhook_url_file"
+        // quiet_hours (SPEC §12) is a key every channel takes.
+        "unknown key; expected one of name, type, min_level, webhook_url, webhook_url_file, quiet_hours"
     );
     let text = text.replace("  webhok = 1", "to = [\"a@b.c\"]");
     let e = err(&text);
