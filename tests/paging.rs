@@ -10,6 +10,7 @@
 //!   the net change when the quiet period ends.
 //! - A critical during quiet hours goes at once and supersedes the held warning; a
 //!   reload that removes the quiet hours releases what was held.
+//! - Held messages survive a restart in the outbox and the next start releases them.
 
 mod common;
 
@@ -292,6 +293,31 @@ async fn a_critical_goes_at_once_in_quiet_hours_and_a_reload_releases_what_is_he
         pairs(&[("alert", "critical"), ("improved", "warning")])
     );
     assert_eq!(chat[1]["previous_level"], "critical");
+    daemon.signal(SIGTERM);
+    assert_eq!(daemon.wait_exit(20).await.0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_messages_survive_a_restart_and_are_released_by_the_next_start() {
+    let s = Setup::new("4000").await;
+    let config = s.write_config("", r#"quiet_hours = ["00:00-24:00"]"#);
+    let mut daemon = s.spawn(&config, "first.log");
+    daemon.wait_log("held for quiet hours", 20).await;
+    daemon.signal(SIGTERM);
+    assert_eq!(daemon.wait_exit(20).await.0, 0);
+    assert!(posted(&s.chat).await.is_empty());
+    let state = read_state(&s.state());
+    let outbox = state["outbox"].as_array().unwrap();
+    assert_eq!(outbox.len(), 1, "{state:#}");
+    assert!(outbox[0]["held_until"].is_string(), "{state:#}");
+
+    // The next start, without quiet hours: the held alert goes out once.
+    s.write_config("", "");
+    let mut daemon = s.spawn(&config, "second.log");
+    let chat = wait_for(&s.chat, 20, "the released alert", |b| !b.is_empty()).await;
+    assert_eq!(kinds(&chat), pairs(&[("alert", "warning")]));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(posted(&s.chat).await.len(), 1);
     daemon.signal(SIGTERM);
     assert_eq!(daemon.wait_exit(20).await.0, 0);
 }
