@@ -18,10 +18,10 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{error, info};
 
 use super::{Route, Shared, Shutdown, WorkerMsg};
-use crate::config::AccountConfig;
 use crate::core::escalation::{self, Due};
 use crate::core::quiet::{self, HeldFact};
 use crate::core::{Event, EventKind, Level, new_event_id};
+use crate::provider::AccountConfig;
 use crate::state::{AccountRecord, OutboxEntry, StateFile};
 
 /// The longest the release task sleeps without looking: bounds the effect of a wall

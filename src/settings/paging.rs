@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::AccountConfig;
-use super::raw::{RawEscalation, RawFile, StrList};
-use super::validate::{Ctx, Res};
+use crate::config::raw::{RawEscalation, RawFile, StrList};
+use crate::config::{Ctx, Res};
 use crate::core::Level;
 use crate::core::escalation::Step;
 use crate::core::quiet::{QuietHours, QuietRange};
+use crate::provider::AccountConfig;
 
 /// `quiet_hours = ["22:00-07:00", "Sat 00:00-24:00"]`.
 pub(super) fn quiet_hours(ctx: &Ctx<'_>, list: &StrList, key: &str) -> Res<QuietHours> {
