@@ -5,7 +5,7 @@
 //!
 //! - An escalation goes to the pager once, no sooner than `after` after the alert, and
 //!   the pager then hears the `resolved`.
-//! - The escalation clock survives a restart.
+//! - The escalation clock survives a restart, and stands still while the monitor fails.
 //! - A warning during quiet hours is held (persisted in the outbox), then collapsed to
 //!   the net change when the quiet period ends.
 //! - A critical during quiet hours goes at once and supersedes the held warning; a
@@ -318,6 +318,43 @@ async fn held_messages_survive_a_restart_and_are_released_by_the_next_start() {
     assert_eq!(kinds(&chat), pairs(&[("alert", "warning")]));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(posted(&s.chat).await.len(), 1);
+    daemon.signal(SIGTERM);
+    assert_eq!(daemon.wait_exit(20).await.0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_monitor_pauses_the_escalation_clock() {
+    let s = Setup::new("800").await;
+    let config = s.write_config(
+        r#"escalate = [{ after = "2s", level = "critical", to = ["pager"] }]"#,
+        "",
+    );
+    let mut daemon = s.spawn(&config, "run.log");
+    wait_for(&s.chat, 20, "the critical alert", |b| !b.is_empty()).await;
+    // A credential error: monitor_failing at once (to every channel), clock stopped.
+    s.balance.answer(common::daemon::unauthorized());
+    wait_for(&s.pager, 20, "monitor_failing on the pager", |b| {
+        !b.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let paged = posted(&s.pager).await;
+    assert_eq!(
+        kinds(&paged),
+        pairs(&[("monitor_failing", "critical")]),
+        "escalated while the monitor was failing"
+    );
+    // Back: the clock runs again and the step fires after the rest of `after`.
+    s.balance.set("800");
+    let paged = wait_for(&s.pager, 20, "the escalation", |b| b.len() >= 3).await;
+    assert_eq!(
+        kinds(&paged),
+        pairs(&[
+            ("monitor_failing", "critical"),
+            ("monitor_recovered", "critical"),
+            ("escalated", "critical"),
+        ])
+    );
     daemon.signal(SIGTERM);
     assert_eq!(daemon.wait_exit(20).await.0, 0);
 }
