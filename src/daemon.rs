@@ -1033,7 +1033,7 @@ impl AccountTask {
         let state = self.shared.store.lock();
         let record = state.accounts.get(&config.name)?;
         // Just past it, like blindness: the step fires at `after`, not before.
-        paging::next_escalation(config, record)
+        paging::next_escalation(config, record, self.shared.clock.now())
             .map(|d| Instant::now() + d + Duration::from_millis(1))
     }
 

@@ -45,10 +45,11 @@ impl Paging {
     }
 }
 
-/// Whether the account's escalation clock stands still: while its monitor is failing
-/// (SPEC §12). A snooze pauses it too once snoozes exist on this branch's base; see
-/// the README ("Paging well").
-fn paused(record: &AccountRecord) -> bool {
+/// Whether the account's escalation clock stands still at `now`: while its monitor is
+/// failing (SPEC §12). A snooze pauses it too once snoozes exist on this branch's base
+/// (`|| record.is_snoozed(now)`, the web branch's query); see the README ("Paging well").
+fn paused(record: &AccountRecord, now: Timestamp) -> bool {
+    let _ = now;
     record.eval.monitor_failing
 }
 
@@ -63,7 +64,7 @@ pub(super) fn tick(
         record.escalation = Default::default();
         return Vec::new();
     }
-    let paused = paused(record);
+    let paused = paused(record, now);
     escalation::tick(
         &mut record.escalation,
         &account.escalate,
@@ -74,8 +75,12 @@ pub(super) fn tick(
 }
 
 /// How long until the account's next escalation step falls due, if its clock runs.
-pub(super) fn next_escalation(account: &AccountConfig, record: &AccountRecord) -> Option<Duration> {
-    if paused(record) {
+pub(super) fn next_escalation(
+    account: &AccountConfig,
+    record: &AccountRecord,
+    now: Timestamp,
+) -> Option<Duration> {
+    if paused(record, now) {
         return None;
     }
     escalation::next_due(&record.escalation, &account.escalate)
