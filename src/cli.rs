@@ -222,6 +222,12 @@ pub fn check(path: &Path, only: Option<&str>) -> u8 {
     code
 }
 
+/// `provider/name`, e.g. `twilio/us-wallet`: which wallet a line or a perfdata label
+/// is about, at a glance (SPEC §10).
+fn qualified_name(account: &AccountConfig) -> String {
+    format!("{}/{}", account.provider_name(), account.name)
+}
+
 fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String, u8) {
     let mut ordered: Vec<&(std::sync::Arc<AccountConfig>, Checked)> = results.iter().collect();
     ordered.sort_by_key(|(_, c)| c.rank());
@@ -243,18 +249,20 @@ fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String,
                 match limit {
                     Some(t) => format!(
                         "{} {} ({level}: below {})",
-                        account.name,
+                        qualified_name(account),
                         render::format_amount(*amount, currency),
                         render::format_amount(t.below, currency)
                     ),
                     None => format!(
                         "{} {} (ok)",
-                        account.name,
+                        qualified_name(account),
                         render::format_amount(*amount, currency)
                     ),
                 }
             }
-            Checked::Unknown(error) => format!("{} unknown: {error}", account.name),
+            Checked::Unknown(error) => {
+                format!("{} unknown: {error}", qualified_name(account))
+            }
         })
         .collect();
     let perf: Vec<String> = ordered
@@ -270,7 +278,7 @@ fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String,
             };
             format!(
                 "'{}'={};{};{}",
-                account.name.replace('\'', "''"),
+                qualified_name(account).replace('\'', "''"),
                 value,
                 range(account.thresholds.warning),
                 range(account.thresholds.critical)
@@ -313,6 +321,9 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
         id: crate::core::new_event_id(),
         event: EventKind::Test,
         account: account.map(|a| a.name.clone()).unwrap_or_default(),
+        provider: account
+            .map(|a| a.provider_name().to_owned())
+            .unwrap_or_else(|| "exotel".into()),
         sid: account.map(|a| a.sid().to_owned()).unwrap_or_default(),
         level: Level::Ok,
         previous_level: None,

@@ -249,10 +249,15 @@ pub async fn run(
             );
         }
         for (name, record) in &state.accounts {
-            metrics.set_level(name, record.eval.level);
+            // Kept accounts only (see the retain above).
+            let Some(provider) = config.account(name).map(|a| a.provider_name()) else {
+                continue;
+            };
+            metrics.set_level(name, provider, record.eval.level);
             if let Some(last) = &record.eval.last {
-                metrics.set_balance(name, &last.currency, decimal_to_f64(last.balance));
-                metrics.set_last_success(name, last.observed_at);
+                let balance = decimal_to_f64(last.balance);
+                metrics.set_balance(name, provider, &last.currency, balance);
+                metrics.set_last_success(name, provider, last.observed_at);
             }
         }
         metrics.set_outbox_pending(state.outbox.len());
@@ -425,7 +430,9 @@ impl Daemon {
 
     fn spawn_account(&mut self, setup: AccountSetup) {
         let name = setup.config.name.clone();
-        self.shared.metrics.register_account(&name);
+        self.shared
+            .metrics
+            .register_account(&name, setup.config.provider_name());
         let (tx, rx) = watch::channel(setup);
         let task = AccountTask {
             shared: self.shared.clone(),
@@ -707,6 +714,7 @@ impl Shared {
                 };
                 info!(
                     account = %account.name,
+                    provider = account.provider_name(),
                     event = emitted.kind.as_str(),
                     level = %emitted.level,
                     // Values, not Debug: a plain decimal and a comma-joined list read the
@@ -813,6 +821,7 @@ fn build_event(
         id: new_event_id(),
         event: emitted.kind,
         account: account.name.clone(),
+        provider: account.provider_name().to_owned(),
         sid: account.sid().to_owned(),
         level: emitted.level,
         previous_level: emitted.previous_level,
@@ -969,10 +978,11 @@ impl AccountTask {
                     next = started + config.poll_interval;
                     metrics.set_balance(
                         &config.name,
+                        config.provider_name(),
                         &balance.currency,
                         decimal_to_f64(balance.amount),
                     );
-                    metrics.set_last_success(&config.name, now);
+                    metrics.set_last_success(&config.name, config.provider_name(), now);
                     self.shared.store.record_sample(
                         &config.name,
                         Sample {
@@ -980,7 +990,7 @@ impl AccountTask {
                             balance: balance.amount,
                         },
                     );
-                    debug!(account = %config.name, balance = %balance.amount, currency = %balance.currency, "balance polled");
+                    debug!(account = %config.name, provider = config.provider_name(), balance = %balance.amount, currency = %balance.currency, "balance polled");
                     let observation = Observation {
                         balance: balance.amount,
                         currency: balance.currency,
@@ -993,7 +1003,7 @@ impl AccountTask {
                 Err(err) => {
                     failures += 1;
                     let class = err.class();
-                    metrics.inc_poll_error(&config.name, class);
+                    metrics.inc_poll_error(&config.name, config.provider_name(), class);
                     let wait = match class {
                         // A credential fix should be noticed at the normal cadence.
                         ErrorClass::Config => config
@@ -1010,6 +1020,7 @@ impl AccountTask {
                     next = started + wait;
                     warn!(
                         account = %config.name,
+                        provider = config.provider_name(),
                         class = class.as_str(),
                         error = %err,
                         retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
@@ -1018,7 +1029,7 @@ impl AccountTask {
                     evaluate::on_failure(&before, &policy(&config), class, &err.to_string(), now)
                 }
             };
-            metrics.set_level(&config.name, new.level);
+            metrics.set_level(&config.name, config.provider_name(), new.level);
             // Counted from after the response, like `failing_since` in the state.
             blind_check = blindness_due(&new, &config, now, Instant::now());
             self.shared
@@ -1114,7 +1125,9 @@ impl AccountTask {
         }
         let (new, emitted) =
             evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
-        self.shared.metrics.set_level(&config.name, new.level);
+        self.shared
+            .metrics
+            .set_level(&config.name, config.provider_name(), new.level);
         self.shared
             .commit(config, new, emitted, None, &self.setup)
             .await;
@@ -1366,6 +1379,7 @@ mod tests {
                 id: seq.to_string(),
                 event: kind,
                 account: account.into(),
+                provider: "exotel".into(),
                 sid: "s".into(),
                 level: crate::core::Level::Warning,
                 previous_level: None,

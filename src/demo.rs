@@ -1,8 +1,9 @@
-//! `balance-alert demo`: the real daemon, the real Exotel client and the real renderer
-//! against a simulated Exotel on a loopback port, whose balance drains through warning
-//! and critical, loses its credentials for a moment, and is topped up again. A console
-//! channel prints each notification exactly as the renderer makes it. Needs no
-//! credentials and finishes well within 60 s.
+//! `balance-alert demo`: the real daemon, the real provider clients and the real
+//! renderer against a simulated Exotel and a simulated Twilio on one loopback port. The
+//! Exotel wallet drains through warning and critical, loses its credentials for a
+//! moment, and is topped up again; beside it a Twilio wallet (USD) drains and is topped
+//! up. A console channel prints each notification exactly as the renderer makes it.
+//! Needs no credentials and finishes well within 60 s.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,11 +26,18 @@ use crate::notify::{ChannelKind, render};
 use crate::provider::AccountConfig;
 use crate::provider::ProviderConfig;
 use crate::provider::exotel::ExotelConfig;
+use crate::provider::twilio::TwilioConfig;
 use crate::settings::{ChannelConfig, Config};
 
 const API_KEY: &str = "demo-key";
 const API_TOKEN: &str = "demo-token";
 const SID: &str = "acme-demo";
+const TWILIO_SID: &str = "AC0demo0000000000000000000000000";
+const TWILIO_TOKEN: &str = "demo-twilio-token";
+
+/// What the simulated Twilio answers, one balance (USD) per request; the last repeats.
+/// Warning below 50, critical below 10.
+const TWILIO_SCRIPT: &[&str] = &["125.00", "42.50", "41.00", "7.25", "7.00", "80.00"];
 
 /// What the simulated Exotel answers, one step per Balance request.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +66,7 @@ const SCRIPT: &[Step] = &[
 
 struct Simulator {
     step: AtomicUsize,
+    twilio_step: AtomicUsize,
     finished: Notify,
     /// Dim the simulator's lines on a terminal; plain text when piped or NO_COLOR.
     color: bool,
@@ -65,8 +74,12 @@ struct Simulator {
 
 impl Simulator {
     fn answer(&self, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let twilio = format!("/2010-04-01/Accounts/{TWILIO_SID}/Balance.json");
+        if request.uri().path() == twilio && authorized(request, TWILIO_SID, TWILIO_TOKEN) {
+            return self.answer_twilio();
+        }
         let expected = format!("/v1/Accounts/{SID}/Balance.json");
-        if request.uri().path() != expected || !authorized(request) {
+        if request.uri().path() != expected || !authorized(request, API_KEY, API_TOKEN) {
             return json(
                 StatusCode::NOT_FOUND,
                 r#"{"RestException":{"Status":404,"Message":"Not found","Code":20404}}"#.into(),
@@ -121,11 +134,33 @@ impl Simulator {
     }
 }
 
-fn authorized(request: &Request<hyper::body::Incoming>) -> bool {
+impl Simulator {
+    /// Twilio's documented shape: `{"account_sid":..,"balance":"42.50","currency":"USD"}`.
+    fn answer_twilio(&self) -> Response<Full<Bytes>> {
+        let i = self.twilio_step.fetch_add(1, Ordering::SeqCst);
+        let amount = TWILIO_SCRIPT[i.min(TWILIO_SCRIPT.len() - 1)];
+        let (dim, reset) = if self.color {
+            ("\x1b[2m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        println!(
+            "{dim}[simulated Twilio] poll {:>2}: balance {}{reset}",
+            i + 1,
+            render::format_amount(amount.parse().unwrap_or(Decimal::ZERO), "USD")
+        );
+        json(
+            StatusCode::OK,
+            format!(r#"{{"account_sid":"{TWILIO_SID}","balance":"{amount}","currency":"USD"}}"#),
+        )
+    }
+}
+
+fn authorized(request: &Request<hyper::body::Incoming>, user: &str, password: &str) -> bool {
     use base64::Engine as _;
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{API_KEY}:{API_TOKEN}"))
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     );
     request
         .headers()
@@ -189,6 +224,27 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
         },
         escalate: Vec::new(),
     };
+    // Beside it, a Twilio wallet in USD, polled at the same pace.
+    let twilio = AccountConfig {
+        name: "us-voice".into(),
+        provider: ProviderConfig::Twilio(TwilioConfig {
+            account_sid: TWILIO_SID.into(),
+            auth_token: Secret::new(TWILIO_TOKEN),
+            base_url: account.provider.base_url().to_owned(),
+            currency: Some("USD".into()),
+        }),
+        thresholds: Thresholds {
+            warning: Some(Threshold {
+                below: d("50"),
+                clear_above: d("60"),
+            }),
+            critical: Some(Threshold {
+                below: d("10"),
+                clear_above: d("15"),
+            }),
+        },
+        ..account.clone()
+    };
     Config {
         path: "(built-in demo)".into(),
         daemon: DaemonConfig {
@@ -201,7 +257,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 .map(|tz| ("Asia/Kolkata".to_string(), tz)),
             shutdown_grace: Duration::from_secs(2),
         },
-        accounts: vec![Arc::new(account)],
+        accounts: vec![Arc::new(account), Arc::new(twilio)],
         channels: vec![Arc::new(ChannelConfig {
             name: "console".into(),
             min_level: Level::Warning,
@@ -235,15 +291,21 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
     let addr = listener.local_addr().map_err(anyhow::Error::from)?;
     let sim = Arc::new(Simulator {
         step: AtomicUsize::new(0),
+        twilio_step: AtomicUsize::new(0),
         finished: Notify::new(),
         color: std::io::IsTerminal::is_terminal(&std::io::stdout())
             && std::env::var_os("NO_COLOR").is_none(),
     });
     tokio::spawn(serve(listener, sim.clone()));
 
-    println!("balance-alert demo: the real daemon polls a simulated Exotel at http://{addr}");
     println!(
-        "account `primary`: warning below 5,000 (clears above 6,000), critical below 1,000 (clears above 1,500)"
+        "balance-alert demo: the real daemon polls a simulated Exotel and a simulated Twilio at http://{addr}"
+    );
+    println!(
+        "account `primary` (Exotel, INR): warning below 5,000 (clears above 6,000), critical below 1,000 (clears above 1,500)"
+    );
+    println!(
+        "account `us-voice` (Twilio, USD): warning below 50 (clears above 60), critical below 10 (clears above 15)"
     );
     println!("notifications are printed by a console channel exactly as the renderer makes them\n");
 
@@ -276,7 +338,7 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     println!(
-        "\ndemo finished: every crossing alerted once, silent in between; the outage was reported and its recovery too."
+        "\ndemo finished: every crossing of both wallets alerted once, silent in between; the outage was reported and its recovery too."
     );
     Ok(exit::OK)
 }

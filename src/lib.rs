@@ -1,6 +1,7 @@
-//! balance-alert watches Exotel account balances and tells people before the money runs
-//! out. It polls the Exotel Balance API, tracks each account's level with hysteresis and
-//! delivers alerts at least once through Slack, email, SMS and webhooks.
+//! balance-alert watches Exotel account balances (and Twilio, Plivo, Vonage, Telnyx and
+//! Infobip wallets, SPEC §10) and tells people before the money runs out. It polls each
+//! provider's balance API, tracks each account's level with hysteresis and delivers
+//! alerts at least once through Slack, email, SMS and webhooks.
 //!
 //! The external contract (API handling, hysteresis, events, channels, config schema, CLI,
 //! process behaviour) is `docs/SPEC.md` (the "SPEC §n" in comments); the README explains
@@ -27,9 +28,12 @@
 //!   (the helpers providers and channels call), and `[daemon]`.
 //! - [`provider`]: [`provider::AccountConfig`], the [`provider::ProviderConfig`] and
 //!   [`provider::Client`] enums, the balance and poll-error types, status classes,
-//!   transport errors and redaction they share, JSON body helpers; one file per
-//!   provider ([`provider::exotel`]) owning its config keys, request, parser and error
-//!   text. A new provider is one file plus one arm in each enum.
+//!   transport errors and redaction they share, JSON body helpers, the one-request
+//!   fetcher the providers after Exotel share; one file per provider
+//!   ([`provider::exotel`], [`provider::twilio`], [`provider::plivo`],
+//!   [`provider::vonage`], [`provider::telnyx`], [`provider::infobip`]) owning its
+//!   config keys, request, parser and error text. A new provider is one file plus one
+//!   arm in each enum.
 //! - [`notify`]: the [`notify::ChannelKind`] (config) and [`notify::Channel`] (sender)
 //!   enums, the [`notify::Notifier`] and [`notify::ChannelType`] traits; one file per
 //!   channel type owning its config keys, rendering (pure, exact-output tests) and
@@ -52,7 +56,8 @@
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
 //!   aware), installed early and switched to the configured format once it is known.
 //! - [`cli`]: the one-shot commands (`check`, `validate`, `test-notify`, `health`) and
-//!   their exit codes; [`demo`] runs the real daemon against a simulated Exotel.
+//!   their exit codes; [`demo`] runs the real daemon against a simulated Exotel and a
+//!   simulated Twilio.
 
 pub mod cli;
 pub mod config;

@@ -3,9 +3,11 @@
 //! plus [`probe`], the client side used by `balance-alert health`.
 //!
 //! Series (SPEC §8), all with HELP text:
-//! `balance_alert_balance{account,currency}`, `balance_alert_level{account}`,
-//! `balance_alert_last_success_timestamp_seconds{account}`,
-//! `balance_alert_poll_errors_total{account,class}`,
+//! `balance_alert_balance{account,provider,currency}`,
+//! `balance_alert_level{account,provider}`,
+//! `balance_alert_last_success_timestamp_seconds{account,provider}`,
+//! `balance_alert_poll_errors_total{account,provider,class}` (every per-account series
+//! carries the account's `provider`, SPEC §10),
 //! `balance_alert_notifications_total{channel,result}`, `balance_alert_outbox_pending`,
 //! `balance_alert_config_reload_success`.
 //!
@@ -17,7 +19,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -43,17 +45,20 @@ pub const CONTENT_TYPE_TEXT: &str = prometheus_client::encoding::prometheus_text
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AccountLabels {
     account: String,
+    provider: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BalanceLabels {
     account: String,
+    provider: String,
     currency: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PollErrorLabels {
     account: String,
+    provider: String,
     class: String,
 }
 
@@ -79,9 +84,17 @@ pub struct Metrics {
     outbox_held: Gauge,
     reload_success: Gauge,
     state_write_errors: Counter,
-    /// The currency each account's balance series carries, so a changed currency (or a
-    /// forgotten account) removes the old series instead of leaving a stale one behind.
-    currencies: Mutex<HashMap<String, String>>,
+    /// The provider and currency each account's series carry, so a changed provider or
+    /// currency (or a forgotten account) removes the old series instead of leaving a
+    /// stale one behind.
+    known: Mutex<HashMap<String, Known>>,
+}
+
+/// The labels an account's series were last written with.
+#[derive(Debug, Default)]
+struct Known {
+    provider: String,
+    currency: Option<String>,
 }
 
 impl Metrics {
@@ -99,7 +112,7 @@ impl Metrics {
         // prometheus-client appends "." to each help text and "_total" to counter names.
         registry.register(
             "balance_alert_balance",
-            "Last balance reported by the Exotel API, in the account's currency",
+            "Last balance reported by the provider's balance API, in the account's currency",
             balance.clone(),
         );
         registry.register(
@@ -158,50 +171,57 @@ impl Metrics {
             outbox_held,
             reload_success,
             state_write_errors,
-            currencies: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         })
     }
 
-    pub fn set_balance(&self, account: &str, currency: &str, value: f64) {
-        let previous = self
-            .lock_currencies()
-            .insert(account.to_owned(), currency.to_owned());
+    pub fn set_balance(&self, account: &str, provider: &str, currency: &str, value: f64) {
+        let previous = {
+            let mut known = self.note(account, provider);
+            let entry = known.get_mut(account).expect("noted");
+            entry.currency.replace(currency.to_owned())
+        };
         if let Some(previous) = previous.filter(|p| p != currency) {
             self.balance.remove(&BalanceLabels {
                 account: account.to_owned(),
+                provider: provider.to_owned(),
                 currency: previous,
             });
         }
         self.balance
             .get_or_create(&BalanceLabels {
                 account: account.to_owned(),
+                provider: provider.to_owned(),
                 currency: currency.to_owned(),
             })
             .set(value);
     }
 
-    pub fn set_level(&self, account: &str, level: Level) {
+    pub fn set_level(&self, account: &str, provider: &str, level: Level) {
         let value = match level {
             Level::Ok => 0,
             Level::Warning => 1,
             Level::Critical => 2,
         };
+        drop(self.note(account, provider));
         self.level
-            .get_or_create(&account_labels(account))
+            .get_or_create(&account_labels(account, provider))
             .set(value);
     }
 
-    pub fn set_last_success(&self, account: &str, at: jiff::Timestamp) {
+    pub fn set_last_success(&self, account: &str, provider: &str, at: jiff::Timestamp) {
         // Millisecond precision is plenty and keeps the f64 exact.
         let seconds = at.as_millisecond() as f64 / 1000.0;
+        drop(self.note(account, provider));
         self.last_success
-            .get_or_create(&account_labels(account))
+            .get_or_create(&account_labels(account, provider))
             .set(seconds);
     }
 
     /// Starts an account's error counters at 0 for every class, so the series exist
     /// (with their HELP) before the first error and `rate()`/`increase()` see it.
-    pub fn register_account(&self, account: &str) {
+    pub fn register_account(&self, account: &str, provider: &str) {
+        drop(self.note(account, provider));
         for class in [
             ErrorClass::Config,
             ErrorClass::Throttled,
@@ -209,6 +229,7 @@ impl Metrics {
         ] {
             let _ = self.poll_errors.get_or_create(&PollErrorLabels {
                 account: account.to_owned(),
+                provider: provider.to_owned(),
                 class: class.as_str().to_owned(),
             });
         }
@@ -224,10 +245,12 @@ impl Metrics {
         }
     }
 
-    pub fn inc_poll_error(&self, account: &str, class: ErrorClass) {
+    pub fn inc_poll_error(&self, account: &str, provider: &str, class: ErrorClass) {
+        drop(self.note(account, provider));
         self.poll_errors
             .get_or_create(&PollErrorLabels {
                 account: account.to_owned(),
+                provider: provider.to_owned(),
                 class: class.as_str().to_owned(),
             })
             .inc();
@@ -264,14 +287,45 @@ impl Metrics {
     /// Drops every series of an account removed by a reload, so dashboards do not show a
     /// frozen balance for an account nobody watches any more.
     pub fn forget_account(&self, account: &str) {
-        if let Some(currency) = self.lock_currencies().remove(account) {
+        let known = self.lock_known().remove(account);
+        if let Some(known) = known {
+            self.remove_series(account, known);
+        }
+    }
+
+    /// Records the provider `account`'s series are written with; when a reload moved the
+    /// account to another provider, its old series go first. Returns the map, locked.
+    fn note(&self, account: &str, provider: &str) -> MutexGuard<'_, HashMap<String, Known>> {
+        let mut known = self.lock_known();
+        let entry = known.entry(account.to_owned()).or_insert_with(|| Known {
+            provider: provider.to_owned(),
+            currency: None,
+        });
+        if entry.provider != provider {
+            let old = std::mem::replace(
+                entry,
+                Known {
+                    provider: provider.to_owned(),
+                    currency: None,
+                },
+            );
+            self.remove_series(account, old);
+        }
+        known
+    }
+
+    fn remove_series(&self, account: &str, known: Known) {
+        let provider = known.provider;
+        if let Some(currency) = known.currency {
             self.balance.remove(&BalanceLabels {
                 account: account.to_owned(),
+                provider: provider.clone(),
                 currency,
             });
         }
-        self.level.remove(&account_labels(account));
-        self.last_success.remove(&account_labels(account));
+        self.level.remove(&account_labels(account, &provider));
+        self.last_success
+            .remove(&account_labels(account, &provider));
         for class in [
             ErrorClass::Config,
             ErrorClass::Throttled,
@@ -279,6 +333,7 @@ impl Metrics {
         ] {
             self.poll_errors.remove(&PollErrorLabels {
                 account: account.to_owned(),
+                provider: provider.clone(),
                 class: class.as_str().to_owned(),
             });
         }
@@ -297,15 +352,16 @@ impl Metrics {
         out
     }
 
-    fn lock_currencies(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        // Each critical section is one map call, so a poisoned map is still consistent.
-        self.currencies.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_known(&self) -> MutexGuard<'_, HashMap<String, Known>> {
+        // Each critical section is a few map calls, so a poisoned map is still usable.
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn account_labels(account: &str) -> AccountLabels {
+fn account_labels(account: &str, provider: &str) -> AccountLabels {
     AccountLabels {
         account: account.to_owned(),
+        provider: provider.to_owned(),
     }
 }
 
@@ -530,11 +586,15 @@ mod tests {
     }
 
     fn fill(metrics: &Metrics) {
-        metrics.set_balance("primary", "INR", 1543.75);
-        metrics.set_level("primary", Level::Critical);
-        metrics.set_last_success("primary", "2026-04-24T10:32:18.5Z".parse().unwrap());
-        metrics.inc_poll_error("primary", ErrorClass::Throttled);
-        metrics.inc_poll_error("primary", ErrorClass::Throttled);
+        metrics.set_balance("primary", "exotel", "INR", 1543.75);
+        metrics.set_level("primary", "exotel", Level::Critical);
+        metrics.set_last_success(
+            "primary",
+            "exotel",
+            "2026-04-24T10:32:18.5Z".parse().unwrap(),
+        );
+        metrics.inc_poll_error("primary", "exotel", ErrorClass::Throttled);
+        metrics.inc_poll_error("primary", "exotel", ErrorClass::Throttled);
         metrics.inc_notification("ops-slack", "delivered");
         metrics.set_outbox_pending(3);
         metrics.set_reload_success(false);
@@ -614,19 +674,19 @@ mod tests {
         let one = |name: &str| samples[name].join("\n");
         assert_eq!(
             one("balance_alert_balance"),
-            r#"balance_alert_balance{account="primary",currency="INR"} 1543.75"#
+            r#"balance_alert_balance{account="primary",provider="exotel",currency="INR"} 1543.75"#
         );
         assert_eq!(
             one("balance_alert_level"),
-            r#"balance_alert_level{account="primary"} 2"#
+            r#"balance_alert_level{account="primary",provider="exotel"} 2"#
         );
         assert_eq!(
             one("balance_alert_last_success_timestamp_seconds"),
-            r#"balance_alert_last_success_timestamp_seconds{account="primary"} 1777026738.5"#
+            r#"balance_alert_last_success_timestamp_seconds{account="primary",provider="exotel"} 1777026738.5"#
         );
         assert_eq!(
             one("balance_alert_poll_errors_total"),
-            r#"balance_alert_poll_errors_total{account="primary",class="throttled"} 2"#
+            r#"balance_alert_poll_errors_total{account="primary",provider="exotel",class="throttled"} 2"#
         );
         assert_eq!(
             one("balance_alert_notifications_total"),
@@ -654,7 +714,7 @@ mod tests {
         use std::process::{Command, Stdio};
         let metrics = Metrics::new();
         fill(&metrics);
-        metrics.set_balance("second", "USD", -0.5);
+        metrics.set_balance("second", "twilio", "USD", -0.5);
         let child = Command::new("promtool")
             .args(["check", "metrics"])
             .stdin(Stdio::piped())
@@ -699,28 +759,51 @@ mod tests {
     fn currency_change_and_forget_account_remove_stale_series() {
         let metrics = Metrics::new();
         fill(&metrics);
-        metrics.set_balance("other", "USD", -12.5);
-        metrics.set_balance("primary", "USD", 20.0);
+        metrics.set_balance("other", "vonage", "USD", -12.5);
+        metrics.set_balance("primary", "exotel", "USD", 20.0);
         let text = metrics.encode();
         assert!(!text.contains(r#"currency="INR""#), "{text}");
-        assert!(text.contains(r#"balance_alert_balance{account="primary",currency="USD"} 20.0"#));
+        assert!(text.contains(
+            r#"balance_alert_balance{account="primary",provider="exotel",currency="USD"} 20.0"#
+        ));
 
         metrics.forget_account("primary");
         let text = metrics.encode();
         assert!(!text.contains(r#"account="primary""#), "{text}");
-        assert!(text.contains(r#"balance_alert_balance{account="other",currency="USD"} -12.5"#));
+        assert!(text.contains(
+            r#"balance_alert_balance{account="other",provider="vonage",currency="USD"} -12.5"#
+        ));
         // Channel series are not per-account and stay.
         assert!(text.contains("channel=\"ops-slack\""));
     }
 
     #[test]
+    fn a_provider_change_removes_the_old_series() {
+        let metrics = Metrics::new();
+        fill(&metrics);
+        metrics.register_account("primary", "twilio");
+        metrics.set_balance("primary", "twilio", "USD", 5.0);
+        metrics.set_level("primary", "twilio", Level::Ok);
+        let text = metrics.encode();
+        assert!(!text.contains(r#"provider="exotel""#), "{text}");
+        assert!(text.contains(
+            r#"balance_alert_balance{account="primary",provider="twilio",currency="USD"} 5.0"#
+        ));
+        assert!(text.contains(
+            r#"balance_alert_poll_errors_total{account="primary",provider="twilio",class="config"} 0"#
+        ));
+        metrics.forget_account("primary");
+        assert!(!metrics.encode().contains(r#"account="primary""#));
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         let metrics = Metrics::new();
-        metrics.set_level("we\"ird\\name\n", Level::Warning);
+        metrics.set_level("we\"ird\\name\n", "exotel", Level::Warning);
         assert!(
             metrics
                 .encode()
-                .contains(r#"balance_alert_level{account="we\"ird\\name\n"} 1"#)
+                .contains(r#"balance_alert_level{account="we\"ird\\name\n",provider="exotel"} 1"#)
         );
     }
 

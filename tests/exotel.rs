@@ -68,6 +68,7 @@ async fn serve(response: ResponseTemplate) -> MockServer {
 fn set_currency(account: &mut AccountConfig, currency: &str) {
     match &mut account.provider {
         ProviderConfig::Exotel(exotel) => exotel.currency = Some(currency.into()),
+        other => panic!("not an Exotel account: {other:?}"),
     }
 }
 

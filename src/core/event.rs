@@ -67,6 +67,11 @@ pub struct Event {
     pub id: String,
     pub event: EventKind,
     pub account: String,
+    /// The account's provider (`exotel`, `twilio`, …; SPEC §10). Events stored before
+    /// there were other providers were Exotel's.
+    #[serde(default = "exotel")]
+    pub provider: String,
+    /// The provider's identifier of the account (SPEC §10).
     pub sid: String,
     pub level: Level,
     pub previous_level: Option<Level>,
@@ -82,6 +87,10 @@ pub struct Event {
     /// Why the monitor is failing (`monitor_failing` only); null otherwise.
     #[serde(default)]
     pub error: Option<String>,
+}
+
+fn exotel() -> String {
+    "exotel".to_owned()
 }
 
 /// A fresh event id: 128 random bits, hex.

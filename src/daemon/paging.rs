@@ -316,6 +316,7 @@ mod tests {
                 id: seq.to_string(),
                 event: kind,
                 account: "primary".into(),
+                provider: "exotel".into(),
                 sid: "acme".into(),
                 level,
                 previous_level: previous,

@@ -63,6 +63,11 @@ pub(super) fn error_text(event: &Event) -> &str {
         .unwrap_or("unknown error")
 }
 
+/// The provider's name as people write it ("Exotel", "Twilio"), for the wording.
+pub(super) fn provider_name(event: &Event) -> &'static str {
+    crate::provider::display_name(&event.provider)
+}
+
 /// One line saying what happened, e.g. `[CRITICAL] Exotel balance low: primary 850.00 INR`.
 /// Also the email subject and the Slack `text` fallback.
 pub fn headline(event: &Event) -> String {
@@ -79,24 +84,25 @@ fn one_line(text: &str) -> String {
 
 fn headline_raw(event: &Event) -> String {
     let account = &event.account;
+    let p = provider_name(event);
     let level = level_upper(event.level);
     match event.event {
         EventKind::Alert => {
             format!(
-                "[{level}] Exotel balance low: {account} {}",
+                "[{level}] {p} balance low: {account} {}",
                 balance_text(event)
             )
         }
         EventKind::Improved => format!(
-            "[{level}] Exotel balance improved: {account} {}, no longer critical",
+            "[{level}] {p} balance improved: {account} {}, no longer critical",
             balance_text(event)
         ),
         EventKind::Resolved => format!(
-            "[OK] Exotel balance recovered: {account} {}",
+            "[OK] {p} balance recovered: {account} {}",
             balance_text(event)
         ),
         EventKind::Reminder => format!(
-            "[{level}] Reminder, Exotel balance still low: {account} {}",
+            "[{level}] Reminder, {p} balance still low: {account} {}",
             balance_text(event)
         ),
         EventKind::Escalated => format!(
@@ -104,15 +110,15 @@ fn headline_raw(event: &Event) -> String {
             balance_text(event)
         ),
         EventKind::MonitorFailing => format!(
-            "[MONITOR FAILING] Cannot read Exotel balance of {account}: {}",
+            "[MONITOR FAILING] Cannot read {p} balance of {account}: {}",
             shorten(error_text(event), HEADLINE_ERROR_CHARS)
         ),
         EventKind::MonitorRecovered => match event.balance {
             Some(_) => format!(
-                "[OK] Exotel balance monitor recovered: {account} {}",
+                "[OK] {p} balance monitor recovered: {account} {}",
                 balance_text(event)
             ),
-            None => format!("[OK] Exotel balance monitor recovered: {account}"),
+            None => format!("[OK] {p} balance monitor recovered: {account}"),
         },
         EventKind::Test => match event.balance {
             Some(_) => format!(
@@ -139,30 +145,31 @@ fn threshold_text(event: &Event) -> Option<String> {
 /// One sentence explaining the event, used by the long forms (email, Slack, console).
 pub(super) fn summary(event: &Event) -> String {
     let account = &event.account;
+    let p = provider_name(event);
     let level = event.level.as_str();
     let threshold = threshold_text(event);
     match event.event {
         EventKind::Alert => match threshold {
-            Some(t) => format!(
-                "The Exotel balance of {account} is {t}: level {level}. Top up the account."
-            ),
-            None => format!("The Exotel balance of {account} is at level {level}."),
+            Some(t) => {
+                format!("The {p} balance of {account} is {t}: level {level}. Top up the account.")
+            }
+            None => format!("The {p} balance of {account} is at level {level}."),
         },
         EventKind::Improved => match threshold {
-            Some(t) => format!(
-                "The Exotel balance of {account} rose {t}: no longer critical, still {level}."
-            ),
+            Some(t) => {
+                format!("The {p} balance of {account} rose {t}: no longer critical, still {level}.")
+            }
             None => {
-                format!("The Exotel balance of {account} is no longer critical, still {level}.")
+                format!("The {p} balance of {account} is no longer critical, still {level}.")
             }
         },
         EventKind::Resolved => match threshold {
-            Some(t) => format!("The Exotel balance of {account} is back {t}: level ok."),
-            None => format!("The Exotel balance of {account} is back to level ok."),
+            Some(t) => format!("The {p} balance of {account} is back {t}: level ok."),
+            None => format!("The {p} balance of {account} is back to level ok."),
         },
         EventKind::Reminder => match threshold {
-            Some(t) => format!("The Exotel balance of {account} is still {t}: level {level}."),
-            None => format!("The Exotel balance of {account} is still at level {level}."),
+            Some(t) => format!("The {p} balance of {account} is still {t}: level {level}."),
+            None => format!("The {p} balance of {account} is still at level {level}."),
         },
         EventKind::Escalated => match threshold {
             Some(t) => format!(
@@ -175,12 +182,12 @@ pub(super) fn summary(event: &Event) -> String {
             ),
         },
         EventKind::MonitorFailing => format!(
-            "balance-alert cannot read the Exotel balance of {account}, so its level is not \
+            "balance-alert cannot read the {p} balance of {account}, so its level is not \
              being checked: {}",
             error_text(event)
         ),
         EventKind::MonitorRecovered => format!(
-            "balance-alert reads the Exotel balance of {account} again; its level is being \
+            "balance-alert reads the {p} balance of {account} again; its level is being \
              checked."
         ),
         EventKind::Test => {

@@ -7,7 +7,9 @@
 use std::time::SystemTime;
 
 use super::DeliveryError;
-use super::render::{SIGNATURE, balance_text, error_text, group_digits, level_upper};
+use super::render::{
+    SIGNATURE, balance_text, error_text, group_digits, level_upper, provider_name,
+};
 use crate::config::raw::{Opt, StrList};
 use crate::config::{Ctx, Place, Res};
 use crate::core::{Event, EventKind};
@@ -268,6 +270,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
     let balance = balance_text(event);
     let threshold = event.threshold.map(group_digits);
     let level = level_upper(event.level);
+    let p = provider_name(event);
     let (prefix, detail) = match event.event {
         EventKind::Alert => (
             level.to_string(),
@@ -292,9 +295,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         EventKind::MonitorFailing => {
             let error = cut(&gsm7_sanitize(error_text(event)), SMS_ERROR_CHARS);
             return fit_account(&event.account, |account| {
-                format!(
-                    "MONITOR FAILING: cannot read Exotel {account} balance: {error}. {SIGNATURE}"
-                )
+                format!("MONITOR FAILING: cannot read {p} {account} balance: {error}. {SIGNATURE}")
             });
         }
         EventKind::MonitorRecovered => ("MONITOR OK".to_string(), None),
@@ -302,7 +303,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
     };
     let detail = detail.unwrap_or_default();
     fit_account(&event.account, |account| {
-        format!("{prefix}: Exotel {account} balance {balance}{detail}. {SIGNATURE}")
+        format!("{prefix}: {p} {account} balance {balance}{detail}. {SIGNATURE}")
     })
 }
 
@@ -468,6 +469,20 @@ mod tests {
 
     use super::*;
     use crate::notify::test_events::*;
+
+    #[test]
+    fn sms_bodies_name_the_provider() {
+        assert_eq!(
+            sms_body(&twilio_alert(), None),
+            "CRITICAL: Twilio us-voice balance 7.25 USD (below 10). balance-alert"
+        );
+        let body = sms_body(&telnyx_failing(), None);
+        assert!(
+            body.starts_with("MONITOR FAILING: cannot read Telnyx sip balance: HTTP 401"),
+            "{body}"
+        );
+        assert!(sms_fits(&body), "{body}");
+    }
 
     #[test]
     fn sms_default_bodies() {

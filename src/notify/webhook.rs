@@ -159,3 +159,31 @@ impl Notifier for Webhook {
 pub fn webhook_body(event: &Event) -> String {
     serde_json::to_string(event).expect("an Event always serializes")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::test_events::{alert, twilio_alert};
+
+    /// The stable public format (SPEC §5, §10): every field, in this order.
+    #[test]
+    fn webhook_bodies_exactly() {
+        assert_eq!(
+            webhook_body(&alert()),
+            r#"{"id":"0123456789abcdef0123456789abcdef","event":"alert","account":"primary","provider":"exotel","sid":"acme","level":"critical","previous_level":"warning","balance":"850.00","currency":"INR","threshold":"1000","pricing_plan":"Pay As You Go","date_updated":"2026-04-24 10:32:18","observed_at":"2026-04-24T05:02:18.123456Z","error":null}"#
+        );
+        assert_eq!(
+            webhook_body(&twilio_alert()),
+            r#"{"id":"0123456789abcdef0123456789abcdef","event":"alert","account":"us-voice","provider":"twilio","sid":"AC0123456789abcdef","level":"critical","previous_level":"warning","balance":"7.25","currency":"USD","threshold":"10","pricing_plan":null,"date_updated":null,"observed_at":"2026-04-24T05:02:18.123456Z","error":null}"#
+        );
+    }
+
+    /// An event stored before providers existed (no `provider`) is Exotel's.
+    #[test]
+    fn an_event_without_provider_reads_as_exotel() {
+        let mut value: serde_json::Value = serde_json::from_str(&webhook_body(&alert())).unwrap();
+        value.as_object_mut().unwrap().remove("provider");
+        let event: Event = serde_json::from_value(value).unwrap();
+        assert_eq!(event, alert());
+    }
+}

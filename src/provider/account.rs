@@ -28,9 +28,15 @@ pub struct AccountConfig {
 pub const RATE_FLOOR: Duration = Duration::from_secs(60);
 
 impl AccountConfig {
-    /// The provider's identifier of the account (Exotel's SID), as events carry it.
+    /// The provider's identifier of the account (Exotel's SID, Twilio's Account SID,
+    /// …; the account's name where the provider has none), as events carry it.
     pub fn sid(&self) -> &str {
-        self.provider.account_id()
+        self.provider.account_id().unwrap_or(&self.name)
+    }
+
+    /// The `provider` value (`exotel`, `twilio`, …), as events and metrics carry it.
+    pub fn provider_name(&self) -> &'static str {
+        self.provider.type_name()
     }
     /// The currency used when the API omits one.
     pub fn fallback_currency(&self) -> &str {

@@ -235,6 +235,37 @@ Sent by balance-alert.
 }
 
 #[test]
+fn other_providers_are_named_in_every_line() {
+    assert_eq!(
+        headline(&twilio_alert()),
+        "[CRITICAL] Twilio balance low: us-voice 7.25 USD"
+    );
+    let expected = "\
+The Twilio balance of us-voice is below 10 USD: level critical. Top up the account.
+
+Account:        us-voice
+Account SID:    AC0123456789abcdef
+Balance:        7.25 USD
+Level:          critical
+Previous level: warning
+Threshold:      below 10 USD
+Observed at:    2026-04-24T05:02:18Z
+
+Sent by balance-alert.
+";
+    assert_eq!(text_body(&twilio_alert(), &RenderCtx::default()), expected);
+    assert_eq!(
+        headline(&telnyx_failing()),
+        "[MONITOR FAILING] Cannot read Telnyx balance of sip: HTTP 401 Unauthorized: Authentication failed (code 10009); check api_key"
+    );
+    assert_eq!(
+        summary(&telnyx_failing()),
+        "balance-alert cannot read the Telnyx balance of sip, so its level is not being \
+         checked: HTTP 401 Unauthorized: Authentication failed (code 10009); check api_key"
+    );
+}
+
+#[test]
 fn amounts() {
     assert_eq!(format_amount(dec("1543.75"), "INR"), "1,543.75 INR");
     assert_eq!(format_amount(dec("-2500.00"), "INR"), "-2,500.00 INR");
