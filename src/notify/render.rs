@@ -106,7 +106,7 @@ fn headline_raw(event: &Event) -> String {
             balance_text(event)
         ),
         EventKind::Escalated => format!(
-            "[{level}] Escalated, Exotel balance still low: {account} {}",
+            "[{level}] Escalated, {p} balance still low: {account} {}",
             balance_text(event)
         ),
         EventKind::MonitorFailing => format!(
@@ -173,11 +173,11 @@ pub(super) fn summary(event: &Event) -> String {
         },
         EventKind::Escalated => match threshold {
             Some(t) => format!(
-                "Escalated: the Exotel balance of {account} is still {t} (level {level}) and \
+                "Escalated: the {p} balance of {account} is still {t} (level {level}) and \
                  nobody has fixed it. Top up the account."
             ),
             None => format!(
-                "Escalated: the Exotel balance of {account} is still at level {level} and \
+                "Escalated: the {p} balance of {account} is still at level {level} and \
                  nobody has fixed it. Top up the account."
             ),
         },
