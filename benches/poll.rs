@@ -42,6 +42,7 @@ fn d(s: &str) -> Decimal {
 
 fn account() -> AccountConfig {
     AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: "acme".into(),

@@ -182,6 +182,7 @@ async fn serve(listener: tokio::net::TcpListener, peers: Arc<Peers>, hook: bool)
 fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -> AccountConfig {
     let d = |s: &str| s.parse::<Decimal>().expect("literal decimal");
     AccountConfig {
+        labels: Default::default(),
         name,
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid,
@@ -235,6 +236,9 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            instance: None,
+            shard: None,
+            heartbeat: None,
         },
         accounts,
         channels: vec![Arc::new(ChannelConfig {

@@ -315,6 +315,7 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     }
     let ctx = RenderCtx {
         timezone: config.daemon.timezone.clone(),
+        instance: config.daemon.instance.clone(),
     };
     let account = config.accounts.first();
     let event = Event {

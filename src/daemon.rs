@@ -192,6 +192,7 @@ pub async fn run(
     let heartbeats = Heartbeats::new();
     let render = RenderCtx {
         timezone: config.daemon.timezone.clone(),
+        instance: config.daemon.instance.clone(),
     };
     let paging = paging::Paging::new(config.daemon.timezone.as_ref());
     let shared = Arc::new(Shared {
@@ -289,6 +290,13 @@ pub async fn run(
         complete_tx,
     };
     for (config, channel) in channels {
+        restore_mirror(
+            &daemon.config,
+            &store,
+            &config.name,
+            &channel,
+            &shared.render,
+        );
         let initial = pending.remove(&config.name).unwrap_or_default();
         daemon.spawn_worker(config, channel, initial);
     }
@@ -332,6 +340,20 @@ pub async fn run(
         });
     }
 
+    if let Some(hb) = daemon.config.daemon.heartbeat.clone() {
+        let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
+        let done = daemon.complete_tx.clone();
+        let (h, m, s) = (heartbeats.clone(), metrics.clone(), store.clone());
+        tokio::spawn(async move {
+            let failing = move || s.lock().accounts.values().any(|r| r.eval.monitor_failing);
+            crate::heartbeat::run(hb, h, m, failing, async move { stop.recv().await }).await;
+            drop(done);
+        });
+    }
+
+    if let Some(shard) = daemon.config.shard_summary() {
+        info!("{shard}");
+    }
     let _ = health::sd_notify("READY=1");
     info!(
         accounts = daemon.accounts.len(),
@@ -394,9 +416,11 @@ async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()>
 /// idle connection), which is what kept 10,000 accounts from fitting in 64 MiB.
 fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
     let mut cache = crate::http::ClientCache::new();
+    // SPEC §11.3: a shard polls only the accounts whose name hashes to it.
     config
         .accounts
         .iter()
+        .filter(|account| config.owns(&account.name))
         .map(|account| {
             let client = Client::with_cache(account, &mut cache)
                 .map_err(|e| RunError::Config(format!("account `{}`: {e}", account.name)))?;
@@ -623,6 +647,46 @@ impl Daemon {
             "config reloaded"
         );
     }
+}
+
+/// A channel that mirrors state (Alertmanager) starts with each account's standing
+/// alerts as the saved state has them, so a restart keeps re-posting them (SPEC §11.1).
+fn restore_mirror(
+    config: &Config,
+    store: &Store,
+    channel: &str,
+    sender: &Channel,
+    render: &RenderCtx,
+) {
+    if !sender.mirrors_state() {
+        return;
+    }
+    let now = Timestamp::now();
+    let state = store.lock();
+    let mut standing = Vec::new();
+    for (name, record) in &state.accounts {
+        let Some(account) = config.account(name) else {
+            continue;
+        };
+        let eval = &record.eval;
+        let mut add = |kind: EventKind, level| {
+            let emitted = Emitted {
+                kind,
+                level,
+                previous_level: None,
+                threshold: None,
+            };
+            standing.push(build_event(account, eval, &emitted, now));
+        };
+        if eval.level != crate::core::Level::Ok && record.routing.alerted.contains(channel) {
+            add(EventKind::Reminder, eval.level);
+        }
+        if eval.monitor_failing && record.routing.failing.contains(channel) {
+            add(EventKind::MonitorFailing, eval.level);
+        }
+    }
+    drop(state);
+    sender.restore(&standing, render);
 }
 
 /// The evaluator settings for an account.

@@ -197,6 +197,7 @@ async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) {
 fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
     let d = |s: &str| s.parse::<Decimal>().expect("literal decimal");
     let account = AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: SID.into(),
@@ -256,6 +257,9 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 .ok()
                 .map(|tz| ("Asia/Kolkata".to_string(), tz)),
             shutdown_grace: Duration::from_secs(2),
+            instance: None,
+            shard: None,
+            heartbeat: None,
         },
         accounts: vec![Arc::new(account), Arc::new(twilio)],
         channels: vec![Arc::new(ChannelConfig {

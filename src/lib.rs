@@ -50,7 +50,7 @@
 //!   release of messages held for quiet hours; [`cli`] turns signals into its shutdown
 //!   future and reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
-//!   watchdog.
+//!   watchdog; [`heartbeat`] pings an external dead man's switch while they are alive.
 //! - [`metrics`]: Prometheus series and the small HTTP server for `/metrics` and
 //!   `/healthz`.
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
@@ -65,6 +65,7 @@ pub mod core;
 pub mod daemon;
 pub mod demo;
 pub mod health;
+pub mod heartbeat;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -84,6 +84,7 @@ pub struct Metrics {
     outbox_held: Gauge,
     reload_success: Gauge,
     state_write_errors: Counter,
+    heartbeat_failures: Counter,
     /// The provider and currency each account's series carry, so a changed provider or
     /// currency (or a forgotten account) removes the old series instead of leaving a
     /// stale one behind.
@@ -109,6 +110,7 @@ impl Metrics {
         let outbox_held = Gauge::default();
         let reload_success = Gauge::default();
         let state_write_errors = Counter::default();
+        let heartbeat_failures = Counter::default();
         // prometheus-client appends "." to each help text and "_total" to counter names.
         registry.register(
             "balance_alert_balance",
@@ -158,6 +160,11 @@ impl Metrics {
             "Failed writes of the state file (levels, outbox); messages are still sent",
             state_write_errors.clone(),
         );
+        registry.register(
+            "balance_alert_heartbeat_failures",
+            "Heartbeat pings (SPEC 11.2) that did not reach the dead man's switch",
+            heartbeat_failures.clone(),
+        );
         // The config that started the daemon was valid, or it would not be running.
         reload_success.set(1);
         Arc::new(Metrics {
@@ -171,8 +178,13 @@ impl Metrics {
             outbox_held,
             reload_success,
             state_write_errors,
+            heartbeat_failures,
             known: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub fn inc_heartbeat_failure(&self) {
+        self.heartbeat_failures.inc();
     }
 
     pub fn set_balance(&self, account: &str, provider: &str, currency: &str, value: f64) {
@@ -656,6 +668,7 @@ mod tests {
             ("balance_alert_outbox_held", "gauge"),
             ("balance_alert_config_reload_success", "gauge"),
             ("balance_alert_state_write_errors_total", "counter"),
+            ("balance_alert_heartbeat_failures_total", "counter"),
         ];
         for (name, ty) in expected {
             assert!(

@@ -27,6 +27,7 @@ const DOCUMENTED: &str = r#"{"Account":{"AccountSid":"acme","BalanceData":{"Bala
 
 fn account(base_url: &str) -> AccountConfig {
     AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: "acme".into(),

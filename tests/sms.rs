@@ -55,6 +55,7 @@ impl Match for FormIs {
 
 fn account(base_url: &str) -> Arc<AccountConfig> {
     Arc::new(AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: "acme".into(),

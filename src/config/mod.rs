@@ -26,11 +26,13 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub mod env;
+mod ha;
 pub mod raw;
 pub mod secret;
 pub mod validate;
 
 pub use env::{Env, MapEnv, ProcessEnv};
+pub use ha::HeartbeatConfig;
 pub use secret::{Secret, redact_secrets};
 pub use validate::{Checked, Ctx, Place, Res, Tables};
 
@@ -81,6 +83,12 @@ pub struct DaemonConfig {
     pub timezone: Option<(String, jiff::tz::TimeZone)>,
     /// How long in-flight deliveries may finish at shutdown.
     pub shutdown_grace: Duration,
+    /// `instance`: names this instance of an HA pair in messages and labels (§11.3).
+    pub instance: Option<String>,
+    /// `shard`: poll only the accounts of this shard (§11.3).
+    pub shard: Option<crate::core::Shard>,
+    /// `heartbeat`: the dead man's switch pinged while every loop is alive (§11.2).
+    pub heartbeat: Option<HeartbeatConfig>,
 }
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
@@ -153,7 +161,7 @@ pub(crate) fn read_document<'a>(
 }
 
 /// `[daemon]`, with its defaults when the section is absent.
-pub(crate) fn daemon_section(ctx: &Ctx<'_>, raw: &RawFile) -> Res<DaemonConfig> {
+pub(crate) fn daemon_section(ctx: &mut Ctx<'_>, raw: &RawFile) -> Res<DaemonConfig> {
     match &raw.daemon {
         Some(d) => daemon(ctx, d),
         None => Ok(DaemonConfig {
@@ -163,6 +171,9 @@ pub(crate) fn daemon_section(ctx: &Ctx<'_>, raw: &RawFile) -> Res<DaemonConfig> 
             give_up_after: Duration::from_secs(24 * 3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(10),
+            instance: None,
+            shard: None,
+            heartbeat: None,
         }),
     }
 }
@@ -178,7 +189,7 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
+fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
     let raw = d.get_ref();
     let state_file = match &raw.state_file {
         Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
@@ -230,6 +241,7 @@ fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
         Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
         None => Duration::from_secs(10),
     };
+    let (instance, shard, heartbeat) = ha::read(ctx, raw)?;
     Ok(DaemonConfig {
         state_file,
         listen,
@@ -237,5 +249,8 @@ fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
         give_up_after,
         timezone,
         shutdown_grace,
+        instance,
+        shard,
+        heartbeat,
     })
 }

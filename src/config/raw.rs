@@ -39,6 +39,28 @@ pub(crate) struct RawDaemon {
     pub give_up_after: Opt<RawDuration>,
     pub timezone: Opt<String>,
     pub shutdown_grace: Opt<RawDuration>,
+    pub instance: Opt<String>,
+    pub shard: Opt<RawShard>,
+    pub heartbeat: Opt<RawHeartbeat>,
+}
+
+/// `[daemon] shard = { index, count }` (SPEC §11.3).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShard {
+    pub index: Opt<i64>,
+    pub count: Opt<i64>,
+}
+
+/// `[daemon] heartbeat = { url, every, fail_url }` (SPEC §11.2).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeartbeat {
+    pub url: Opt<String>,
+    pub url_file: Opt<String>,
+    pub every: Opt<RawDuration>,
+    pub fail_url: Opt<String>,
+    pub fail_url_file: Opt<String>,
 }
 
 /// The keys every `[[account]]` has, whatever its provider; the provider's own keys are
@@ -55,6 +77,7 @@ pub(crate) struct RawAccount {
     pub notify: Option<StrList>,
     pub warning: Opt<RawThreshold>,
     pub critical: Opt<RawThreshold>,
+    pub labels: Opt<std::collections::BTreeMap<String, Spanned<String>>>,
     pub escalate: Opt<Vec<Spanned<RawEscalation>>>,
 }
 
@@ -77,6 +100,7 @@ pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "notify",
     "warning",
     "critical",
+    "labels",
     "escalate",
 ];
 

@@ -10,9 +10,11 @@ pub mod event;
 pub mod level;
 pub mod quiet;
 pub mod routing;
+pub mod shard;
 
 pub use amount::{DecimalError, exact_decimal};
 pub use evaluate::{AccountState, Emitted, Observation, Policy};
 pub use event::{ErrorClass, Event, EventKind, new_event_id};
 pub use level::{Level, Threshold, Thresholds};
 pub use routing::{Routed, Routing};
+pub use shard::Shard;

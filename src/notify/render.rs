@@ -18,6 +18,8 @@ use crate::core::{Event, EventKind, Level};
 pub struct RenderCtx {
     /// `[daemon] timezone`: human-facing times are also shown in this zone.
     pub timezone: Option<(String, jiff::tz::TimeZone)>,
+    /// `[daemon] instance` (SPEC §11.3): which of an HA pair speaks, in every message.
+    pub instance: Option<String>,
 }
 
 /// Who signs every message; short so it fits an SMS.
@@ -244,6 +246,9 @@ pub fn facts(event: &Event, ctx: &RenderCtx) -> Vec<(&'static str, String)> {
             "Observed at (local)",
             format!("{} ({name})", local.strftime("%Y-%m-%d %H:%M:%S %:z")),
         ));
+    }
+    if let Some(instance) = &ctx.instance {
+        out.push(("Instance", instance.clone()));
     }
     out
 }

@@ -144,5 +144,6 @@ pub(crate) fn kolkata() -> RenderCtx {
             "Asia/Kolkata".into(),
             jiff::tz::TimeZone::get("Asia/Kolkata").unwrap(),
         )),
+        instance: None,
     }
 }

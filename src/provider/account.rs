@@ -20,6 +20,8 @@ pub struct AccountConfig {
     pub ca_file: Option<PathBuf>,
     pub notify: Vec<String>,
     pub thresholds: Thresholds,
+    /// `labels = {…}`: extra Alertmanager labels for this account's alerts.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Escalation steps (SPEC §12), `after` increasing.
     pub escalate: Vec<crate::core::escalation::Step>,
 }

@@ -760,6 +760,7 @@ mod tests {
     fn redaction_covers_basic_auth_and_cut_off_secrets() {
         use base64::Engine as _;
         let account = AccountConfig {
+            labels: Default::default(),
             name: "primary".into(),
             provider: ProviderConfig::Exotel(ExotelConfig {
                 sid: "acme".into(),

@@ -64,19 +64,54 @@ impl Config {
     /// 2 accounts (primary, backup), 1 channel (ops-slack: slack)`.
     pub fn summary(&self) -> String {
         let accounts: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+        let shard = self
+            .shard_summary()
+            .map(|s| format!("; {s}"))
+            .unwrap_or_default();
         let channels: Vec<String> = self
             .channels
             .iter()
             .map(|c| format!("{}: {}", c.name, c.kind.type_name()))
             .collect();
         format!(
-            "config OK: {}: {} ({}), {} ({})",
+            "config OK: {}: {} ({}), {} ({}){shard}",
             self.path.display(),
             plural(accounts.len(), "account"),
             accounts.join(", "),
             plural(channels.len(), "channel"),
             channels.join(", ")
         )
+    }
+
+    /// True when this instance polls `account` (its shard owns it, or no shard is set).
+    pub fn owns(&self, account: &str) -> bool {
+        crate::core::shard::owned(self.daemon.shard, account)
+    }
+
+    /// The accounts this instance polls, in config order.
+    pub fn owned_accounts(&self) -> Vec<&Arc<AccountConfig>> {
+        self.accounts
+            .iter()
+            .filter(|a| self.owns(&a.name))
+            .collect()
+    }
+
+    /// `shard 1 of 3 polls 2 accounts (primary, backup)`, when a shard is set: what
+    /// `validate` (and `status`) say about the split.
+    pub fn shard_summary(&self) -> Option<String> {
+        let shard = self.daemon.shard?;
+        let owned: Vec<&str> = self
+            .owned_accounts()
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        Some(format!(
+            "shard {} of {} polls {} ({})",
+            shard.index,
+            shard.count,
+            plural(owned.len(), "account"),
+            owned.join(", ")
+        ))
     }
 }
 
@@ -133,7 +168,7 @@ fn parse_checked(
     let channel_tables = sections::channel_tables(&ctx, &raw);
     sections::unknown_keys(&ctx, &account_tables, &channel_tables)?;
 
-    let daemon = config::daemon_section(&ctx, &raw)?;
+    let daemon = config::daemon_section(&mut ctx, &raw)?;
 
     if raw.account.is_empty() {
         return Err(ctx.err(

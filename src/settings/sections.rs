@@ -255,6 +255,7 @@ pub(super) fn account(
         Some(steps) => super::paging::escalate(ctx, steps, &key("escalate"))?,
         None => Vec::new(),
     };
+    let labels = labels(ctx, &raw.labels, &key("labels"))?;
 
     Ok(AccountConfig {
         name,
@@ -267,7 +268,54 @@ pub(super) fn account(
         ca_file,
         notify,
         thresholds: Thresholds { warning, critical },
+        labels,
     })
+}
+
+/// Labels the daemon sets itself; an account's `labels` table may not override them.
+pub const RESERVED_LABELS: &[&str] = &[
+    "alertname",
+    "account",
+    "sid",
+    "provider",
+    "severity",
+    "instance",
+];
+
+/// `labels = {…}`: Alertmanager label names (`[a-zA-Z_][a-zA-Z0-9_]*`, not `__`-prefixed,
+/// not one the daemon sets) with non-empty values.
+fn labels(
+    ctx: &Ctx<'_>,
+    raw: &crate::config::raw::Opt<std::collections::BTreeMap<String, Spanned<String>>>,
+    base: &str,
+) -> Res<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(table) = raw else { return Ok(out) };
+    for (name, value) in table.get_ref() {
+        let key = format!("{base}.{name}");
+        let valid = !name.is_empty()
+            && !name.starts_with("__")
+            && name
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+        if !valid {
+            return Err(ctx.err(
+                Some(value.span()),
+                &key,
+                "not a valid label name: use letters, digits and _ (not first a digit, not starting with __)",
+            ));
+        }
+        if RESERVED_LABELS.contains(&name.as_str()) {
+            return Err(ctx.err(
+                Some(value.span()),
+                &key,
+                format!("`{name}` is set by balance-alert itself; choose another label name"),
+            ));
+        }
+        out.insert(name.clone(), ctx.string(value, &key)?);
+    }
+    Ok(out)
 }
 
 fn threshold(ctx: &Ctx<'_>, t: &Spanned<RawThreshold>, base: &str) -> Res<Threshold> {

@@ -44,6 +44,7 @@ pub fn worked_thresholds() -> Thresholds {
 
 pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
     AccountConfig {
+        labels: Default::default(),
         name: name.into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: SID.into(),
@@ -100,6 +101,9 @@ pub fn config(
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            instance: None,
+            shard: None,
+            heartbeat: None,
         },
         accounts: accounts.into_iter().map(Arc::new).collect(),
         channels: channels.into_iter().map(Arc::new).collect(),

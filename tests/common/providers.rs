@@ -183,6 +183,7 @@ impl Provider {
             other => panic!("no such provider {other}"),
         };
         AccountConfig {
+            labels: Default::default(),
             name: name.into(),
             provider,
             poll_interval: Duration::from_secs(300),
