@@ -239,6 +239,7 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
             instance: None,
             shard: None,
             heartbeat: None,
+            web: Default::default(),
         },
         accounts,
         channels: vec![Arc::new(ChannelConfig {

@@ -18,7 +18,7 @@ use crate::notify::{Channel, Notifier, RenderCtx, render};
 use crate::provider::AccountConfig;
 use crate::provider::Client;
 use crate::settings as config;
-use crate::{Clock, SystemClock, logging};
+use crate::{Clock, SystemClock, logging, web};
 
 /// Exit statuses.
 pub mod exit {
@@ -358,7 +358,8 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     Ok(if all_ok { exit::OK } else { exit::FAILURE })
 }
 
-/// `health`: asks the running daemon's `/healthz`.
+/// `health`: asks the running daemon's `/healthz` (over TLS when `[daemon] web` has a
+/// certificate; `/healthz` needs no login).
 pub fn health(path: &Path) -> u8 {
     let config = match config::load(path) {
         Ok(c) => c,
@@ -367,13 +368,6 @@ pub fn health(path: &Path) -> u8 {
             return exit::FAILURE;
         }
     };
-    let Some(addr) = config.daemon.listen else {
-        eprintln!(
-            "{}: [daemon] listen is not set; `health` asks the daemon's /healthz there",
-            path.display()
-        );
-        return exit::FAILURE;
-    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -381,13 +375,58 @@ pub fn health(path: &Path) -> u8 {
             return exit::FAILURE;
         }
     };
-    match rt.block_on(crate::metrics::probe(addr, Duration::from_secs(5))) {
+    match rt.block_on(web::commands::probe_health(&config, Duration::from_secs(5))) {
         Ok(()) => {
             println!("alive");
             exit::OK
         }
         Err(e) => {
             eprintln!("not healthy: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+/// `status`: the daemon's view of every account (or the state file's, when the daemon
+/// is down); 1 when neither can be read.
+pub fn status(path: &Path, format: web::commands::Format) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::status(&config, format));
+    Ok(print_outcome(outcome))
+}
+
+/// `snooze ACCOUNT [--for D] [--until-change]` through the daemon's API.
+pub fn snooze(
+    path: &Path,
+    account: &str,
+    duration: Option<&str>,
+    until_change: bool,
+) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::snooze(
+        &config,
+        account,
+        duration,
+        until_change,
+    ));
+    Ok(print_outcome(outcome.map(|line| line + "\n")))
+}
+
+/// `unsnooze ACCOUNT` through the daemon's API.
+pub fn unsnooze(path: &Path, account: &str) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::unsnooze(&config, account));
+    Ok(print_outcome(outcome.map(|line| line + "\n")))
+}
+
+fn print_outcome(outcome: Result<String, String>) -> u8 {
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("balance-alert: {e}");
             exit::FAILURE
         }
     }

@@ -24,14 +24,15 @@ use tracing::{debug, error, info, warn};
 
 use crate::Clock;
 use crate::core::evaluate::{self, AccountState, Emitted, Observation, Policy};
-use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing};
+use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing, snooze};
 use crate::health::{self, Heartbeat, Heartbeats};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::notify::{self, Channel, Notifier, RenderCtx};
 use crate::provider::AccountConfig;
 use crate::provider::Client;
 use crate::settings::{ChannelConfig, Config};
 use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
+use crate::web::{self, activity::Activity, live::Live, view::Delivery, view::DeliveryResult};
 
 mod paging;
 
@@ -129,6 +130,8 @@ struct Shared {
     routes: RwLock<HashMap<String, Route>>,
     /// Quiet hours and escalation (SPEC §12).
     paging: paging::Paging,
+    /// Recent events and delivery results, for the dashboard.
+    activity: Arc<Activity>,
 }
 
 struct Route {
@@ -155,6 +158,8 @@ struct Daemon {
     accounts: HashMap<String, watch::Sender<AccountSetup>>,
     notify_shutdown: broadcast::Sender<()>,
     complete_tx: mpsc::Sender<()>,
+    /// The web endpoint's view of the daemon, when `listen` is set.
+    live: Option<Arc<Live>>,
 }
 
 /// Runs the daemon until `shutdown` resolves, then stops polling, gives in-flight
@@ -205,6 +210,7 @@ pub async fn run(
         grace: config.daemon.shutdown_grace,
         routes: RwLock::new(HashMap::new()),
         paging,
+        activity: Arc::new(Activity::new()),
     });
 
     // Reconcile saved state with the config: forget removed accounts, drop deliveries
@@ -271,6 +277,14 @@ pub async fn run(
     store.save().await?;
 
     // Bind before any task starts: a taken port must stop the start cleanly.
+    // TLS files are read now: a bad certificate stops the start, not the first request.
+    let tls = match (&config.daemon.listen, &config.daemon.web.tls) {
+        (Some(_), Some(files)) => Some(
+            web::tls::server_config(files)
+                .map_err(|e| RunError::Config(format!("[daemon] web: {e}")))?,
+        ),
+        _ => None,
+    };
     let listener = match config.daemon.listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -282,12 +296,24 @@ pub async fn run(
 
     let (notify_shutdown, _) = broadcast::channel(1);
     let (complete_tx, mut complete_rx) = mpsc::channel::<()>(1);
+    let live = listener.as_ref().map(|_| {
+        Arc::new(Live {
+            store: store.clone(),
+            config: RwLock::new(Arc::new(config.clone())),
+            metrics: metrics.clone(),
+            heartbeats: heartbeats.clone(),
+            activity: shared.activity.clone(),
+            clock: shared.clock.clone(),
+        })
+    });
+    let web_config = config.daemon.web.clone();
     let mut daemon = Daemon {
         shared: shared.clone(),
         config,
         accounts: HashMap::new(),
         notify_shutdown,
         complete_tx,
+        live: live.clone(),
     };
     for (config, channel) in channels {
         restore_mirror(
@@ -314,15 +340,21 @@ pub async fn run(
         Some(listener) => {
             let bound = listener.local_addr().ok();
             if let Some(addr) = bound {
-                info!(%addr, "serving /metrics and /healthz");
+                info!(
+                    %addr,
+                    tls = tls.is_some(),
+                    basic_auth = web_config.basic_auth.is_some(),
+                    snooze_api = web_config.admin_token.is_some(),
+                    "serving the dashboard, /api/v1/status, /metrics and /healthz"
+                );
             }
             let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
             let done = daemon.complete_tx.clone();
-            let (m, h) = (metrics.clone(), heartbeats.clone());
+            let live = live.expect("built with the listener");
             tokio::spawn(async move {
                 let stopped = async move { stop.recv().await };
-                if let Err(e) = metrics::serve(listener, m, h, stopped).await {
-                    error!(error = %e, "metrics server failed");
+                if let Err(e) = web::serve(listener, live, web_config, tls, stopped).await {
+                    error!(error = %e, "web server failed");
                 }
                 drop(done);
             });
@@ -614,6 +646,7 @@ impl Daemon {
             self.accounts.remove(&name);
             self.shared.store.forget(&name);
             self.shared.metrics.forget_account(&name);
+            self.shared.activity.forget_account(&name);
             info!(account = %name, "account removed by reload; its state is forgotten");
         }
         for setup in clients {
@@ -630,6 +663,9 @@ impl Daemon {
             daemon: new_daemon,
             ..new
         };
+        if let Some(live) = &self.live {
+            live.set_config(Arc::new(self.config.clone()));
+        }
         self.shared.store.mark_dirty();
         if let Err(e) = self.shared.store.save().await {
             error!(error = %e, "cannot save state after reload");
@@ -731,7 +767,18 @@ impl Shared {
             }
             let state = &mut *guard;
             let record = state.accounts.entry(account.name.clone()).or_default();
-            let dirty = must_persist(&record.eval, &new) || !emitted.is_empty();
+            // A snooze silences reminders until it expires or the level changes.
+            let mut emitted = emitted;
+            let before = emitted.len();
+            let snooze_ended = snooze::settle(&mut record.snooze, new.level, now, &mut emitted);
+            if emitted.len() < before {
+                info!(account = %account.name, "reminder skipped: the account is snoozed");
+            }
+            if let Some(why) = snooze_ended {
+                info!(account = %account.name, reason = why.as_str(), "snooze ended");
+            }
+            let dirty =
+                must_persist(&record.eval, &new) || !emitted.is_empty() || snooze_ended.is_some();
             if polled_at.is_some() {
                 record.last_poll_at = polled_at;
             }
@@ -786,6 +833,14 @@ impl Shared {
                     balance = event.balance.map(tracing::field::display),
                     channels = %targets.join(","),
                     "event"
+                );
+                self.activity.event(
+                    &account.name,
+                    now,
+                    emitted.kind.as_str(),
+                    emitted.level,
+                    event.balance,
+                    targets.clone(),
                 );
                 for channel in targets {
                     let held_until = paging::hold_until(
@@ -1301,7 +1356,17 @@ impl Worker {
     }
 
     async fn settle(&mut self, entry: &OutboxEntry, result: Result<(), notify::DeliveryError>) {
+        let (outcome, error) = match &result {
+            Ok(()) => (DeliveryResult::Delivered, None),
+            Err(notify::DeliveryError::Permanent(reason)) => {
+                (DeliveryResult::Failed, Some(reason.to_string()))
+            }
+            Err(notify::DeliveryError::Retry { reason, .. }) => {
+                (DeliveryResult::Retrying, Some(reason.to_string()))
+            }
+        };
         let metrics = &self.shared.metrics;
+        let mut gave_up = false;
         let done = match result {
             Ok(()) => {
                 info!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), id = %entry.event.id, "delivered");
@@ -1323,6 +1388,7 @@ impl Worker {
                 if age >= self.shared.give_up_after {
                     error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempts = self.attempts, "giving up on delivery after give_up_after");
                     metrics.inc_notification(&self.name, "gave_up");
+                    gave_up = true;
                     true
                 } else {
                     // Never wait past the give-up moment: the last try happens then.
@@ -1336,6 +1402,20 @@ impl Worker {
                 }
             }
         };
+        self.shared.activity.delivery(
+            &self.name,
+            Delivery {
+                at: self.shared.clock.now(),
+                result: if gave_up {
+                    DeliveryResult::GaveUp
+                } else {
+                    outcome
+                },
+                event: entry.event.event.as_str().to_string(),
+                account: entry.event.account.clone(),
+                error,
+            },
+        );
         if done {
             self.attempts = 0;
             self.not_before = Instant::now();

@@ -260,6 +260,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
             instance: None,
             shard: None,
             heartbeat: None,
+            web: Default::default(),
         },
         accounts: vec![Arc::new(account), Arc::new(twilio)],
         channels: vec![Arc::new(ChannelConfig {

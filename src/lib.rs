@@ -22,6 +22,7 @@
 //!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar),
 //!   [`core::escalation`] (escalation clocks) and [`core::quiet`] (quiet-hours ranges,
 //!   what is held, the collapse to the net change).
+//!   [`core::snooze`] (what a snooze silences and when it ends).
 //! - [`config`]: reading and error reporting (every error names file, line, column and
 //!   key), [`config::raw`] spanned reading, [`config::env`] `${VAR}` and `_file`
 //!   expansion, [`config::secret`] ([`config::Secret`], redaction), [`config::validate`]
@@ -51,8 +52,10 @@
 //!   future and reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
 //!   watchdog; [`heartbeat`] pings an external dead man's switch while they are alive.
-//! - [`metrics`]: Prometheus series and the small HTTP server for `/metrics` and
-//!   `/healthz`.
+//! - [`metrics`]: Prometheus series.
+//! - [`web`]: the HTTP server on `[daemon] listen` (`/metrics`, `/healthz`, the
+//!   dashboard, the status API, snooze), its TLS and basic auth, the view model and its
+//!   pure HTML rendering, and the client the commands use to reach it.
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
 //!   aware), installed early and switched to the configured format once it is known.
 //! - [`cli`]: the one-shot commands (`check`, `validate`, `test-notify`, `health`) and
@@ -73,6 +76,7 @@ pub mod notify;
 pub mod provider;
 pub mod settings;
 pub mod state;
+pub mod web;
 
 /// Wall-clock time, injected so tests (reminders, blindness) can move it.
 pub trait Clock: Send + Sync + 'static {

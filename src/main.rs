@@ -67,6 +67,36 @@ enum Command {
     },
     /// Ask the running daemon's /healthz (exit 0 alive, 1 otherwise).
     Health(ConfigArg),
+    /// Every account's balance, level, runway and snooze, from the running daemon (or
+    /// its state file when it is down).
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
+    },
+    /// Stop an account's reminders until the snooze expires or its level changes (new
+    /// alerts still go out). Needs [daemon] admin_token.
+    Snooze {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The account's name.
+        account: String,
+        /// How long, e.g. 4h or 30m (at most 30 days); ends early on a level change.
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Until the level changes, with no time limit (the default without --for).
+        #[arg(long)]
+        until_change: bool,
+    },
+    /// End an account's snooze: reminders resume.
+    Unsnooze {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The account's name.
+        account: String,
+    },
     /// Run the real daemon against a simulated Exotel; no credentials needed.
     Demo,
     /// Print the shell completion script (bash, zsh, fish; also elvish, powershell).
@@ -238,6 +268,12 @@ fn print_to_stdout(bytes: &[u8]) -> u8 {
     }
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StatusFormat {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -264,6 +300,27 @@ fn main() -> ExitCode {
             cli::test_notify(&cli::config_path(config.config), channel.as_deref())
         }
         Command::Health(c) => Ok(cli::health(&cli::config_path(c.config))),
+        Command::Status { config, format } => cli::status(
+            &cli::config_path(config.config),
+            match format {
+                StatusFormat::Text => balance_alert::web::commands::Format::Text,
+                StatusFormat::Json => balance_alert::web::commands::Format::Json,
+            },
+        ),
+        Command::Snooze {
+            config,
+            account,
+            duration,
+            until_change,
+        } => cli::snooze(
+            &cli::config_path(config.config),
+            &account,
+            duration.as_deref(),
+            until_change,
+        ),
+        Command::Unsnooze { config, account } => {
+            cli::unsnooze(&cli::config_path(config.config), &account)
+        }
         Command::Demo => balance_alert::demo::run(),
         Command::Completions { shell } => Ok(print_to_stdout(&completions(shell))),
         Command::Man => Ok(print_to_stdout(&man_page())),

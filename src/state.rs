@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::core::Snooze;
 use crate::core::escalation::EscalationClock;
 use crate::core::{AccountState, Event, Routing};
 
@@ -47,6 +48,20 @@ pub struct AccountRecord {
     /// The escalation clocks (SPEC §12), so an escalation survives a restart.
     #[serde(skip_serializing_if = "EscalationClock::is_idle")]
     pub escalation: EscalationClock,
+    /// `balance-alert snooze` (SPEC §12). Optional and additive: state files written
+    /// before it read as "not snoozed".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snooze: Option<Snooze>,
+}
+
+impl AccountRecord {
+    /// Whether a snooze stands for this account at `now` (reminders and escalation
+    /// pause while it does).
+    pub fn is_snoozed(&self, now: Timestamp) -> bool {
+        self.snooze
+            .as_ref()
+            .is_some_and(|s| s.is_active(now, self.eval.level))
+    }
 }
 
 /// One message for one channel, persisted before it is sent.
@@ -337,6 +352,15 @@ impl Store {
             .get(account)
             .map(|h| h.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Every account's sample history under one lock (the dashboard's view of all).
+    pub fn all_samples(&self) -> BTreeMap<String, Vec<Sample>> {
+        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        samples
+            .iter()
+            .map(|(k, h)| (k.clone(), h.iter().copied().collect()))
+            .collect()
     }
 
     /// Forgets an account removed from the config.

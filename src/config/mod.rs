@@ -89,6 +89,8 @@ pub struct DaemonConfig {
     pub shard: Option<crate::core::Shard>,
     /// `heartbeat`: the dead man's switch pinged while every loop is alive (§11.2).
     pub heartbeat: Option<HeartbeatConfig>,
+    /// TLS, basic auth and the admin token of the web endpoint on `listen`.
+    pub web: crate::web::WebConfig,
 }
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
@@ -174,6 +176,7 @@ pub(crate) fn daemon_section(ctx: &mut Ctx<'_>, raw: &RawFile) -> Res<DaemonConf
             instance: None,
             shard: None,
             heartbeat: None,
+            web: crate::web::WebConfig::default(),
         }),
     }
 }
@@ -242,7 +245,16 @@ fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
         None => Duration::from_secs(10),
     };
     let (instance, shard, heartbeat) = ha::read(ctx, raw)?;
+    let web = crate::web::config::read(
+        ctx,
+        &d.span(),
+        &raw.web,
+        &raw.admin_token,
+        &raw.admin_token_file,
+        listen,
+    )?;
     Ok(DaemonConfig {
+        web,
         state_file,
         listen,
         log_format,

@@ -42,6 +42,9 @@ pub(crate) struct RawDaemon {
     pub instance: Opt<String>,
     pub shard: Opt<RawShard>,
     pub heartbeat: Opt<RawHeartbeat>,
+    pub web: Opt<crate::web::config::RawWeb>,
+    pub admin_token: Opt<String>,
+    pub admin_token_file: Opt<String>,
 }
 
 /// `[daemon] shard = { index, count }` (SPEC §11.3).

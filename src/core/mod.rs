@@ -11,6 +11,7 @@ pub mod level;
 pub mod quiet;
 pub mod routing;
 pub mod shard;
+pub mod snooze;
 
 pub use amount::{DecimalError, exact_decimal};
 pub use evaluate::{AccountState, Emitted, Observation, Policy};
@@ -18,3 +19,4 @@ pub use event::{ErrorClass, Event, EventKind, new_event_id};
 pub use level::{Level, Threshold, Thresholds};
 pub use routing::{Routed, Routing};
 pub use shard::Shard;
+pub use snooze::Snooze;

@@ -46,11 +46,9 @@ impl Paging {
 }
 
 /// Whether the account's escalation clock stands still at `now`: while its monitor is
-/// failing (SPEC §12). A snooze pauses it too once snoozes exist on this branch's base
-/// (`|| record.is_snoozed(now)`, the web branch's query); see the README ("Paging well").
+/// failing or a snooze stands (SPEC §12).
 fn paused(record: &AccountRecord, now: Timestamp) -> bool {
-    let _ = now;
-    record.eval.monitor_failing
+    record.eval.monitor_failing || record.is_snoozed(now)
 }
 
 /// Advances the account's escalation clock to `now` and returns the steps that fell

@@ -104,6 +104,7 @@ pub fn config(
             instance: None,
             shard: None,
             heartbeat: None,
+            web: Default::default(),
         },
         accounts: accounts.into_iter().map(Arc::new).collect(),
         channels: channels.into_iter().map(Arc::new).collect(),
