@@ -34,6 +34,8 @@ use crate::settings::{ChannelConfig, Config};
 use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
 use crate::web::{self, activity::Activity, live::Live, view::Delivery, view::DeliveryResult};
 
+mod paging;
+
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
 /// How often the sample history is flushed.
@@ -126,6 +128,8 @@ struct Shared {
     grace: Duration,
     /// Channel name → its config and its worker's queue.
     routes: RwLock<HashMap<String, Route>>,
+    /// Quiet hours and escalation (SPEC §12).
+    paging: paging::Paging,
     /// Recent events and delivery results, for the dashboard.
     activity: Arc<Activity>,
 }
@@ -195,6 +199,7 @@ pub async fn run(
         timezone: config.daemon.timezone.clone(),
         instance: config.daemon.instance.clone(),
     };
+    let paging = paging::Paging::new(config.daemon.timezone.as_ref());
     let shared = Arc::new(Shared {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -204,6 +209,7 @@ pub async fn run(
         give_up_after: config.daemon.give_up_after,
         grace: config.daemon.shutdown_grace,
         routes: RwLock::new(HashMap::new()),
+        paging,
         activity: Arc::new(Activity::new()),
     });
 
@@ -219,6 +225,11 @@ pub async fn run(
         let mut outbox = std::mem::take(&mut state.outbox);
         outbox.sort_by_key(|e| e.seq);
         for entry in outbox {
+            if entry.is_held() && config.channel(&entry.channel).is_some() {
+                // Waits for the release task, not for a worker.
+                state.outbox.push(entry);
+                continue;
+            }
             if config.channel(&entry.channel).is_some() {
                 pending
                     .entry(entry.channel.clone())
@@ -235,7 +246,9 @@ pub async fn run(
         }
         let kept: std::collections::HashSet<u64> =
             pending.values().flatten().map(|e| e.seq).collect();
-        state.outbox.retain(|e| kept.contains(&e.seq));
+        state
+            .outbox
+            .retain(|e| e.is_held() || kept.contains(&e.seq));
         for (channel, count) in dropped {
             warn!(
                 channel,
@@ -317,6 +330,11 @@ pub async fn run(
         daemon.spawn_account(setup);
     }
     daemon.spawn_sample_flusher();
+    {
+        let stop = daemon.shutdown_handle();
+        let done = daemon.complete_tx.clone();
+        tokio::spawn(paging::run_release(shared.clone(), stop, done));
+    }
 
     let listen = match listener {
         Some(listener) => {
@@ -657,6 +675,8 @@ impl Daemon {
             .metrics
             .set_outbox_pending(self.shared.store.lock().outbox.len());
         self.shared.metrics.set_reload_success(true);
+        // Quiet hours may have changed: re-plan the held messages.
+        self.shared.paging.wake.notify_one();
         info!(
             accounts = self.accounts.len(),
             channels = self.config.channels.len(),
@@ -763,6 +783,8 @@ impl Shared {
                 record.last_poll_at = polled_at;
             }
             record.eval = new;
+            let due = paging::tick(account, record, now);
+            let dirty = dirty || !due.is_empty();
             let channels: Vec<&ChannelConfig> = account
                 .notify
                 .iter()
@@ -773,16 +795,34 @@ impl Shared {
             let mut everyone: Vec<&ChannelConfig> = routes.values().map(|r| &*r.config).collect();
             everyone.sort_by(|a, b| a.name.cmp(&b.name));
             let mut entries = Vec::new();
-            for emitted in emitted {
+            let mut held = 0usize;
+            // The steps that fell due follow the poll's own events (SPEC §12).
+            let current = record.eval.level;
+            let emitted = emitted
+                .into_iter()
+                .map(|e| (e, None))
+                .chain(due.into_iter().map(|d| {
+                    let escalated = Emitted {
+                        kind: EventKind::Escalated,
+                        level: d.level,
+                        previous_level: None,
+                        threshold: account.thresholds.for_level(current).map(|t| t.below),
+                    };
+                    (escalated, Some(d.to))
+                }));
+            for (emitted, to) in emitted {
                 let event = build_event(account, &record.eval, &emitted, now);
                 let severity = routing::severity(emitted.kind, emitted.level);
-                let targets = routing::route(
-                    emitted.kind,
-                    severity,
-                    &channels,
-                    &everyone,
-                    &mut record.routing,
-                );
+                let targets = match to {
+                    Some(to) => routing::route_escalation(&to, &everyone, &mut record.routing),
+                    None => routing::route(
+                        emitted.kind,
+                        severity,
+                        &channels,
+                        &everyone,
+                        &mut record.routing,
+                    ),
+                };
                 info!(
                     account = %account.name,
                     provider = account.provider_name(),
@@ -803,16 +843,43 @@ impl Shared {
                     targets.clone(),
                 );
                 for channel in targets {
+                    let held_until = paging::hold_until(
+                        &self.paging,
+                        &routes,
+                        &channel,
+                        emitted.kind,
+                        severity,
+                        now,
+                    );
+                    if held_until.is_none() {
+                        held += paging::drop_superseded_held(
+                            &mut state.outbox,
+                            &channel,
+                            &account.name,
+                            emitted.kind,
+                        );
+                    }
                     let entry = OutboxEntry {
                         seq: state.next_seq,
                         channel,
                         created_at: now,
                         event: event.clone(),
+                        held_until,
                     };
                     state.next_seq += 1;
                     state.outbox.push(entry.clone());
-                    entries.push(entry);
+                    match held_until {
+                        Some(until) => {
+                            held += 1;
+                            info!(account = %account.name, channel = %entry.channel, event = emitted.kind.as_str(), until = %until, "held for quiet hours");
+                        }
+                        None => entries.push(entry),
+                    }
                 }
+            }
+            if held > 0 {
+                self.metrics.set_outbox_held(paging::held_count(state));
+                self.paging.wake.notify_one();
             }
             (entries, dirty, state.outbox.len())
         };
@@ -959,8 +1026,11 @@ impl AccountTask {
         // When a long Retry-After pushes the next poll past `blind_after`, the task
         // wakes at that moment anyway so `monitor_failing` is not late.
         let mut blind_check: Option<Instant> = None;
+        // When the next escalation step falls due between polls (SPEC §12).
+        let mut escalation_check = self.escalation_due(&config);
         loop {
             let wake = blind_check.map_or(next, |b| b.min(next));
+            let wake = escalation_check.map_or(wake, |e| e.min(wake));
             heartbeat.expect_back_within(
                 wake.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
             );
@@ -989,10 +1059,19 @@ impl AccountTask {
                     let state = self.current_state(&config.name);
                     blind_check =
                         blindness_due(&state, &config, self.shared.clock.now(), Instant::now());
+                    escalation_check = self.escalation_due(&config);
                     continue;
                 }
                 _ = sleep_until_opt(blind_check.filter(|b| *b < next)) => {
                     blind_check = self.check_blindness(&config).await;
+                    escalation_check = self.escalation_due(&config);
+                    continue;
+                }
+                _ = sleep_until_opt(escalation_check.filter(|e| *e < next)) => {
+                    // Nothing new is known: only the clock moved.
+                    let state = self.current_state(&config.name);
+                    self.shared.commit(&config, state, Vec::new(), None, &self.setup).await;
+                    escalation_check = self.escalation_due(&config);
                     continue;
                 }
                 _ = tokio::time::sleep_until(next) => {}
@@ -1075,7 +1154,17 @@ impl AccountTask {
             self.shared
                 .commit(&config, new, emitted, Some(polled_at), &self.setup)
                 .await;
+            escalation_check = self.escalation_due(&config);
         }
+    }
+
+    /// When the account's next escalation step falls due, if its clock runs.
+    fn escalation_due(&self, config: &AccountConfig) -> Option<Instant> {
+        let state = self.shared.store.lock();
+        let record = state.accounts.get(&config.name)?;
+        // Just past it, like blindness: the step fires at `after`, not before.
+        paging::next_escalation(config, record, self.shared.clock.now())
+            .map(|d| Instant::now() + d + Duration::from_millis(1))
     }
 
     /// Startup jitter spreads many accounts out; the rate floor holds across restarts.
@@ -1446,6 +1535,7 @@ mod tests {
                 observed_at: at,
                 error: None,
             },
+            held_until: None,
         }
     }
 

@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::core::Snooze;
+use crate::core::escalation::EscalationClock;
 use crate::core::{AccountState, Event, Routing};
 
 /// Samples kept per account: enough for a trend, small enough for 10,000 accounts.
@@ -44,6 +45,9 @@ pub struct AccountRecord {
     pub routing: Routing,
     /// When the last Balance request was made; keeps the 60 s floor across restarts.
     pub last_poll_at: Option<Timestamp>,
+    /// The escalation clocks (SPEC §12), so an escalation survives a restart.
+    #[serde(skip_serializing_if = "EscalationClock::is_idle")]
+    pub escalation: EscalationClock,
     /// `balance-alert snooze` (SPEC §12). Optional and additive: state files written
     /// before it read as "not snoozed".
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +71,16 @@ pub struct OutboxEntry {
     pub channel: String,
     pub created_at: Timestamp,
     pub event: Event,
+    /// Held for the channel's quiet hours (SPEC §12) until this time, when it is
+    /// released or collapsed with the account's other held messages; absent: due now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<Timestamp>,
+}
+
+impl OutboxEntry {
+    pub fn is_held(&self) -> bool {
+        self.held_until.is_some()
+    }
 }
 
 /// One balance reading in the history.
@@ -304,6 +318,17 @@ impl Store {
             .expect("state writer panicked")?;
         *written = upto;
         Ok(())
+    }
+
+    /// The messages held for quiet hours, oldest first (for `status` and the
+    /// dashboard).
+    pub fn held(&self) -> Vec<OutboxEntry> {
+        self.lock()
+            .outbox
+            .iter()
+            .filter(|e| e.is_held())
+            .cloned()
+            .collect()
     }
 
     /// Appends a sample to the account's bounded history (in memory only).

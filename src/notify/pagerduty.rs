@@ -146,9 +146,11 @@ pub fn dedup_key(event: &Event, provider: &str) -> String {
     let what = match event.event {
         EventKind::MonitorFailing | EventKind::MonitorRecovered => "monitor",
         EventKind::Test => "test",
-        EventKind::Alert | EventKind::Reminder | EventKind::Improved | EventKind::Resolved => {
-            "balance"
-        }
+        EventKind::Alert
+        | EventKind::Reminder
+        | EventKind::Improved
+        | EventKind::Resolved
+        | EventKind::Escalated => "balance",
     };
     format!("balance-alert/{provider}/{}/{what}", event.sid)
 }
@@ -167,11 +169,14 @@ pub fn pagerduty_body(event: &Event, ctx: &RenderCtx, provider: &str, routing_ke
         EventKind::MonitorFailing => "error",
         EventKind::Test => "info",
         // Listed, not a wildcard: a new event kind must decide here what it pages.
-        EventKind::Alert | EventKind::Reminder | EventKind::Improved => match event.level {
-            Level::Critical => "critical",
-            // An `alert` is never at ok; a warning is the least a trigger can say.
-            Level::Warning | Level::Ok => "warning",
-        },
+        // An escalation triggers the balance incident again at its level.
+        EventKind::Alert | EventKind::Reminder | EventKind::Improved | EventKind::Escalated => {
+            match event.level {
+                Level::Critical => "critical",
+                // An `alert` is never at ok; a warning is the least a trigger can say.
+                Level::Warning | Level::Ok => "warning",
+            }
+        }
     };
     let payload = json!({
         "summary": shorten(&headline(event), SUMMARY_MAX),
