@@ -31,8 +31,9 @@ ci_venv() {
   if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     apt_install python3 python3-venv
   fi
-  # A venv left half-made (say, by a python3 without ensurepip) has no pip: start over.
-  if [ ! -x "$CI_VENV/bin/pip" ]; then
+  # A venv left half-made (say, by a python3 without ensurepip) or moved (its scripts
+  # name the old path) has no working pip: start over.
+  if ! "$CI_VENV/bin/pip" --version >/dev/null 2>&1; then
     rm -rf "$CI_VENV"
     python3 -m venv "$CI_VENV"
   fi

@@ -67,6 +67,7 @@ fn account() -> AccountConfig {
                 clear_above: d("1500"),
             }),
         },
+        escalate: Vec::new(),
     }
 }
 

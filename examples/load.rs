@@ -207,6 +207,7 @@ fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -
                 clear_above: d("1500"),
             }),
         },
+        escalate: Vec::new(),
     }
 }
 
@@ -248,6 +249,7 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
                 url: Secret::new(format!("http://{hook}/hook")),
                 headers: Vec::new(),
             }),
+            quiet_hours: Default::default(),
         })],
         warnings: Vec::new(),
     }

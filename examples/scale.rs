@@ -380,7 +380,7 @@ fn main() {
                         observed_at: now,
                         error: None,
                     };
-                    state.push_outbox("hook".into(), now, event);
+                    state.push_outbox("hook".into(), now, event, None);
                 }
             }
             store.save().await.expect("write backlog");

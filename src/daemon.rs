@@ -35,6 +35,8 @@ use crate::settings::{ChannelConfig, Config};
 use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
 use crate::web::{self, activity::Activity, live::Live, view::Delivery, view::DeliveryResult};
 
+mod paging;
+
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
 /// How often the sample history is flushed.
@@ -127,6 +129,8 @@ struct Shared {
     grace: Duration,
     /// Channel name → its config and its worker's queue.
     routes: RwLock<HashMap<String, Route>>,
+    /// Quiet hours and escalation (SPEC §12).
+    paging: paging::Paging,
     /// Recent events and delivery results, for the dashboard.
     activity: Arc<Activity>,
 }
@@ -188,6 +192,7 @@ pub async fn run(
         timezone: config.daemon.timezone.clone(),
         instance: config.daemon.instance.clone(),
     };
+    let paging = paging::Paging::new(config.daemon.timezone.as_ref());
     let shared = Arc::new(Shared {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -197,6 +202,7 @@ pub async fn run(
         give_up_after: config.daemon.give_up_after,
         grace: config.daemon.shutdown_grace,
         routes: RwLock::new(HashMap::new()),
+        paging,
         activity: Arc::new(Activity::new()),
     });
 
@@ -263,6 +269,11 @@ pub async fn run(
     }
     daemon.spawn_sample_flusher();
     daemon.spawn_state_watcher();
+    {
+        let stop = daemon.shutdown_handle();
+        let done = daemon.complete_tx.clone();
+        tokio::spawn(paging::run_release(shared.clone(), stop, done));
+    }
 
     let listen = match listener {
         Some(listener) => {
@@ -440,7 +451,8 @@ fn reconcile(
         );
     }
     let mut pending: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
-    for entry in state.outbox().values() {
+    // Held entries wait for the release task, not for a worker.
+    for entry in state.outbox().values().filter(|e| !e.is_held()) {
         pending
             .entry(entry.channel.clone())
             .or_default()
@@ -459,6 +471,7 @@ fn reconcile(
         }
     }
     metrics.set_outbox_pending(state.outbox().len());
+    metrics.set_outbox_held(paging::held_count(&state));
     if !state.outbox().is_empty() {
         info!(
             pending = state.outbox().len(),
@@ -753,6 +766,8 @@ impl Daemon {
             .metrics
             .set_outbox_pending(self.shared.store.lock().outbox().len());
         self.shared.metrics.set_reload_success(true);
+        // Quiet hours may have changed: re-plan the held messages.
+        self.shared.paging.wake.notify_one();
         info!(
             accounts = self.accounts.len(),
             channels = self.config.channels.len(),
@@ -859,6 +874,8 @@ impl Shared {
                 record.last_poll_at = polled_at;
             }
             record.eval = new;
+            let due = paging::tick(account, &mut record, now);
+            let dirty = dirty || !due.is_empty();
             let channels: Vec<&ChannelConfig> = account
                 .notify
                 .iter()
@@ -869,16 +886,34 @@ impl Shared {
             let mut everyone: Vec<&ChannelConfig> = routes.values().map(|r| &*r.config).collect();
             everyone.sort_by(|a, b| a.name.cmp(&b.name));
             let mut entries = Vec::new();
-            for emitted in emitted {
+            let mut held = 0usize;
+            // The steps that fell due follow the poll's own events (SPEC §12).
+            let current = record.eval.level;
+            let emitted = emitted
+                .into_iter()
+                .map(|e| (e, None))
+                .chain(due.into_iter().map(|d| {
+                    let escalated = Emitted {
+                        kind: EventKind::Escalated,
+                        level: d.level,
+                        previous_level: None,
+                        threshold: account.thresholds.for_level(current).map(|t| t.below),
+                    };
+                    (escalated, Some(d.to))
+                }));
+            for (emitted, to) in emitted {
                 let event = build_event(account, &record.eval, &emitted, now);
                 let severity = routing::severity(emitted.kind, emitted.level);
-                let targets = routing::route(
-                    emitted.kind,
-                    severity,
-                    &channels,
-                    &everyone,
-                    &mut record.routing,
-                );
+                let targets = match to {
+                    Some(to) => routing::route_escalation(&to, &everyone, &mut record.routing),
+                    None => routing::route(
+                        emitted.kind,
+                        severity,
+                        &channels,
+                        &everyone,
+                        &mut record.routing,
+                    ),
+                };
                 info!(
                     account = %account.name,
                     provider = account.provider_name(),
@@ -899,8 +934,35 @@ impl Shared {
                     targets.clone(),
                 );
                 for channel in targets {
-                    entries.push(state.push_outbox(channel, now, event.clone()));
+                    let held_until = paging::hold_until(
+                        &self.paging,
+                        &routes,
+                        &channel,
+                        emitted.kind,
+                        severity,
+                        now,
+                    );
+                    if held_until.is_none() {
+                        held += paging::drop_superseded_held(
+                            state,
+                            &channel,
+                            &account.name,
+                            emitted.kind,
+                        );
+                    }
+                    let entry = state.push_outbox(channel, now, event.clone(), held_until);
+                    match held_until {
+                        Some(until) => {
+                            held += 1;
+                            info!(account = %account.name, channel = %entry.channel, event = emitted.kind.as_str(), until = %until, "held for quiet hours");
+                        }
+                        None => entries.push(entry),
+                    }
                 }
+            }
+            if held > 0 {
+                self.metrics.set_outbox_held(paging::held_count(state));
+                self.paging.wake.notify_one();
             }
             state.accounts.insert(account.name.clone(), record);
             (entries, dirty, state.outbox().len())
@@ -965,7 +1027,7 @@ impl Shared {
             let mut state = self.store.lock();
             names
                 .iter()
-                .map(|name| state.push_outbox((*name).clone(), now, event.clone()))
+                .map(|name| state.push_outbox((*name).clone(), now, event.clone(), None))
                 .collect()
         };
         for entry in entries {
@@ -1088,8 +1150,11 @@ impl AccountTask {
         // When a long Retry-After pushes the next poll past `blind_after`, the task
         // wakes at that moment anyway so `monitor_failing` is not late.
         let mut blind_check: Option<Instant> = None;
+        // When the next escalation step falls due between polls (SPEC §12).
+        let mut escalation_check = self.escalation_due(&config);
         loop {
             let wake = blind_check.map_or(next, |b| b.min(next));
+            let wake = escalation_check.map_or(wake, |e| e.min(wake));
             heartbeat.expect_back_within(
                 wake.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
             );
@@ -1118,10 +1183,19 @@ impl AccountTask {
                     let state = self.current_state(&config.name);
                     blind_check =
                         blindness_due(&state, &config, self.shared.clock.now(), Instant::now());
+                    escalation_check = self.escalation_due(&config);
                     continue;
                 }
                 _ = sleep_until_opt(blind_check.filter(|b| *b < next)) => {
                     blind_check = self.check_blindness(&config).await;
+                    escalation_check = self.escalation_due(&config);
+                    continue;
+                }
+                _ = sleep_until_opt(escalation_check.filter(|e| *e < next)) => {
+                    // Nothing new is known: only the clock moved.
+                    let state = self.current_state(&config.name);
+                    self.shared.commit(&config, state, Vec::new(), None, &self.setup).await;
+                    escalation_check = self.escalation_due(&config);
                     continue;
                 }
                 _ = tokio::time::sleep_until(next) => {}
@@ -1204,7 +1278,17 @@ impl AccountTask {
             self.shared
                 .commit(&config, new, emitted, Some(polled_at), &self.setup)
                 .await;
+            escalation_check = self.escalation_due(&config);
         }
+    }
+
+    /// When the account's next escalation step falls due, if its clock runs.
+    fn escalation_due(&self, config: &AccountConfig) -> Option<Instant> {
+        let state = self.shared.store.lock();
+        let record = state.accounts.get(&config.name)?;
+        // Just past it, like blindness: the step fires at `after`, not before.
+        paging::next_escalation(config, record, self.shared.clock.now())
+            .map(|d| Instant::now() + d + Duration::from_millis(1))
     }
 
     /// Startup jitter spreads many accounts out; the rate floor holds across restarts.

@@ -223,6 +223,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 clear_above: d("1500"),
             }),
         },
+        escalate: Vec::new(),
     };
     // Beside it, a Twilio wallet in USD, polled at the same pace.
     let twilio = AccountConfig {
@@ -266,6 +267,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
             name: "console".into(),
             min_level: Level::Warning,
             kind: ChannelKind::Console(ConsoleConfig),
+            quiet_hours: Default::default(),
         })],
         warnings: Vec::new(),
     }

@@ -20,6 +20,8 @@
 //!   [`core::evaluate`] (hysteresis: (state, observation, now) → (state, events), no
 //!   clock), [`core::event`] (events and their kinds, the classes of a failed poll),
 //!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar),
+//!   [`core::escalation`] (escalation clocks) and [`core::quiet`] (quiet-hours ranges,
+//!   what is held, the collapse to the net change).
 //!   [`core::snooze`] (what a snooze silences and when it ends).
 //! - [`config`]: reading and error reporting (every error names file, line, column and
 //!   key), [`config::raw`] spanned reading, [`config::env`] `${VAR}` and `_file`
@@ -39,7 +41,8 @@
 //!   sending; shared wording and facts in [`notify::render`], SMS segment fitting and
 //!   templates in [`notify::sms`]. A new channel type is one file plus one arm.
 //! - [`settings`]: the whole file: [`settings::Config`], `load`/`parse`, the keys every
-//!   account and channel has, and the checks that span them.
+//!   account and channel has (with `escalate` and `quiet_hours` in `settings/paging.rs`),
+//!   and the checks that span them.
 //! - [`http`]: the one place HTTP clients are built (rustls, private CA, timeouts,
 //!   proxies) plus `Retry-After` and bounded body reading shared by every HTTP peer.
 //! - [`state`]: the persisted state (levels, outbox, samples) in an embedded SQLite
@@ -48,8 +51,9 @@
 //! - [`delivery`]: one channel's queue: per-account order, accounts in turn, grouped
 //!   outage messages.
 //! - [`daemon`]: the scheduler (one task per account), delivery workers (one per
-//!   channel), reload and shutdown; [`cli`] turns signals into its shutdown future and
-//!   reload requests.
+//!   channel), reload and shutdown, and (`daemon/paging.rs`) escalation ticks and the
+//!   release of messages held for quiet hours; [`cli`] turns signals into its shutdown
+//!   future and reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
 //!   watchdog; [`heartbeat`] pings an external dead man's switch while they are alive.
 //! - [`metrics`]: Prometheus series.

@@ -81,6 +81,7 @@ pub struct Metrics {
     poll_errors: Family<PollErrorLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
     outbox_pending: Gauge,
+    outbox_held: Gauge,
     reload_success: Gauge,
     state_write_errors: Counter,
     state_writable: Gauge,
@@ -107,6 +108,7 @@ impl Metrics {
         let poll_errors = Family::<PollErrorLabels, Counter>::default();
         let notifications = Family::<NotificationLabels, Counter>::default();
         let outbox_pending = Gauge::default();
+        let outbox_held = Gauge::default();
         let reload_success = Gauge::default();
         let state_write_errors = Counter::default();
         let state_writable = Gauge::default();
@@ -143,6 +145,12 @@ impl Metrics {
             "Notifications persisted in the outbox and not yet delivered",
             outbox_pending.clone(),
         );
+        // SPEC §12: of those, the ones waiting out a channel's quiet hours.
+        registry.register(
+            "balance_alert_outbox_held",
+            "Notifications in the outbox held until a channel's quiet hours end",
+            outbox_held.clone(),
+        );
         registry.register(
             "balance_alert_config_reload_success",
             "Whether the last configuration load or reload succeeded (1) or failed (0)",
@@ -175,6 +183,7 @@ impl Metrics {
             poll_errors,
             notifications,
             outbox_pending,
+            outbox_held,
             reload_success,
             state_write_errors,
             state_writable,
@@ -282,6 +291,10 @@ impl Metrics {
     pub fn set_outbox_pending(&self, n: usize) {
         self.outbox_pending
             .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_outbox_held(&self, n: usize) {
+        self.outbox_held.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub fn inc_state_write_error(&self) {
@@ -665,6 +678,7 @@ mod tests {
             ("balance_alert_poll_errors_total", "counter"),
             ("balance_alert_notifications_total", "counter"),
             ("balance_alert_outbox_pending", "gauge"),
+            ("balance_alert_outbox_held", "gauge"),
             ("balance_alert_config_reload_success", "gauge"),
             ("balance_alert_state_write_errors_total", "counter"),
             ("balance_alert_state_writable", "gauge"),

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::core::Snooze;
+use crate::core::escalation::EscalationClock;
 use crate::core::{AccountState, Event, Level, Routing};
 
 pub mod backend;
@@ -62,6 +63,9 @@ pub struct AccountRecord {
     pub routing: Routing,
     /// When the last Balance request was made; keeps the 60 s floor across restarts.
     pub last_poll_at: Option<Timestamp>,
+    /// The escalation clocks (SPEC §12), so an escalation survives a restart.
+    #[serde(skip_serializing_if = "EscalationClock::is_idle")]
+    pub escalation: EscalationClock,
     /// `balance-alert snooze` (SPEC §12). Optional and additive: state files written
     /// before it read as "not snoozed".
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +89,16 @@ pub struct OutboxEntry {
     pub channel: String,
     pub created_at: Timestamp,
     pub event: Event,
+    /// Held for the channel's quiet hours (SPEC §12) until this time, when it is
+    /// released or collapsed with the account's other held messages; absent: due now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<Timestamp>,
+}
+
+impl OutboxEntry {
+    pub fn is_held(&self) -> bool {
+        self.held_until.is_some()
+    }
 }
 
 /// One balance reading in the history.
@@ -244,12 +258,14 @@ impl State {
         channel: String,
         created_at: Timestamp,
         event: Event,
+        held_until: Option<Timestamp>,
     ) -> OutboxEntry {
         let entry = OutboxEntry {
             seq: self.next_seq,
             channel,
             created_at,
             event,
+            held_until,
         };
         self.next_seq += 1;
         self.outbox.insert(entry.seq, entry.clone());
@@ -269,6 +285,20 @@ impl State {
             }
         }
         removed
+    }
+
+    /// Moves a held entry's release time (quiet hours re-planned); returns whether it
+    /// changed.
+    pub fn hold_until(&mut self, seq: u64, until: Timestamp) -> bool {
+        match self.outbox.get_mut(&seq) {
+            Some(entry) if entry.held_until != Some(until) => {
+                entry.held_until = Some(until);
+                self.dirty.outbox.insert(seq);
+                self.dirty.durable = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Keeps only the entries `keep` accepts; returns how many were removed.
@@ -575,6 +605,17 @@ impl Store {
         self.write(&mut link, true).await.is_ok()
     }
 
+    /// The messages held for quiet hours, oldest first (for `status` and the
+    /// dashboard).
+    pub fn held(&self) -> Vec<OutboxEntry> {
+        self.lock()
+            .outbox
+            .values()
+            .filter(|e| e.is_held())
+            .cloned()
+            .collect()
+    }
+
     /// Appends a sample to the account's bounded history; written by the next
     /// [`Store::flush_samples`].
     pub fn record_sample(&self, account: &str, sample: Sample) {
@@ -688,6 +729,13 @@ fn lenient_record(value: &serde_json::Value) -> Option<AccountRecord> {
     record.snooze = value
         .get("snooze")
         .and_then(|s| serde_json::from_value(s.clone()).ok());
+    // So does a running escalation: its next step must not be lost or repeated.
+    if let Some(e) = value
+        .get("escalation")
+        .and_then(|e| serde_json::from_value(e.clone()).ok())
+    {
+        record.escalation = e;
+    }
     Some(record)
 }
 

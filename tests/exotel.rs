@@ -43,6 +43,7 @@ fn account(base_url: &str) -> AccountConfig {
         ca_file: None,
         notify: Vec::new(),
         thresholds: Thresholds::default(),
+        escalate: Vec::new(),
     }
 }
 

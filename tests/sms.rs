@@ -71,6 +71,7 @@ fn account(base_url: &str) -> Arc<AccountConfig> {
         ca_file: None,
         notify: vec![],
         thresholds: Thresholds::default(),
+        escalate: Vec::new(),
     })
 }
 

@@ -290,6 +290,7 @@ async fn an_old_json_state_file_is_imported_with_its_pending_deliveries() {
                 "primary",
                 Level::Warning,
             ),
+            held_until: None,
         }],
         next_seq: 8,
     };
@@ -359,7 +360,7 @@ async fn a_damaged_database_is_moved_aside_and_what_reads_is_carried_over() {
             s.accounts.insert("primary".into(), warning_record());
             for id in ["torn-1", "kept-2"] {
                 let e = event(id, EventKind::Alert, "primary", Level::Warning);
-                s.push_outbox("hook".into(), now, e);
+                s.push_outbox("hook".into(), now, e, None);
             }
         }
         store.mark_dirty();

@@ -81,6 +81,16 @@ pub(crate) struct RawAccount {
     pub warning: Opt<RawThreshold>,
     pub critical: Opt<RawThreshold>,
     pub labels: Opt<std::collections::BTreeMap<String, Spanned<String>>>,
+    pub escalate: Opt<Vec<Spanned<RawEscalation>>>,
+}
+
+/// One escalation step, `{ after = "30m", level = "critical", to = ["oncall"] }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEscalation {
+    pub after: Opt<RawDuration>,
+    pub level: Opt<String>,
+    pub to: Option<StrList>,
 }
 
 /// The keys of `[[account]]` besides the provider's, in the order errors list them.
@@ -94,6 +104,7 @@ pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "warning",
     "critical",
     "labels",
+    "escalate",
 ];
 
 #[derive(Deserialize)]
@@ -111,6 +122,7 @@ pub(crate) struct RawChannel {
     #[serde(rename = "type")]
     pub kind: Opt<String>,
     pub min_level: Opt<String>,
+    pub quiet_hours: Option<StrList>,
 }
 
 /// A duration as written (`"5m"`); its own type so a wrong type says what is wanted.

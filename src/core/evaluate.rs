@@ -1212,7 +1212,7 @@ mod tests {
                         prop_assert!(self.failing, "recovered without failing");
                         self.failing = false;
                     }
-                    EventKind::Reminder | EventKind::Test => {}
+                    EventKind::Reminder | EventKind::Escalated | EventKind::Test => {}
                     EventKind::StateUnwritable | EventKind::StateRecovered => {
                         prop_assert!(false, "the evaluator never emits state events");
                     }

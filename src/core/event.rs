@@ -39,6 +39,8 @@ pub enum EventKind {
     Reminder,
     MonitorFailing,
     MonitorRecovered,
+    /// The account stayed at a level past an escalation step's `after` (SPEC §12).
+    Escalated,
     Test,
     /// The state cannot be written: monitoring goes on from memory (SPEC §17).
     StateUnwritable,
@@ -55,6 +57,7 @@ impl EventKind {
             EventKind::Reminder => "reminder",
             EventKind::MonitorFailing => "monitor_failing",
             EventKind::MonitorRecovered => "monitor_recovered",
+            EventKind::Escalated => "escalated",
             EventKind::Test => "test",
             EventKind::StateUnwritable => "state_unwritable",
             EventKind::StateRecovered => "state_recovered",

@@ -1,12 +1,14 @@
 //! The pure core (SPEC §16): exact amounts, levels and latches, the evaluator, events and their kinds,
-//! the classes of a failed poll, and routing decisions. No I/O, no clock, and no
+//! the classes of a failed poll, routing decisions, escalation clocks and quiet hours. No I/O, no clock, and no
 //! import from the edges (`config`, `provider`, `notify`, `state`, `daemon`): the edges
 //! use these types, never the other way round.
 
 pub mod amount;
+pub mod escalation;
 pub mod evaluate;
 pub mod event;
 pub mod level;
+pub mod quiet;
 pub mod routing;
 pub mod shard;
 pub mod snooze;

@@ -24,6 +24,7 @@ fn entry(seq: u64, account: &str, kind: EventKind) -> OutboxEntry {
             observed_at: at,
             error: Some(format!("HTTP 503 for {account}")),
         },
+        held_until: None,
     }
 }
 

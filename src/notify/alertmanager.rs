@@ -243,7 +243,10 @@ pub fn apply(
 ) -> bool {
     let instance = ctx.instance.as_deref();
     let (alertname, firing) = match event.event {
-        EventKind::Alert | EventKind::Reminder | EventKind::Improved => (BALANCE_LOW, true),
+        // An escalation is the same low balance, still firing: it refreshes that alert.
+        EventKind::Alert | EventKind::Reminder | EventKind::Improved | EventKind::Escalated => {
+            (BALANCE_LOW, true)
+        }
         EventKind::Resolved => (BALANCE_LOW, false),
         EventKind::MonitorFailing => (MONITOR_FAILING, true),
         EventKind::MonitorRecovered => (MONITOR_FAILING, false),

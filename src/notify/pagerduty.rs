@@ -150,9 +150,11 @@ pub fn dedup_key(event: &Event, provider: &str) -> String {
         EventKind::StateUnwritable | EventKind::StateRecovered => {
             return "balance-alert/state".to_string();
         }
-        EventKind::Alert | EventKind::Reminder | EventKind::Improved | EventKind::Resolved => {
-            "balance"
-        }
+        EventKind::Alert
+        | EventKind::Reminder
+        | EventKind::Improved
+        | EventKind::Resolved
+        | EventKind::Escalated => "balance",
     };
     format!("balance-alert/{provider}/{}/{what}", event.sid)
 }
@@ -173,11 +175,14 @@ pub fn pagerduty_body(event: &Event, ctx: &RenderCtx, provider: &str, routing_ke
         EventKind::StateUnwritable => "warning",
         EventKind::Test => "info",
         // Listed, not a wildcard: a new event kind must decide here what it pages.
-        EventKind::Alert | EventKind::Reminder | EventKind::Improved => match event.level {
-            Level::Critical => "critical",
-            // An `alert` is never at ok; a warning is the least a trigger can say.
-            Level::Warning | Level::Ok => "warning",
-        },
+        // An escalation triggers the balance incident again at its level.
+        EventKind::Alert | EventKind::Reminder | EventKind::Improved | EventKind::Escalated => {
+            match event.level {
+                Level::Critical => "critical",
+                // An `alert` is never at ok; a warning is the least a trigger can say.
+                Level::Warning | Level::Ok => "warning",
+            }
+        }
     };
     let payload = json!({
         "summary": shorten(&headline(event), SUMMARY_MAX),

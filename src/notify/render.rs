@@ -107,6 +107,10 @@ fn headline_raw(event: &Event) -> String {
             "[{level}] Reminder, {p} balance still low: {account} {}",
             balance_text(event)
         ),
+        EventKind::Escalated => format!(
+            "[{level}] Escalated, {p} balance still low: {account} {}",
+            balance_text(event)
+        ),
         EventKind::MonitorFailing => format!(
             "[MONITOR FAILING] Cannot read {p} balance of {account}: {}",
             shorten(error_text(event), HEADLINE_ERROR_CHARS)
@@ -173,6 +177,16 @@ pub(super) fn summary(event: &Event) -> String {
         EventKind::Reminder => match threshold {
             Some(t) => format!("The {p} balance of {account} is still {t}: level {level}."),
             None => format!("The {p} balance of {account} is still at level {level}."),
+        },
+        EventKind::Escalated => match threshold {
+            Some(t) => format!(
+                "Escalated: the {p} balance of {account} is still {t} (level {level}) and \
+                 nobody has fixed it. Top up the account."
+            ),
+            None => format!(
+                "Escalated: the {p} balance of {account} is still at level {level} and \
+                 nobody has fixed it. Top up the account."
+            ),
         },
         EventKind::MonitorFailing => format!(
             "balance-alert cannot read the {p} balance of {account}, so its level is not \

@@ -284,6 +284,10 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
             format!("IMPROVED, {level}"),
             threshold.map(|t| format!(" (above {t})")),
         ),
+        EventKind::Escalated => (
+            format!("ESCALATED, STILL {level}"),
+            threshold.map(|t| format!(" (below {t})")),
+        ),
         EventKind::Resolved => (
             "RESOLVED".to_string(),
             threshold.map(|t| format!(" (above {t})")),
@@ -593,12 +597,12 @@ mod tests {
         fn every_sms_fits_one_segment(
             account in "\\PC{0,80}",
             balance in -1_000_000_000i64..1_000_000_000,
-            kind in 0usize..9,
+            kind in 0usize..10,
         ) {
             let kinds = [
                 EventKind::Alert, EventKind::Improved, EventKind::Resolved, EventKind::Reminder,
                 EventKind::MonitorFailing, EventKind::MonitorRecovered, EventKind::Test,
-                EventKind::StateUnwritable, EventKind::StateRecovered,
+                EventKind::StateUnwritable, EventKind::StateRecovered, EventKind::Escalated,
             ];
             let event = Event {
                 event: kinds[kind],

@@ -64,6 +64,14 @@ pub(crate) fn reminder() -> Event {
     }
 }
 
+pub(crate) fn escalated() -> Event {
+    Event {
+        event: EventKind::Escalated,
+        previous_level: None,
+        ..alert()
+    }
+}
+
 pub(crate) fn failing() -> Event {
     Event {
         event: EventKind::MonitorFailing,

@@ -22,6 +22,8 @@ pub struct AccountConfig {
     pub thresholds: Thresholds,
     /// `labels = {…}`: extra Alertmanager labels for this account's alerts.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Escalation steps (SPEC §12), `after` increasing.
+    pub escalate: Vec<crate::core::escalation::Step>,
 }
 
 /// Requests for one account are never closer together than this (SPEC §2).
@@ -45,6 +47,12 @@ impl AccountConfig {
     /// The currency the account insists on, if any.
     pub fn expected_currency(&self) -> Option<&str> {
         self.provider.expected_currency()
+    }
+    /// True when an escalation step of this account names `channel`.
+    pub fn escalates_to(&self, channel: &str) -> bool {
+        self.escalate
+            .iter()
+            .any(|s| s.to.iter().any(|t| t == channel))
     }
     /// True when `base_url` points at a loopback address (tests, the demo).
     pub fn is_loopback(&self) -> bool {

@@ -777,6 +777,7 @@ mod tests {
             ca_file: None,
             notify: Vec::new(),
             thresholds: Default::default(),
+            escalate: Vec::new(),
         };
         let ProviderConfig::Exotel(config) = &account.provider else {
             unreachable!()

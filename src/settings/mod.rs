@@ -17,6 +17,7 @@ use crate::core::Level;
 use crate::notify::ChannelKind;
 use crate::provider::{AccountConfig, ProviderConfig};
 
+mod paging;
 mod sections;
 
 /// A validated configuration.
@@ -45,6 +46,8 @@ pub struct ChannelConfig {
     pub name: String,
     pub min_level: Level,
     pub kind: ChannelKind,
+    /// When warning and ok messages wait (SPEC §12); empty: never.
+    pub quiet_hours: crate::core::quiet::QuietHours,
 }
 
 impl crate::core::Routed for ChannelConfig {
@@ -237,8 +240,12 @@ fn parse_checked(
             ));
         }
     }
+    paging::escalation_targets(&ctx, &raw, &accounts, &channel_lines)?;
     for c in &channels {
-        if !accounts.iter().any(|a| a.notify.contains(&c.name)) {
+        if !accounts
+            .iter()
+            .any(|a| a.notify.contains(&c.name) || a.escalates_to(&c.name))
+        {
             ctx.warn(format!(
                 "channel \"{}\" is in no account's notify list: it only gets monitor_failing",
                 c.name

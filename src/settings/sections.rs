@@ -18,6 +18,9 @@ use crate::notify::ChannelKind;
 use crate::provider::ProviderConfig;
 use crate::provider::{AccountConfig, RATE_FLOOR, is_loopback_url};
 
+/// The keys of `[[channel]]` besides name, type, min_level and the type's own.
+const CHANNEL_KEYS: &[&str] = &["quiet_hours"];
+
 /// The provider an account names, `exotel` when it names none.
 const DEFAULT_PROVIDER: &str = "exotel";
 
@@ -93,7 +96,7 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
             let rest: &[&str] = if tables.section == "account" {
                 ACCOUNT_KEYS
             } else {
-                &[]
+                CHANNEL_KEYS
             };
             let known = |key: &str| {
                 common.contains(&key)
@@ -271,11 +274,16 @@ pub(super) fn account(
         ));
     }
 
+    let escalate = match &raw.escalate {
+        Some(steps) => super::paging::escalate(ctx, steps, &key("escalate"))?,
+        None => Vec::new(),
+    };
     let labels = labels(ctx, &raw.labels, &key("labels"))?;
 
     Ok(AccountConfig {
         name,
         provider,
+        escalate,
         poll_interval,
         repeat_every,
         blind_after,
@@ -391,7 +399,7 @@ pub(super) fn channel(
             ),
         ));
     };
-    let common = ["name", "type", "min_level"];
+    let common = ["name", "type", "min_level", "quiet_hours"];
     let entries = table_entries(ctx.tree.get_ref(), "channel", index);
     if let Some((field, value)) = entries
         .iter()
@@ -411,10 +419,15 @@ pub(super) fn channel(
         )?,
         None => Level::Warning,
     };
+    let quiet_hours = match &raw.quiet_hours {
+        Some(list) => super::paging::quiet_hours(ctx, list, &format!("{base}.quiet_hours"))?,
+        None => Default::default(),
+    };
     let kind = ctx.take(kinds, index)?;
     Ok(ChannelConfig {
         name,
         min_level,
         kind,
+        quiet_hours,
     })
 }

@@ -1141,10 +1141,43 @@ fn a_key_of_no_type_is_unknown_and_a_key_of_another_type_is_named_so() {
     assert_eq!(e.key.as_deref(), Some("channel \"ops\".webhok"));
     assert_eq!(
         e.message,
-        "unknown key; expected one of name, type, min_level, webhook_url, webhook_url_file"
+        // quiet_hours (SPEC §12) is a key every channel takes.
+        "unknown key; expected one of name, type, min_level, webhook_url, webhook_url_file, quiet_hours"
     );
     let text = text.replace("  webhok = 1", "to = [\"a@b.c\"]");
     let e = err(&text);
     assert_eq!((e.line, e.column), (Some(12), Some(6)), "{e}");
     assert_eq!(e.message, "`to` is not a field of a slack channel");
+}
+
+#[test]
+fn escalation_steps_and_quiet_hours_are_read() {
+    let config = ok(&format!(
+        "{}\n[[channel]]\nname = \"c\"\ntype = \"slack\"\nwebhook_url = \"${{SLACK_WEBHOOK_URL}}\"\nquiet_hours = [\"22:00-07:00\", \"Sat 00:00-24:00\"]\n\n[[channel]]\nname = \"pager\"\ntype = \"webhook\"\nurl = \"https://pager.example/x\"\nmin_level = \"critical\"\n",
+        account_with(
+            r#"notify = ["c"]
+escalate = [{ after = "30m", level = "critical", to = ["pager"] }, { after = "2h", level = "warning", to = ["pager", "c"] }]"#
+        )
+    ));
+    let steps = &config.accounts[0].escalate;
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].after, Duration::from_secs(1800));
+    assert_eq!(steps[0].level, Level::Critical);
+    assert_eq!(steps[0].to, ["pager"]);
+    assert_eq!(steps[1].level, Level::Warning);
+    assert_eq!(steps[1].to, ["pager", "c"]);
+    let quiet: Vec<String> = config.channels[0]
+        .quiet_hours
+        .ranges
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(quiet, ["22:00-07:00", "sat 00:00-24:00"]);
+    assert!(config.channels[1].quiet_hours.is_empty());
+    // The pager is reached only by escalation: no "only gets monitor_failing" warning.
+    assert!(
+        !config.warnings.iter().any(|w| w.contains("\"pager\"")),
+        "{:?}",
+        config.warnings
+    );
 }

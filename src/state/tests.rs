@@ -37,8 +37,8 @@ async fn rows_round_trip_and_only_the_owner_may_read_them() {
     {
         let mut s = store.lock();
         s.accounts.entry("a".into()).or_default().eval.level = Level::Warning;
-        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"));
-        s.push_outbox("hook".into(), ts("2026-01-01T00:00:01Z"), event("b"));
+        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"), None);
+        s.push_outbox("hook".into(), ts("2026-01-01T00:00:01Z"), event("b"), None);
     }
     store.mark_account_dirty("a");
     store.save().await.unwrap();
@@ -68,7 +68,7 @@ async fn rows_round_trip_and_only_the_owner_may_read_them() {
     // Sequence numbers never repeat across restarts.
     let e = again
         .lock()
-        .push_outbox("hook".into(), ts("2026-01-01T00:00:02Z"), event("c"));
+        .push_outbox("hook".into(), ts("2026-01-01T00:00:02Z"), event("c"), None);
     assert_eq!(e.seq, 2);
 }
 
@@ -120,8 +120,8 @@ async fn a_damaged_row_is_salvaged_with_the_rest() {
             r.eval.level = Level::Critical;
             r.eval.critical_active = true;
         }
-        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"));
-        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("b"));
+        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"), None);
+        s.push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("b"), None);
     }
     store.mark_dirty();
     store.save().await.unwrap();
@@ -177,6 +177,7 @@ async fn json_state_of_an_earlier_version_is_imported_leniently() {
         channel: "hook".into(),
         created_at: ts("2026-01-01T00:00:00Z"),
         event: event("good"),
+        held_until: None,
     };
     let doc = serde_json::json!({
         "version": 1,
@@ -235,7 +236,7 @@ async fn json_at_the_configured_path_is_imported_in_place_and_a_newer_one_refuse
     assert_eq!(
         store
             .lock()
-            .push_outbox("c".into(), ts("2026-01-01T00:00:00Z"), event("x"))
+            .push_outbox("c".into(), ts("2026-01-01T00:00:00Z"), event("x"), None)
             .seq,
         3
     );
@@ -270,7 +271,7 @@ async fn a_directory_in_its_place_runs_from_memory_until_it_is_gone() {
     assert!(!store.is_writable());
     let e = store
         .lock()
-        .push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"));
+        .push_outbox("hook".into(), ts("2026-01-01T00:00:00Z"), event("a"), None);
     assert!(store.save().await.is_err());
     // Not yet due: nothing is tried.
     assert!(!store.retry().await);

@@ -60,6 +60,7 @@ pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
         ca_file: None,
         notify: notify.iter().map(|s| s.to_string()).collect(),
         thresholds: worked_thresholds(),
+        escalate: Vec::new(),
     }
 }
 
@@ -71,6 +72,7 @@ pub fn webhook(name: &str, url: &str, min_level: Level) -> ChannelConfig {
             url: Secret::new(url),
             headers: vec![("x-test".into(), Secret::new("yes"))],
         }),
+        quiet_hours: Default::default(),
     }
 }
 
@@ -81,6 +83,7 @@ pub fn slack(name: &str, url: &str) -> ChannelConfig {
         kind: ChannelKind::Slack(SlackConfig {
             webhook_url: Secret::new(url),
         }),
+        quiet_hours: Default::default(),
     }
 }
 

@@ -193,6 +193,7 @@ impl Provider {
             ca_file: None,
             notify: Vec::new(),
             thresholds: Thresholds::default(),
+            escalate: Vec::new(),
         }
     }
 

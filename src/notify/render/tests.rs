@@ -281,3 +281,34 @@ fn amounts() {
     assert_eq!(format_amount(dec("-0.00"), "INR"), "0.00 INR");
     assert_eq!(format_amount(dec("618.3"), ""), "618.3");
 }
+
+#[test]
+fn text_body_escalated() {
+    let expected = "\
+Escalated: the Exotel balance of primary is still below 1,000 INR (level critical) and nobody has fixed it. Top up the account.
+
+Account:            primary
+Account SID:        acme
+Balance:            850.00 INR
+Level:              critical
+Threshold:          below 1,000 INR
+Pricing plan:       Pay As You Go
+Exotel DateUpdated: 2026-04-24 10:32:18 (as reported by Exotel, no time zone)
+Observed at:        2026-04-24T05:02:18Z
+
+Sent by balance-alert.
+";
+    assert_eq!(text_body(&escalated(), &RenderCtx::default()), expected);
+    assert_eq!(
+        headline(&escalated()),
+        "[CRITICAL] Escalated, Exotel balance still low: primary 850.00 INR"
+    );
+    assert_eq!(
+        crate::notify::sms::sms_body(&escalated(), None),
+        "ESCALATED, STILL CRITICAL: Exotel primary balance 850.00 INR (below 1,000). balance-alert"
+    );
+    // The webhook's public JSON names the kind.
+    let json = serde_json::to_value(escalated()).unwrap();
+    assert_eq!(json["event"], "escalated");
+    assert_eq!(json["level"], "critical");
+}
