@@ -287,7 +287,7 @@ fn balance_url(base: &str, sid: &str) -> Result<reqwest::Url, String> {
 
 /// Pulls what an operator needs out of an error body: a `RestException` when it is JSON,
 /// otherwise a short single-line excerpt (XML, plain text, an HTML page's title).
-fn error_details(body: &[u8]) -> (Option<RestException>, Option<String>) {
+pub(super) fn error_details(body: &[u8]) -> (Option<RestException>, Option<String>) {
     let text = strip_bom(body);
     if let Ok(text) = std::str::from_utf8(text) {
         if let Some(exception) = rest_exception(text) {
