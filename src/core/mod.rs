@@ -8,9 +8,11 @@ pub mod evaluate;
 pub mod event;
 pub mod level;
 pub mod routing;
+pub mod runway;
 
 pub use amount::{DecimalError, exact_decimal};
 pub use evaluate::{AccountState, Emitted, Observation, Policy};
 pub use event::{ErrorClass, Event, EventKind, new_event_id};
 pub use level::{Level, Threshold, Thresholds};
 pub use routing::{Routed, Routing};
+pub use runway::{Estimate, History, Runway};
