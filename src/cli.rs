@@ -323,6 +323,7 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
         date_updated: None,
         observed_at: SystemClock.now(),
         error: None,
+        ..Default::default()
     };
     let all_ok = runtime()?.block_on(async {
         let mut all_ok = true;

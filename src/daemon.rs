@@ -30,7 +30,7 @@ use crate::health::{self, Heartbeat, Heartbeats};
 use crate::metrics::{self, Metrics};
 use crate::notify::{self, Channel, Notifier, RenderCtx};
 use crate::provider::Client;
-use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
+use crate::state::{Opened, OutboxEntry, StateError, Store};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
@@ -603,6 +603,8 @@ fn policy(account: &AccountConfig) -> Policy {
         thresholds: account.thresholds,
         repeat_every: account.repeat_every,
         blind_after: account.blind_after,
+        runway: account.runway,
+        topup_min: Some(account.topup_min),
     }
 }
 
@@ -741,7 +743,21 @@ fn build_event(
     now: Timestamp,
 ) -> Event {
     let last = state.last.as_ref();
+    // Every account message but a failing monitor's tells the future (SPEC §9.3).
+    let tells_future = !matches!(emitted.kind, EventKind::MonitorFailing | EventKind::Test);
+    let estimate = state.estimate;
+    let known = tells_future && estimate.burn_per_day.is_some();
     Event {
+        cause: emitted.cause,
+        runway_threshold_seconds: emitted.runway_threshold,
+        topup_amount: emitted.topup_amount,
+        burn_per_day: estimate.burn_per_day.filter(|_| known),
+        runway_seconds: estimate.runway.seconds().filter(|_| known),
+        depletes_at: last
+            .and_then(|o| estimate.depletes_at(o.observed_at))
+            .filter(|_| known),
+        burn_window_seconds: Some(estimate.span_seconds).filter(|_| known),
+        accounts: Vec::new(),
         id: new_event_id(),
         event: emitted.kind,
         account: account.name.clone(),
@@ -893,13 +909,10 @@ impl AccountTask {
                         decimal_to_f64(balance.amount),
                     );
                     metrics.set_last_success(&config.name, now);
-                    self.shared.store.record_sample(
-                        &config.name,
-                        Sample {
-                            at: now,
-                            balance: balance.amount,
-                        },
-                    );
+                    let estimate = self.shared.store.with_history(&config.name, |h| {
+                        crate::core::runway::record(h, &config.runway, now, balance.amount)
+                    });
+                    metrics.set_runway(&config.name, &balance.currency, &estimate);
                     debug!(account = %config.name, balance = %balance.amount, currency = %balance.currency, "balance polled");
                     let observation = Observation {
                         balance: balance.amount,
@@ -908,7 +921,7 @@ impl AccountTask {
                         date_updated: balance.date_updated,
                         observed_at: now,
                     };
-                    evaluate::on_success(&before, &policy(&config), observation, now)
+                    evaluate::on_poll(&before, &policy(&config), observation, estimate, now)
                 }
                 Err(err) => {
                     failures += 1;
@@ -1286,6 +1299,7 @@ mod tests {
                 date_updated: None,
                 observed_at: at,
                 error: None,
+                ..Default::default()
             },
         }
     }

@@ -185,6 +185,8 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 clear_above: d("1500"),
             }),
         },
+        runway: Default::default(),
+        topup_min: Decimal::ONE,
     };
     Config {
         path: "(built-in demo)".into(),
@@ -197,11 +199,13 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 .ok()
                 .map(|tz| ("Asia/Kolkata".to_string(), tz)),
             shutdown_grace: Duration::from_secs(2),
+            summary_at: None,
         },
         accounts: vec![Arc::new(account)],
         channels: vec![Arc::new(ChannelConfig {
             name: "console".into(),
             min_level: Level::Warning,
+            events: None,
             kind: ChannelKind::Console(ConsoleConfig),
         })],
         warnings: Vec::new(),

@@ -7,7 +7,9 @@
 //! `balance_alert_last_success_timestamp_seconds{account}`,
 //! `balance_alert_poll_errors_total{account,class}`,
 //! `balance_alert_notifications_total{channel,result}`, `balance_alert_outbox_pending`,
-//! `balance_alert_config_reload_success`.
+//! `balance_alert_config_reload_success`; and (SPEC §9.3)
+//! `balance_alert_burn_rate_per_day{account,currency}` and
+//! `balance_alert_runway_seconds{account}`, absent while unknown, `+Inf` when infinite.
 //!
 //! The server is deliberately tiny (hyper's http1 connection driver, no router): two
 //! read-only endpoints on what is normally a loopback address.
@@ -79,6 +81,8 @@ pub struct Metrics {
     outbox_pending: Gauge,
     reload_success: Gauge,
     state_write_errors: Counter,
+    burn_rate: Family<BalanceLabels, FloatGauge>,
+    runway: Family<AccountLabels, FloatGauge>,
     /// The currency each account's balance series carries, so a changed currency (or a
     /// forgotten account) removes the old series instead of leaving a stale one behind.
     currencies: Mutex<HashMap<String, String>>,
@@ -95,6 +99,8 @@ impl Metrics {
         let outbox_pending = Gauge::default();
         let reload_success = Gauge::default();
         let state_write_errors = Counter::default();
+        let burn_rate = Family::<BalanceLabels, FloatGauge>::default();
+        let runway = Family::<AccountLabels, FloatGauge>::default();
         // prometheus-client appends "." to each help text and "_total" to counter names.
         registry.register(
             "balance_alert_balance",
@@ -138,6 +144,17 @@ impl Metrics {
             "Failed writes of the state file (levels, outbox); messages are still sent",
             state_write_errors.clone(),
         );
+        registry.register(
+            "balance_alert_burn_rate_per_day",
+            "Spend per day over the account's runway window (absent until known)",
+            burn_rate.clone(),
+        );
+        registry.register(
+            "balance_alert_runway_seconds",
+            "Seconds until the balance reaches the runway floor at the current burn rate \
+             (absent until known, +Inf when nothing is spent)",
+            runway.clone(),
+        );
         // The config that started the daemon was valid, or it would not be running.
         reload_success.set(1);
         Arc::new(Metrics {
@@ -150,6 +167,8 @@ impl Metrics {
             outbox_pending,
             reload_success,
             state_write_errors,
+            burn_rate,
+            runway,
             currencies: Mutex::new(HashMap::new()),
         })
     }
@@ -159,10 +178,12 @@ impl Metrics {
             .lock_currencies()
             .insert(account.to_owned(), currency.to_owned());
         if let Some(previous) = previous.filter(|p| p != currency) {
-            self.balance.remove(&BalanceLabels {
+            let old = BalanceLabels {
                 account: account.to_owned(),
                 currency: previous,
-            });
+            };
+            self.balance.remove(&old);
+            self.burn_rate.remove(&old);
         }
         self.balance
             .get_or_create(&BalanceLabels {
@@ -170,6 +191,38 @@ impl Metrics {
                 currency: currency.to_owned(),
             })
             .set(value);
+    }
+
+    /// The runway series of an account: removed while the estimate is unknown.
+    pub fn set_runway(&self, account: &str, currency: &str, estimate: &crate::core::Estimate) {
+        use crate::core::Runway;
+        use rust_decimal::prelude::ToPrimitive;
+        // The burn series follows the balance series' currency (set just before).
+        let labels = BalanceLabels {
+            account: account.to_owned(),
+            currency: currency.to_owned(),
+        };
+        match estimate.burn_per_day.and_then(|b| b.to_f64()) {
+            Some(b) => {
+                self.burn_rate.get_or_create(&labels).set(b);
+            }
+            None => {
+                self.burn_rate.remove(&labels);
+            }
+        }
+        let value = match estimate.runway {
+            Runway::Unknown => None,
+            Runway::Infinite => Some(f64::INFINITY),
+            Runway::Seconds(s) => Some(s as f64),
+        };
+        match value {
+            Some(v) => {
+                self.runway.get_or_create(&account_labels(account)).set(v);
+            }
+            None => {
+                self.runway.remove(&account_labels(account));
+            }
+        }
     }
 
     pub fn set_level(&self, account: &str, level: Level) {
@@ -253,12 +306,16 @@ impl Metrics {
     /// frozen balance for an account nobody watches any more.
     pub fn forget_account(&self, account: &str) {
         if let Some(currency) = self.lock_currencies().remove(account) {
-            self.balance.remove(&BalanceLabels {
+            let labels = BalanceLabels {
                 account: account.to_owned(),
                 currency,
-            });
+            };
+            self.balance.remove(&labels);
+            self.burn_rate.remove(&labels);
         }
         self.level.remove(&account_labels(account));
+        self.runway.remove(&account_labels(account));
+
         self.last_success.remove(&account_labels(account));
         for class in [
             ErrorClass::Config,

@@ -1,13 +1,15 @@
 //! Persisted state (SPEC §8): per-account levels, latches, reminder times and routing
 //! memory, plus the delivery outbox, in one JSON file written atomically (temp file,
-//! fsync, rename, fsync of the directory). The bounded sample history lives in a
-//! sibling file flushed at most once a minute, so a poll that changes nothing writes
-//! nothing.
+//! fsync, rename, fsync of the directory). The bounded runway history of each account
+//! ([`crate::core::History`], SPEC §9.1) lives in a sibling file flushed at most once a
+//! minute, so a poll that changes nothing writes nothing. The store treats a history as
+//! an opaque serializable value: it keeps, saves and loads it, and the core decides
+//! what is in it.
 //!
 //! Writes are coalesced: [`Store::save`] returns once a snapshot that includes the
 //! caller's change is on disk, and concurrent callers share one write.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,10 +19,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{AccountState, Event, Routing};
-
-/// Samples kept per account: enough for a trend, small enough for 10,000 accounts.
-pub const SAMPLES_PER_ACCOUNT: usize = 16;
+use crate::core::{AccountState, Event, History, Routing};
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -54,7 +53,8 @@ pub struct OutboxEntry {
     pub event: Event,
 }
 
-/// One balance reading in the history.
+/// One balance reading, as the sample file of earlier versions kept them (a list per
+/// account); read once on upgrade into a [`History`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
     pub at: Timestamp,
@@ -86,7 +86,7 @@ pub struct Store {
     path: PathBuf,
     samples_path: PathBuf,
     state: Mutex<StateFile>,
-    samples: Mutex<BTreeMap<String, VecDeque<Sample>>>,
+    samples: Mutex<BTreeMap<String, History>>,
     samples_dirty: std::sync::atomic::AtomicBool,
     /// Each account's record as JSON, re-serialized only when the account changed, so
     /// a crossing on one of 10,000 accounts does not re-encode the other 9,999 before
@@ -154,7 +154,7 @@ impl Store {
         // The history is a nicety: a damaged one is simply started again.
         let samples = std::fs::read(&samples_path)
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .map(|b| read_histories(&b))
             .unwrap_or_default();
         let store = Store {
             path: path.to_path_buf(),
@@ -291,27 +291,23 @@ impl Store {
         Ok(())
     }
 
-    /// Appends a sample to the account's bounded history (in memory only).
-    pub fn record_sample(&self, account: &str, sample: Sample) {
+    /// Runs `f` on the account's history (`None` before its first sample), in memory
+    /// only; the minute flush writes it.
+    pub fn with_history<R>(&self, account: &str, f: impl FnOnce(&mut Option<History>) -> R) -> R {
         let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        let history = match samples.get_mut(account) {
-            Some(h) => h,
-            None => samples.entry(account.to_string()).or_default(),
-        };
-        if history.len() == SAMPLES_PER_ACCOUNT {
-            history.pop_front();
+        let mut slot = samples.remove(account);
+        let out = f(&mut slot);
+        if let Some(h) = slot {
+            samples.insert(account.to_string(), h);
         }
-        history.push_back(sample);
         self.samples_dirty.store(true, Ordering::Relaxed);
+        out
     }
 
-    /// The account's sample history, oldest first.
-    pub fn samples(&self, account: &str) -> Vec<Sample> {
+    /// A copy of the account's history, if it has one.
+    pub fn history(&self, account: &str) -> Option<History> {
         let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        samples
-            .get(account)
-            .map(|h| h.iter().copied().collect())
-            .unwrap_or_default()
+        samples.get(account).cloned()
     }
 
     /// Forgets an account removed from the config.
@@ -346,6 +342,32 @@ impl Store {
         self.samples_dirty.store(true, Ordering::Relaxed);
         self.flush_samples().await
     }
+}
+
+/// The sample file: one history per account. A list of samples (the file of earlier
+/// versions) is turned into a history; an entry that is neither is dropped, since the
+/// history is a nicety that rebuilds itself.
+fn read_histories(bytes: &[u8]) -> BTreeMap<String, History> {
+    let Ok(map) = serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(bytes) else {
+        return BTreeMap::new();
+    };
+    map.into_iter()
+        .filter_map(|(name, value)| {
+            let history = if value.is_array() {
+                let samples: Vec<Sample> = serde_json::from_value(value).ok()?;
+                let (first, rest) = samples.split_first()?;
+                let window = crate::core::runway::DEFAULT_WINDOW;
+                let mut h = History::new(window, first.at, first.balance);
+                for s in rest {
+                    h.push(window, s.at, s.balance);
+                }
+                h
+            } else {
+                serde_json::from_value(value).ok()?
+            };
+            Some((name, history))
+        })
+        .collect()
 }
 
 /// `state.json` → `state.samples.json`, beside it.
@@ -542,21 +564,38 @@ mod tests {
     }
 
     #[test]
-    fn history_is_bounded() {
+    fn histories_persist_and_old_sample_lists_are_imported() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) =
-            Store::open(&dir.path().join("s.json"), ts("2026-01-01T00:00:00Z")).unwrap();
-        for i in 0..40 {
-            store.record_sample(
-                "a",
-                Sample {
-                    at: ts("2026-01-01T00:00:00Z"),
-                    balance: Decimal::from(i),
-                },
-            );
+        let path = dir.path().join("s.json");
+        let window = std::time::Duration::from_secs(3600);
+        let (store, _) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
+        for i in 0..40i64 {
+            store.with_history("a", |h| {
+                let at = ts("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_secs(i * 60);
+                let balance = Decimal::from(1000 - i);
+                match h {
+                    Some(h) => h.push(window, at, balance),
+                    None => *h = Some(History::new(window, at, balance)),
+                }
+            });
         }
-        let h = store.samples("a");
-        assert_eq!(h.len(), SAMPLES_PER_ACCOUNT);
-        assert_eq!(h.last().unwrap().balance, Decimal::from(39));
+        let h = store.history("a").unwrap();
+        assert_eq!(h.last_balance(), Decimal::from(961));
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(store.save_all())
+            .unwrap();
+        let (again, _) = Store::open(&path, ts("2026-01-01T01:00:00Z")).unwrap();
+        assert_eq!(again.history("a"), Some(h));
+        // The list-of-samples file of earlier versions becomes a history.
+        std::fs::write(
+            samples_path(&path),
+            r#"{"old":[{"at":"2026-01-01T00:00:00Z","balance":"10"},{"at":"2026-01-01T00:01:00Z","balance":"9"}],"bad":7}"#,
+        )
+        .unwrap();
+        let (old, _) = Store::open(&path, ts("2026-01-01T01:00:00Z")).unwrap();
+        assert_eq!(old.history("old").unwrap().last_balance(), Decimal::from(9));
+        assert!(old.history("bad").is_none());
     }
 }

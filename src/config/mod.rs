@@ -27,13 +27,14 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::core::{Level, Thresholds};
+use crate::core::{EventKind, Level, RunwayPolicy, Thresholds};
 use crate::notify::ChannelKind;
 use crate::provider::ProviderConfig;
 
 pub mod env;
 pub mod raw;
 pub mod secret;
+mod runway;
 mod sections;
 pub mod validate;
 
@@ -108,6 +109,8 @@ pub struct DaemonConfig {
     pub timezone: Option<(String, jiff::tz::TimeZone)>,
     /// How long in-flight deliveries may finish at shutdown.
     pub shutdown_grace: Duration,
+    /// When the daily summary goes out, in `timezone` (else UTC) (SPEC §9.6).
+    pub summary_at: Option<jiff::civil::Time>,
 }
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
@@ -125,6 +128,10 @@ pub struct AccountConfig {
     pub ca_file: Option<PathBuf>,
     pub notify: Vec<String>,
     pub thresholds: Thresholds,
+    /// Runway window, floor and latches (SPEC §9.2).
+    pub runway: RunwayPolicy,
+    /// The smallest rise that counts as a top-up (SPEC §9.4).
+    pub topup_min: rust_decimal::Decimal,
 }
 
 /// Requests for one account are never closer together than this (SPEC §2).
@@ -175,7 +182,19 @@ pub fn is_loopback_url(url: &str) -> bool {
 pub struct ChannelConfig {
     pub name: String,
     pub min_level: Level,
+    /// The event kinds it wants (SPEC §9.5); `None`: all but `topped_up` and `summary`.
+    pub events: Option<Vec<EventKind>>,
     pub kind: ChannelKind,
+}
+
+impl ChannelConfig {
+    /// Whether this channel's `events` filter lets `kind` through.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        match &self.events {
+            Some(list) => list.contains(&kind),
+            None => crate::core::routing::default_events(kind),
+        }
+    }
 }
 
 impl Config {
@@ -322,6 +341,7 @@ fn parse_checked(
             give_up_after: Duration::from_secs(24 * 3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(10),
+            summary_at: None,
         },
     };
 

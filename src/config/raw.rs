@@ -39,6 +39,7 @@ pub(super) struct RawDaemon {
     pub give_up_after: Opt<RawDuration>,
     pub timezone: Opt<String>,
     pub shutdown_grace: Opt<RawDuration>,
+    pub summary_at: Opt<String>,
 }
 
 /// The keys every `[[account]]` has, whatever its provider; the provider's own keys are
@@ -55,6 +56,26 @@ pub(super) struct RawAccount {
     pub notify: Option<StrList>,
     pub warning: Opt<RawThreshold>,
     pub critical: Opt<RawThreshold>,
+    pub runway: Opt<RawRunway>,
+    pub topup_min: Opt<RawNumber>,
+}
+
+/// `runway = { window, floor, warning = {below, clear_above}, critical = {…} }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRunway {
+    pub window: Opt<RawDuration>,
+    pub floor: Opt<RawNumber>,
+    pub warning: Opt<RawRunwayThreshold>,
+    pub critical: Opt<RawRunwayThreshold>,
+}
+
+/// A runway latch: durations instead of amounts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRunwayThreshold {
+    pub below: Opt<RawDuration>,
+    pub clear_above: Opt<RawDuration>,
 }
 
 /// The keys of `[[account]]` besides the provider's, in the order errors list them.
@@ -67,6 +88,8 @@ pub(super) const ACCOUNT_KEYS: &[&str] = &[
     "notify",
     "warning",
     "critical",
+    "runway",
+    "topup_min",
 ];
 
 #[derive(Deserialize)]
@@ -84,6 +107,7 @@ pub(super) struct RawChannel {
     #[serde(rename = "type")]
     pub kind: Opt<String>,
     pub min_level: Opt<String>,
+    pub events: Option<StrList>,
 }
 
 /// A duration as written (`"5m"`); its own type so a wrong type says what is wanted.

@@ -86,7 +86,7 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
     let every_channel_field = ChannelKind::all_fields();
     for (tables, common) in [
         (accounts, &["name", "provider"][..]),
-        (channels, &["name", "type", "min_level"][..]),
+        (channels, &["name", "type", "min_level", "events"][..]),
     ] {
         for (index, kind) in tables.kinds.iter().enumerate() {
             let Some(kind) = kind else { continue };
@@ -184,7 +184,9 @@ pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig>
         Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
         None => Duration::from_secs(10),
     };
+    let summary_at = super::runway::summary_at(ctx, raw.summary_at.as_ref())?;
     Ok(DaemonConfig {
+        summary_at,
         state_file,
         listen,
         log_format,
@@ -309,7 +311,9 @@ pub(super) fn account(
             ));
         }
     }
-    if warning.is_none() && critical.is_none() {
+    let runway = super::runway::runway(ctx, raw.runway.as_ref(), base, poll_interval)?;
+    let topup_min = super::runway::topup_min(ctx, raw.topup_min.as_ref(), base)?;
+    if warning.is_none() && critical.is_none() && runway.warning.is_none() && runway.critical.is_none() {
         ctx.warn(format!(
             "account \"{name}\" has no thresholds: it is only watched for failures"
         ));
@@ -325,6 +329,8 @@ pub(super) fn account(
         ca_file,
         notify,
         thresholds: Thresholds { warning, critical },
+        runway,
+        topup_min,
     })
 }
 
@@ -386,7 +392,7 @@ pub(super) fn channel(
             ),
         ));
     };
-    let common = ["name", "type", "min_level"];
+    let common = ["name", "type", "min_level", "events"];
     let entries = table_entries(ctx.tree.get_ref(), "channel", index);
     if let Some((field, value)) = entries
         .iter()
@@ -406,10 +412,12 @@ pub(super) fn channel(
         )?,
         None => Level::Warning,
     };
+    let events = super::runway::events(ctx, raw.events.as_ref(), base)?;
     let kind = ctx.take(kinds, index)?;
     Ok(ChannelConfig {
         name,
         min_level,
+        events,
         kind,
     })
 }

@@ -668,7 +668,7 @@ fn channel_types_and_fields() {
     assert_eq!(e.line, Some(12));
     assert!(
         e.message
-            .contains("expected one of name, type, min_level, webhook_url, webhook_url_file"),
+            .contains("expected one of name, type, min_level, events, webhook_url, webhook_url_file"),
         "{e}"
     );
     assert_err(
@@ -1041,7 +1041,7 @@ fn a_key_of_no_type_is_unknown_and_a_key_of_another_type_is_named_so() {
     assert_eq!(e.key.as_deref(), Some("channel \"ops\".webhok"));
     assert_eq!(
         e.message,
-        "unknown key; expected one of name, type, min_level, webhook_url, webhook_url_file"
+        "unknown key; expected one of name, type, min_level, events, webhook_url, webhook_url_file"
     );
     let text = text.replace("  webhok = 1", "to = [\"a@b.c\"]");
     let e = err(&text);

@@ -12,7 +12,7 @@ pub mod runway;
 
 pub use amount::{DecimalError, exact_decimal};
 pub use evaluate::{AccountState, Emitted, Observation, Policy};
-pub use event::{ErrorClass, Event, EventKind, new_event_id};
-pub use level::{Level, Threshold, Thresholds};
+pub use event::{Cause, ErrorClass, Event, EventKind, SummaryRow, new_event_id};
+pub use level::{Level, RunwayPolicy, RunwayThreshold, Threshold, Thresholds};
 pub use routing::{Routed, Routing};
 pub use runway::{Estimate, History, Runway};

@@ -12,6 +12,16 @@ use super::level::Level;
 pub trait Routed {
     fn name(&self) -> &str;
     fn min_level(&self) -> Level;
+    /// Whether the channel's `events` list (SPEC §9.5) names this kind.
+    fn wants(&self, kind: EventKind) -> bool {
+        default_events(kind)
+    }
+}
+
+/// The kinds a channel gets when it sets no `events` (SPEC §9.5): all but `topped_up`
+/// and `summary`.
+pub fn default_events(kind: EventKind) -> bool {
+    !matches!(kind, EventKind::ToppedUp | EventKind::Summary)
 }
 
 /// Per-account routing memory (SPEC §5), persisted with the account's state: who was
@@ -33,7 +43,9 @@ pub struct Routing {
 /// channel (in the order the result keeps). `min_level` picks among the account's own
 /// channels; follow-ups (`improved`, `resolved`, `monitor_recovered`) go to whoever got
 /// the news they answer, even a channel a reload has since taken off the account's
-/// list; `monitor_failing` goes to every channel.
+/// list; `monitor_failing` goes to every channel; `topped_up` to the account's own
+/// channels. Within all of that, a channel gets only the kinds its `events` names
+/// (SPEC §9.5); `test` is an operator's explicit request and ignores the list.
 pub fn route<C: Routed + ?Sized>(
     kind: EventKind,
     severity: Level,
@@ -45,13 +57,16 @@ pub fn route<C: Routed + ?Sized>(
     let passes_filter = |c: &C| is_own(c) && severity != Level::Ok && c.min_level() <= severity;
     let picked: Vec<String> = all
         .iter()
+        .filter(|c| kind == EventKind::Test || c.wants(kind))
         .filter(|c| match kind {
             EventKind::Alert | EventKind::Reminder => passes_filter(c),
             EventKind::Improved => passes_filter(c) || memory.critical.contains(c.name()),
             EventKind::Resolved => memory.alerted.contains(c.name()),
             EventKind::MonitorFailing => true,
             EventKind::MonitorRecovered => memory.failing.contains(c.name()),
-            EventKind::Test => is_own(c),
+            EventKind::Test | EventKind::ToppedUp => is_own(c),
+            // Built per channel by the daemon's summary task, never routed.
+            EventKind::Summary => false,
         })
         .map(|c| c.name().to_owned())
         .collect();
@@ -72,7 +87,7 @@ pub fn route<C: Routed + ?Sized>(
         }
         EventKind::MonitorFailing => memory.failing.extend(picked.iter().cloned()),
         EventKind::MonitorRecovered => memory.failing.clear(),
-        EventKind::Test => {}
+        EventKind::Test | EventKind::ToppedUp | EventKind::Summary => {}
     }
     picked
 }
@@ -82,7 +97,11 @@ pub fn severity(kind: EventKind, level: Level) -> Level {
     match kind {
         EventKind::Alert | EventKind::Reminder => level,
         EventKind::Improved => Level::Warning,
-        EventKind::Resolved | EventKind::MonitorRecovered | EventKind::Test => Level::Ok,
+        EventKind::Resolved
+        | EventKind::MonitorRecovered
+        | EventKind::Test
+        | EventKind::ToppedUp
+        | EventKind::Summary => Level::Ok,
         // Goes to every channel regardless of min_level; the level is informative.
         EventKind::MonitorFailing => level,
     }

@@ -276,6 +276,24 @@ impl History {
     }
 }
 
+/// Adds a sample to an account's history (starting one on its first sample) and
+/// returns the estimate at that sample: what the daemon does on every successful poll.
+pub fn record(
+    history: &mut Option<History>,
+    policy: &super::level::RunwayPolicy,
+    at: Timestamp,
+    balance: Decimal,
+) -> Estimate {
+    let h = match history {
+        Some(h) => {
+            h.push(policy.window, at, balance);
+            h
+        }
+        None => history.insert(History::new(policy.window, at, balance)),
+    };
+    h.estimate(policy.window, balance, policy.floor)
+}
+
 /// Runway for a balance at a burn rate per second (SPEC §9.1): 0 at or under the floor
 /// (the money has run out, whatever the rate), infinite when nothing is spent.
 pub fn runway(balance: Decimal, floor: Decimal, per_second: f64) -> Runway {

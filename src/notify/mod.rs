@@ -21,6 +21,7 @@ use crate::core::{Event, Level};
 pub mod console;
 pub mod email;
 pub mod exotel_sms;
+pub mod forecast;
 pub mod render;
 pub mod slack;
 pub mod sms;
@@ -139,6 +140,9 @@ impl crate::core::Routed for ChannelConfig {
     }
     fn min_level(&self) -> Level {
         self.min_level
+    }
+    fn wants(&self, kind: crate::core::EventKind) -> bool {
+        ChannelConfig::wants(self, kind)
     }
 }
 

@@ -156,7 +156,17 @@ impl Notifier for Webhook {
     }
 }
 
-/// The `webhook` channel body: the event as its stable JSON object.
+/// The `webhook` channel body: the event as its stable JSON object (SPEC §5, §9.3); a
+/// `summary` as `{"id", "event": "summary", "at", "accounts": [...]}` (SPEC §9.6).
 pub fn webhook_body(event: &Event) -> String {
+    if event.event == crate::core::EventKind::Summary {
+        let body = serde_json::json!({
+            "id": event.id,
+            "event": "summary",
+            "at": event.observed_at,
+            "accounts": event.accounts,
+        });
+        return body.to_string();
+    }
     serde_json::to_string(event).expect("an Event always serializes")
 }

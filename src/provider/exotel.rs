@@ -773,6 +773,8 @@ mod tests {
             ca_file: None,
             notify: Vec::new(),
             thresholds: Default::default(),
+            runway: Default::default(),
+            topup_min: rust_decimal::Decimal::ONE,
         };
         let ProviderConfig::Exotel(config) = &account.provider;
         let client =
