@@ -462,6 +462,9 @@ pub fn reevaluate(
 }
 
 #[cfg(test)]
+mod runway_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::str::FromStr;

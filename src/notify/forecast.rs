@@ -59,7 +59,9 @@ fn span_words(secs: u64) -> String {
 /// whole units from 100 up (a daily rate is an estimate), cents below.
 pub fn money(amount: Decimal, currency: &str) -> String {
     let dp = if amount.abs() >= Decimal::ONE_HUNDRED { 0 } else { 2 };
-    let rounded = amount.round_dp(dp);
+    let mut rounded =
+        amount.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    rounded.rescale(dp);
     let symbol = match currency {
         "INR" => Some("₹"),
         "USD" => Some("$"),
