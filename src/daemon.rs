@@ -124,6 +124,8 @@ struct Shared {
     grace: Duration,
     /// Channel name → its config and its worker's queue.
     routes: RwLock<HashMap<String, Route>>,
+    /// The accounts as configured now (for the daily summary).
+    accounts: RwLock<Vec<Arc<AccountConfig>>>,
 }
 
 struct Route {
@@ -197,6 +199,7 @@ pub async fn run(
         give_up_after: config.daemon.give_up_after,
         grace: config.daemon.shutdown_grace,
         routes: RwLock::new(HashMap::new()),
+        accounts: RwLock::new(config.accounts.clone()),
     });
 
     // Reconcile saved state with the config: forget removed accounts, drop deliveries
@@ -277,6 +280,15 @@ pub async fn run(
         daemon.spawn_account(setup);
     }
     daemon.spawn_sample_flusher();
+    if let Some(at) = daemon.config.daemon.summary_at {
+        let tz = daemon
+            .config
+            .daemon
+            .timezone
+            .as_ref()
+            .map_or(jiff::tz::TimeZone::UTC, |(_, tz)| tz.clone());
+        daemon.spawn_summary(at, tz);
+    }
 
     let listen = match listener {
         Some(listener) => {
@@ -474,6 +486,38 @@ impl Daemon {
         });
     }
 
+    /// The daily summary (SPEC §9.6): sleeps until the next `summary_at`, then queues
+    /// one `summary` per channel that wants it. Due times are computed from the wall
+    /// clock each time, so a summary that fell due while the daemon was down is skipped.
+    fn spawn_summary(&self, at: jiff::civil::Time, tz: jiff::tz::TimeZone) {
+        let shared = self.shared.clone();
+        let mut shutdown = self.shutdown_handle();
+        let done = self.complete_tx.clone();
+        tokio::spawn(async move {
+            let heartbeat = shared.heartbeats.register("daily summary");
+            let mut due = crate::summary::next_due(shared.clock.now(), at, &tz);
+            info!(next = %due, "daily summary scheduled");
+            loop {
+                let wait = Duration::try_from(due.duration_since(shared.clock.now()))
+                    .unwrap_or(Duration::ZERO);
+                // Wake at least hourly: the wall clock may step, and the heartbeat
+                // must not look stuck for a day.
+                let nap = wait.min(Duration::from_secs(3600));
+                heartbeat.expect_back_within(nap + HEARTBEAT_SLACK);
+                tokio::select! {
+                    _ = tokio::time::sleep(nap) => {}
+                    _ = shutdown.recv() => break,
+                }
+                if shared.clock.now() < due {
+                    continue;
+                }
+                shared.send_summaries(due).await;
+                due = crate::summary::next_due(due.max(shared.clock.now()), at, &tz);
+            }
+            drop(done);
+        });
+    }
+
     /// SIGHUP: read the config again. An invalid file changes nothing; a valid one is
     /// applied without losing any account's level or any pending delivery.
     async fn reload(&mut self) {
@@ -575,6 +619,11 @@ impl Daemon {
             }
         }
 
+        *self
+            .shared
+            .accounts
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = new.accounts.clone();
         let new_daemon = std::mem::replace(&mut self.config.daemon, new.daemon.clone());
         self.config = Config {
             daemon: new_daemon,
@@ -715,6 +764,65 @@ impl Shared {
                     // and goes out after a restart. /healthz reports the dead task.
                     error!("delivery worker is not running; message kept in the outbox");
                 }
+            }
+        }
+    }
+
+    /// Queues one `summary` for each channel whose `events` names it, covering every
+    /// account that lists the channel in `notify`: persisted, then handed to the workers.
+    async fn send_summaries(&self, at: Timestamp) {
+        let now = self.clock.now();
+        let accounts = self
+            .accounts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let entries: Vec<OutboxEntry> = {
+            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            let mut names: Vec<&String> = routes
+                .iter()
+                .filter(|(_, r)| r.config.wants(EventKind::Summary))
+                .map(|(n, _)| n)
+                .collect();
+            names.sort();
+            let mut guard = self.store.lock();
+            let state = &mut *guard;
+            let mut entries = Vec::new();
+            for name in names {
+                let rows: Vec<_> = accounts
+                    .iter()
+                    .filter(|a| a.notify.iter().any(|n| n == name))
+                    .map(|a| crate::summary::row(a, state.accounts.get(&a.name).map(|r| &r.eval)))
+                    .collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let entry = OutboxEntry {
+                    seq: state.next_seq,
+                    channel: name.clone(),
+                    created_at: now,
+                    event: crate::summary::build(rows, at),
+                };
+                state.next_seq += 1;
+                state.outbox.push(entry.clone());
+                entries.push(entry);
+            }
+            entries
+        };
+        if entries.is_empty() {
+            return;
+        }
+        info!(channels = entries.len(), "daily summary");
+        self.store.mark_outbox_dirty();
+        if let Err(e) = self.store.save().await {
+            error!(error = %e, "cannot persist the daily summary before delivery");
+            self.metrics.inc_state_write_error();
+        }
+        self.metrics.set_outbox_pending(self.store.lock().outbox.len());
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        for entry in entries {
+            if let Some(route) = routes.get(&entry.channel) {
+                let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
             }
         }
     }

@@ -61,6 +61,7 @@ pub mod metrics;
 pub mod notify;
 pub mod provider;
 pub mod state;
+pub mod summary;
 
 /// Wall-clock time, injected so tests (reminders, blindness) can move it.
 pub trait Clock: Send + Sync + 'static {
