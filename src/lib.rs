@@ -59,6 +59,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod preflight;
 pub mod provider;
 pub mod state;
 pub mod summary;

@@ -494,7 +494,7 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     }
 }
 
-fn probe_target(addr: SocketAddr) -> SocketAddr {
+pub fn probe_target(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),

@@ -370,6 +370,13 @@ fn read_histories(bytes: &[u8]) -> BTreeMap<String, History> {
         .collect()
 }
 
+/// One account's history from the sample file beside `state_file`, read-only (for
+/// `preflight`, which must not write the daemon's files).
+pub fn load_history(state_file: &Path, account: &str) -> Option<History> {
+    let bytes = std::fs::read(samples_path(state_file)).ok()?;
+    read_histories(&bytes).remove(account)
+}
+
 /// `state.json` → `state.samples.json`, beside it.
 pub fn samples_path(path: &Path) -> PathBuf {
     path.with_extension("samples.json")

@@ -333,7 +333,7 @@ pub fn text_body(event: &Event, ctx: &RenderCtx) -> String {
 
 /// Digits of `amount` with `,` every three places in the integer part, keeping the
 /// decimal's own scale: `1543.75` → `1,543.75`, `-2500.00` → `-2,500.00`.
-pub(super) fn group_digits(amount: Decimal) -> String {
+pub fn group_digits(amount: Decimal) -> String {
     let text = amount.to_string();
     // A zero never reads as negative (`-0.00` can come out of arithmetic).
     let (negative, digits) = match text.strip_prefix('-') {
