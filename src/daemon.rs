@@ -818,7 +818,8 @@ impl Shared {
             error!(error = %e, "cannot persist the daily summary before delivery");
             self.metrics.inc_state_write_error();
         }
-        self.metrics.set_outbox_pending(self.store.lock().outbox.len());
+        self.metrics
+            .set_outbox_pending(self.store.lock().outbox.len());
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         for entry in entries {
             if let Some(route) = routes.get(&entry.channel) {

@@ -114,10 +114,7 @@ pub fn line(account: &str, reading: &Reading, need: Decimal, v: &Verdict) -> Str
         NOT_ENOUGH => "NOT ENOUGH",
         _ => "UNKNOWN",
     };
-    let mut detail = format!(
-        "{} left",
-        crate::notify::render::group_digits(v.left)
-    );
+    let mut detail = format!("{} left", crate::notify::render::group_digits(v.left));
     if let (Some(burn), Runway::Seconds(s)) = (reading.burn_per_day, v.runway_after) {
         detail.push_str(&format!(
             ", about {} at {}/day",
@@ -189,10 +186,7 @@ async fn ask_daemon(addr: std::net::SocketAddr, account: &str) -> Result<Option<
 }
 
 /// One request of its own; the burn rate from the saved history, when there is one.
-async fn ask_provider(
-    account: &AccountConfig,
-    state_file: &Path,
-) -> Result<Reading, String> {
+async fn ask_provider(account: &AccountConfig, state_file: &Path) -> Result<Reading, String> {
     let client = Client::new(account)?;
     let b = client.fetch_balance().await.map_err(|e| e.to_string())?;
     let now = Timestamp::now();
@@ -228,7 +222,11 @@ pub fn run(path: &Path, req: &Request) -> u8 {
         Err(e) => return unknown(format!("config error: {e}")),
     };
     let Some(account) = config.account(&req.account).cloned() else {
-        return unknown(format!("no account named `{}` in {}", req.account, path.display()));
+        return unknown(format!(
+            "no account named `{}` in {}",
+            req.account,
+            path.display()
+        ));
     };
     let rt = match crate::cli::runtime() {
         Ok(rt) => rt,
@@ -319,11 +317,23 @@ mod tests {
         assert_eq!(decide(&r, d("1500"), d("-500"), None).code, ENOUGH);
         // 500 left at 100/day is 5 days.
         let day = Duration::from_secs(86_400);
-        assert_eq!(decide(&r, d("500"), Decimal::ZERO, Some(day * 5)).code, ENOUGH);
-        assert_eq!(decide(&r, d("500"), Decimal::ZERO, Some(day * 6)).code, NOT_ENOUGH);
+        assert_eq!(
+            decide(&r, d("500"), Decimal::ZERO, Some(day * 5)).code,
+            ENOUGH
+        );
+        assert_eq!(
+            decide(&r, d("500"), Decimal::ZERO, Some(day * 6)).code,
+            NOT_ENOUGH
+        );
         let no_rate = reading("1000", None);
-        assert_eq!(decide(&no_rate, d("500"), Decimal::ZERO, Some(day)).code, UNKNOWN);
+        assert_eq!(
+            decide(&no_rate, d("500"), Decimal::ZERO, Some(day)).code,
+            UNKNOWN
+        );
         // Not enough money is not enough, rate or no rate.
-        assert_eq!(decide(&no_rate, d("5000"), Decimal::ZERO, Some(day)).code, NOT_ENOUGH);
+        assert_eq!(
+            decide(&no_rate, d("5000"), Decimal::ZERO, Some(day)).code,
+            NOT_ENOUGH
+        );
     }
 }

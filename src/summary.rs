@@ -74,10 +74,16 @@ mod tests {
         let at = Time::new(9, 0, 0, 0).unwrap();
         // 08:00 IST: today at 09:00 IST (03:30Z).
         let now: Timestamp = "2026-12-03T02:30:00Z".parse().unwrap();
-        assert_eq!(next_due(now, at, &tz), "2026-12-03T03:30:00Z".parse().unwrap());
+        assert_eq!(
+            next_due(now, at, &tz),
+            "2026-12-03T03:30:00Z".parse().unwrap()
+        );
         // Exactly 09:00 or after: tomorrow (a summary that fell due is not sent late).
         let now: Timestamp = "2026-12-03T03:30:00Z".parse().unwrap();
-        assert_eq!(next_due(now, at, &tz), "2026-12-04T03:30:00Z".parse().unwrap());
+        assert_eq!(
+            next_due(now, at, &tz),
+            "2026-12-04T03:30:00Z".parse().unwrap()
+        );
         assert_eq!(
             next_due(now, at, &TimeZone::UTC),
             "2026-12-03T09:00:00Z".parse().unwrap()

@@ -33,8 +33,8 @@ use crate::provider::ProviderConfig;
 
 pub mod env;
 pub mod raw;
-pub mod secret;
 mod runway;
+pub mod secret;
 mod sections;
 pub mod validate;
 

@@ -81,7 +81,11 @@ fn latch(ctx: &Ctx<'_>, t: &Spanned<RawRunwayThreshold>, base: &str) -> Res<Runw
     let below_raw = ctx.required(&raw.below, &t.span(), &below_key)?;
     let below = ctx.duration(below_raw, &below_key)?;
     if below.is_zero() {
-        return Err(ctx.err(Some(below_raw.span()), &below_key, "must be greater than zero"));
+        return Err(ctx.err(
+            Some(below_raw.span()),
+            &below_key,
+            "must be greater than zero",
+        ));
     }
     let below = below.as_secs().max(1);
     let clear_above = match &raw.clear_above {
@@ -124,7 +128,11 @@ pub(super) fn topup_min(
 }
 
 /// A channel's `events` list (SPEC §9.5); `None` when absent (the default set).
-pub(super) fn events(ctx: &Ctx<'_>, raw: Option<&StrList>, base: &str) -> Res<Option<Vec<EventKind>>> {
+pub(super) fn events(
+    ctx: &Ctx<'_>,
+    raw: Option<&StrList>,
+    base: &str,
+) -> Res<Option<Vec<EventKind>>> {
     let Some(list) = raw else { return Ok(None) };
     let key = format!("{base}.events");
     let mut out = Vec::new();
@@ -142,7 +150,10 @@ pub(super) fn events(ctx: &Ctx<'_>, raw: Option<&StrList>, base: &str) -> Res<Op
                 ctx.err(
                     Some(entry.span()),
                     &entry_key,
-                    format!("unknown event \"{name}\": expected one of {}", names.join(", ")),
+                    format!(
+                        "unknown event \"{name}\": expected one of {}",
+                        names.join(", ")
+                    ),
                 )
             })?;
         if out.contains(&kind) {

@@ -313,7 +313,11 @@ pub(super) fn account(
     }
     let runway = super::runway::runway(ctx, raw.runway.as_ref(), base, poll_interval)?;
     let topup_min = super::runway::topup_min(ctx, raw.topup_min.as_ref(), base)?;
-    if warning.is_none() && critical.is_none() && runway.warning.is_none() && runway.critical.is_none() {
+    if warning.is_none()
+        && critical.is_none()
+        && runway.warning.is_none()
+        && runway.critical.is_none()
+    {
         ctx.warn(format!(
             "account \"{name}\" has no thresholds: it is only watched for failures"
         ));

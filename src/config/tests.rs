@@ -667,8 +667,9 @@ fn channel_types_and_fields() {
     assert_eq!(e.key.as_deref(), Some("channel \"c\".webhok_url"));
     assert_eq!(e.line, Some(12));
     assert!(
-        e.message
-            .contains("expected one of name, type, min_level, events, webhook_url, webhook_url_file"),
+        e.message.contains(
+            "expected one of name, type, min_level, events, webhook_url, webhook_url_file"
+        ),
         "{e}"
     );
     assert_err(

@@ -199,16 +199,10 @@ fn apply_latches(
         step_latch(state.warning_active, thresholds.warning, balance);
     let (critical_active, critical_cleared) =
         step_latch(state.critical_active, thresholds.critical, balance);
-    let (runway_warning_active, runway_warning_cleared) = step_runway_latch(
-        state.runway_warning_active,
-        policy.runway.warning,
-        runway,
-    );
-    let (runway_critical_active, runway_critical_cleared) = step_runway_latch(
-        state.runway_critical_active,
-        policy.runway.critical,
-        runway,
-    );
+    let (runway_warning_active, runway_warning_cleared) =
+        step_runway_latch(state.runway_warning_active, policy.runway.warning, runway);
+    let (runway_critical_active, runway_critical_cleared) =
+        step_runway_latch(state.runway_critical_active, policy.runway.critical, runway);
     state.warning_active = warning_active;
     state.critical_active = critical_active;
     state.runway_warning_active = runway_warning_active;
@@ -313,9 +307,8 @@ pub fn on_poll(
     next.estimate = estimate;
     // A rise of at least topup_min since the last successful poll.
     let topup = match (&state.last, policy.topup_min) {
-        (Some(last), Some(min)) => {
-            Some(observation.balance - last.balance).filter(|rise| *rise >= min && *rise > Decimal::ZERO)
-        }
+        (Some(last), Some(min)) => Some(observation.balance - last.balance)
+            .filter(|rise| *rise >= min && *rise > Decimal::ZERO),
         _ => None,
     };
     let mut events = Vec::new();
@@ -524,10 +517,9 @@ mod tests {
         threshold: Option<&str>,
     ) -> Emitted {
         let cause = match kind {
-            EventKind::Alert
-            | EventKind::Improved
-            | EventKind::Resolved
-            | EventKind::Reminder => Some(Cause::Balance),
+            EventKind::Alert | EventKind::Improved | EventKind::Resolved | EventKind::Reminder => {
+                Some(Cause::Balance)
+            }
             _ => None,
         };
         Emitted {

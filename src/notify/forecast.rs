@@ -58,7 +58,11 @@ fn span_words(secs: u64) -> String {
 /// `₹1,850`: a symbol for the common currencies, the code after the amount otherwise;
 /// whole units from 100 up (a daily rate is an estimate), cents below.
 pub fn money(amount: Decimal, currency: &str) -> String {
-    let dp = if amount.abs() >= Decimal::ONE_HUNDRED { 0 } else { 2 };
+    let dp = if amount.abs() >= Decimal::ONE_HUNDRED {
+        0
+    } else {
+        2
+    };
     let mut rounded =
         amount.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     rounded.rescale(dp);
@@ -135,7 +139,10 @@ pub fn topup_sentence(event: &Event) -> Option<String> {
 pub fn runway_facts(event: &Event, ctx: &RenderCtx) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if let Some(burn) = event.burn_per_day {
-        out.push(("Spend per day", format!("{}/day", money(burn, &event.currency))));
+        out.push((
+            "Spend per day",
+            format!("{}/day", money(burn, &event.currency)),
+        ));
         match event.runway_seconds {
             Some(secs) => out.push(("Runway", duration_words(secs))),
             None => out.push(("Runway", "not running down".to_string())),
@@ -192,7 +199,10 @@ pub fn summary_line(row: &SummaryRow) -> String {
             money(b, &row.currency),
             duration_words(secs)
         )),
-        (Some(b), None) => line.push_str(&format!(", {}/day, not running down", money(b, &row.currency))),
+        (Some(b), None) => line.push_str(&format!(
+            ", {}/day, not running down",
+            money(b, &row.currency)
+        )),
         (None, _) => line.push_str(", runway not yet known"),
     }
     line

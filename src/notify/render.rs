@@ -134,7 +134,11 @@ fn headline_raw(event: &Event) -> String {
         ),
         EventKind::Summary => {
             let total = event.accounts.len();
-            let ok = event.accounts.iter().filter(|r| r.level == Level::Ok).count();
+            let ok = event
+                .accounts
+                .iter()
+                .filter(|r| r.level == Level::Ok)
+                .count();
             format!(
                 "[SUMMARY] balance-alert daily summary: {total} account{}, {ok} ok",
                 if total == 1 { "" } else { "s" }
@@ -196,15 +200,15 @@ fn explain(event: &Event) -> String {
             None => format!("The Exotel balance of {account} runs out soon: level {level}."),
         },
         EventKind::Reminder if runway => match threshold {
-            Some(t) => format!(
-                "The Exotel balance of {account} still runs out soon ({t}): level {level}."
-            ),
+            Some(t) => {
+                format!("The Exotel balance of {account} still runs out soon ({t}): level {level}.")
+            }
             None => format!("The Exotel balance of {account} still runs out soon: level {level}."),
         },
         EventKind::Improved | EventKind::Resolved if runway => match threshold {
-            Some(t) => format!(
-                "The Exotel balance of {account} lasts longer again ({t}): level {level}."
-            ),
+            Some(t) => {
+                format!("The Exotel balance of {account} lasts longer again ({t}): level {level}.")
+            }
             None => format!("The Exotel balance of {account} lasts longer again: level {level}."),
         },
         EventKind::Alert => match threshold {
@@ -241,12 +245,16 @@ fn explain(event: &Event) -> String {
         EventKind::Test => {
             format!("This is a test message from balance-alert for {account}; no action is needed.")
         }
-        EventKind::ToppedUp => format!(
-            "The Exotel balance of {account} was topped up: level {level}."
-        ),
+        EventKind::ToppedUp => {
+            format!("The Exotel balance of {account} was topped up: level {level}.")
+        }
         EventKind::Summary => {
             let total = event.accounts.len();
-            let ok = event.accounts.iter().filter(|r| r.level == Level::Ok).count();
+            let ok = event
+                .accounts
+                .iter()
+                .filter(|r| r.level == Level::Ok)
+                .count();
             format!(
                 "Daily summary of {total} account{}: {ok} ok, {} not ok.",
                 if total == 1 { "" } else { "s" },

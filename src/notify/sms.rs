@@ -328,14 +328,18 @@ fn summary_sms(event: &Event) -> String {
         .count();
     let head = format!("SUMMARY {ok}/{total} ok.");
     let entry = |r: &crate::core::SummaryRow| {
-        let balance = r
-            .balance
-            .map_or("?".to_string(), |b| format!("{} {}", group_digits(b), r.currency));
+        let balance = r.balance.map_or("?".to_string(), |b| {
+            format!("{} {}", group_digits(b), r.currency)
+        });
         let runway = r
             .runway_seconds
             .map(|s| format!(" ~{}", forecast::duration_short(s)))
             .unwrap_or_default();
-        gsm7_sanitize(&format!(" {} {} {balance}{runway};", r.account, level_upper(r.level)))
+        gsm7_sanitize(&format!(
+            " {} {} {balance}{runway};",
+            r.account,
+            level_upper(r.level)
+        ))
     };
     let mut body = head;
     for (i, row) in rows.iter().enumerate() {

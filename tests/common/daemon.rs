@@ -59,6 +59,8 @@ pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
         ca_file: None,
         notify: notify.iter().map(|s| s.to_string()).collect(),
         thresholds: worked_thresholds(),
+        runway: Default::default(),
+        topup_min: rust_decimal::Decimal::ONE,
     }
 }
 
@@ -66,6 +68,7 @@ pub fn webhook(name: &str, url: &str, min_level: Level) -> ChannelConfig {
     ChannelConfig {
         name: name.into(),
         min_level,
+        events: None,
         kind: ChannelKind::Webhook(WebhookConfig {
             url: Secret::new(url),
             headers: vec![("x-test".into(), Secret::new("yes"))],
@@ -77,6 +80,7 @@ pub fn slack(name: &str, url: &str) -> ChannelConfig {
     ChannelConfig {
         name: name.into(),
         min_level: Level::Warning,
+        events: None,
         kind: ChannelKind::Slack(SlackConfig {
             webhook_url: Secret::new(url),
         }),
@@ -97,6 +101,7 @@ pub fn config(
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            summary_at: None,
         },
         accounts: accounts.into_iter().map(Arc::new).collect(),
         channels: channels.into_iter().map(Arc::new).collect(),

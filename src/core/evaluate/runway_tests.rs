@@ -43,7 +43,12 @@ fn policy() -> Policy {
     }
 }
 
-fn poll(state: &AccountState, balance: &str, runway: Runway, t: i64) -> (AccountState, Vec<Emitted>) {
+fn poll(
+    state: &AccountState,
+    balance: &str,
+    runway: Runway,
+    t: i64,
+) -> (AccountState, Vec<Emitted>) {
     let observation = Observation {
         balance: dec(balance),
         currency: "INR".into(),
@@ -98,7 +103,12 @@ fn runway_alert_improved_resolved_with_hysteresis_and_cause() {
 
 #[test]
 fn both_kinds_on_one_poll_is_the_balance() {
-    let (s, e) = poll(&AccountState::default(), "4000", Runway::Seconds(2 * DAY), 0);
+    let (s, e) = poll(
+        &AccountState::default(),
+        "4000",
+        Runway::Seconds(2 * DAY),
+        0,
+    );
     assert_eq!(s.level, Level::Warning);
     assert_eq!(e[0].cause, Some(Cause::Balance));
     assert_eq!(e[0].threshold, Some(dec("5000")));
@@ -114,7 +124,12 @@ fn both_kinds_on_one_poll_is_the_balance() {
 
 #[test]
 fn runway_critical_over_amount_warning_is_the_runway() {
-    let (s, _) = poll(&AccountState::default(), "4000", Runway::Seconds(2 * DAY), 0);
+    let (s, _) = poll(
+        &AccountState::default(),
+        "4000",
+        Runway::Seconds(2 * DAY),
+        0,
+    );
     let (s, e) = poll(&s, "3990", Runway::Seconds(3600), 60);
     assert_eq!(s.level, Level::Critical);
     assert_eq!(e[0].cause, Some(Cause::Runway));
@@ -125,7 +140,10 @@ fn runway_critical_over_amount_warning_is_the_runway() {
 fn a_top_up_without_a_level_change_is_topped_up() {
     let (s, _) = poll(&AccountState::default(), "20000", Runway::Unknown, 0);
     let (s, e) = poll(&s, "20000.99", Runway::Unknown, 60);
-    assert!(e.is_empty(), "a rise under topup_min is not a top-up: {e:?}");
+    assert!(
+        e.is_empty(),
+        "a rise under topup_min is not a top-up: {e:?}"
+    );
     let (_, e) = poll(&s, "30000", Runway::Unknown, 120);
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].kind, EventKind::ToppedUp);
@@ -135,7 +153,12 @@ fn a_top_up_without_a_level_change_is_topped_up() {
 
 #[test]
 fn reload_reevaluates_the_last_runway() {
-    let (s, _) = poll(&AccountState::default(), "20000", Runway::Seconds(3 * DAY), 0);
+    let (s, _) = poll(
+        &AccountState::default(),
+        "20000",
+        Runway::Seconds(3 * DAY),
+        0,
+    );
     assert_eq!(s.level, Level::Warning);
     let mut relaxed = policy();
     relaxed.runway.warning = Some(RunwayThreshold {

@@ -37,13 +37,24 @@ fn unknown_until_a_quarter_of_the_window_and_three_samples() {
     // Three samples over 59 minutes: under a quarter of 4 h.
     let h = history_of(
         window,
-        &[(0, cents(10_000)), (1800, cents(9_500)), (3540, cents(9_000))],
+        &[
+            (0, cents(10_000)),
+            (1800, cents(9_500)),
+            (3540, cents(9_000)),
+        ],
     );
-    assert_eq!(h.estimate(window, cents(9_000), Decimal::ZERO).runway, Runway::Unknown);
+    assert_eq!(
+        h.estimate(window, cents(9_000), Decimal::ZERO).runway,
+        Runway::Unknown
+    );
     // Three samples over exactly an hour: known. 10 spent in 1 h = 240/day.
     let h = history_of(
         window,
-        &[(0, cents(10_000)), (1800, cents(9_500)), (3600, cents(9_000))],
+        &[
+            (0, cents(10_000)),
+            (1800, cents(9_500)),
+            (3600, cents(9_000)),
+        ],
     );
     let e = h.estimate(window, cents(9_000), Decimal::ZERO);
     assert_eq!(e.burn_per_day, Some(Decimal::new(240, 0)));
@@ -65,7 +76,10 @@ fn floor_zero_and_infinite() {
     assert_eq!(e.runway, Runway::Infinite);
     assert_eq!(e.depletes_at(at(0)), None);
     // At or under the floor: 0, even with nothing spent.
-    assert_eq!(flat.estimate(window, cents(500), cents(500)).runway, Runway::Seconds(0));
+    assert_eq!(
+        flat.estimate(window, cents(500), cents(500)).runway,
+        Runway::Seconds(0)
+    );
     // A postpaid floor below zero leaves room under zero.
     let drain = history_of(
         window,
@@ -107,7 +121,11 @@ fn a_sample_from_the_past_is_ignored_and_a_new_window_rebuckets() {
     let window = Duration::from_secs(4 * HOUR);
     let mut h = history_of(
         window,
-        &[(0, cents(10_000)), (1800, cents(9_500)), (3600, cents(9_000))],
+        &[
+            (0, cents(10_000)),
+            (1800, cents(9_500)),
+            (3600, cents(9_000)),
+        ],
     );
     let before = h.clone();
     h.push(window, at(100), cents(1));

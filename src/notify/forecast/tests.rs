@@ -77,7 +77,10 @@ fn words_for_durations_and_money() {
 fn every_long_form_carries_the_runway() {
     let e = draining();
     let body = crate::notify::render::text_body(&e, &kolkata_ctx());
-    assert!(body.contains("this lasts about 2 days 15 hours — until Sun 6 Dec 14:00 IST."), "{body}");
+    assert!(
+        body.contains("this lasts about 2 days 15 hours — until Sun 6 Dec 14:00 IST."),
+        "{body}"
+    );
     assert!(body.contains("Spend per day:"), "{body}");
     assert!(body.contains("Runs out:"), "{body}");
     let slack = crate::notify::slack::slack_payload(&e, &kolkata_ctx()).to_string();
@@ -129,7 +132,10 @@ fn runway_alerts_and_top_ups_read_as_such() {
         crate::notify::render::headline(&topped),
         "[OK] Exotel balance topped up: primary 850.00 INR"
     );
-    assert!(crate::notify::render::text_body(&topped, &kolkata_ctx()).contains("Topped up by 10,000.00 INR."));
+    assert!(
+        crate::notify::render::text_body(&topped, &kolkata_ctx())
+            .contains("Topped up by 10,000.00 INR.")
+    );
     assert_eq!(
         crate::notify::sms::sms_body(&topped, None),
         "TOPPED UP: Exotel primary balance 850.00 INR, +10,000.00. Lasts ~2d15h. balance-alert"
@@ -154,17 +160,32 @@ fn summary_lines_worst_first_within_a_limit() {
     assert!(all[2].starts_with("d WARNING"));
     assert!(all[3].starts_with("b WARNING"));
     assert_eq!(all.len(), 6);
-    assert_eq!(all[5], "e OK 1,000.00 INR, spent 10.00 in 24h, runway not yet known");
+    assert_eq!(
+        all[5],
+        "e OK 1,000.00 INR, spent 10.00 in 24h, runway not yet known"
+    );
     let cut = summary_lines(&rows, 200);
-    assert!(cut.iter().map(|l| l.chars().count() + 1).sum::<usize>() <= 200, "{cut:?}");
+    assert!(
+        cut.iter().map(|l| l.chars().count() + 1).sum::<usize>() <= 200,
+        "{cut:?}"
+    );
     assert!(cut.last().unwrap().ends_with("more."), "{cut:?}");
-    let oks = summary_lines(&rows[..1].iter().chain(rows[4..].iter()).cloned().collect::<Vec<_>>(), 60);
+    let oks = summary_lines(
+        &rows[..1]
+            .iter()
+            .chain(rows[4..].iter())
+            .cloned()
+            .collect::<Vec<_>>(),
+        60,
+    );
     assert_eq!(oks, ["2 accounts: 2 ok, 0 not ok.", "2 more ok."]);
 }
 
 #[test]
 fn the_summary_sms_fits_one_segment_worst_first() {
-    let mut rows: Vec<SummaryRow> = (0..10_000).map(|i| row(&format!("ok{i}"), Level::Ok, None)).collect();
+    let mut rows: Vec<SummaryRow> = (0..10_000)
+        .map(|i| row(&format!("ok{i}"), Level::Ok, None))
+        .collect();
     rows.push(row("low", Level::Critical, Some(7_200)));
     rows.push(row("mid", Level::Warning, Some(90_000)));
     let event = Event {
