@@ -24,6 +24,11 @@
 //! response that caused it. Options: `--crossings K` (default 9), `--current-thread`
 //! (run the daemon on a current-thread runtime instead of the production 2 workers).
 //!
+//! Every account has a 7-day runway window and starts with a full 7 days of 60 s
+//! samples in its history (written to the sample file before the daemon starts, which
+//! loads it as after a restart): the §15 row "10,000 accounts with a 7-day runway window
+//! of 60 s samples".
+//!
 //! RSS includes the harness itself (the two servers, their thread and its bookkeeping);
 //! it is reported before the daemon starts so it can be told apart.
 
@@ -206,7 +211,55 @@ fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -
                 clear_above: d("1500"),
             }),
         },
+        runway: balance_alert::core::RunwayPolicy {
+            window: HISTORY_WINDOW,
+            warning: Some(balance_alert::core::RunwayThreshold {
+                below: 4 * 86_400,
+                clear_above: 5 * 86_400,
+            }),
+            ..Default::default()
+        },
+        topup_min: Decimal::ONE,
     }
+}
+
+/// The runway window every account uses: the §15 memory row's 7 days.
+const HISTORY_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
+/// Writes the sample file the daemon loads at start: for every account a full
+/// `HISTORY_WINDOW` of 60 s samples (a steady drain of 1 INR a minute ending at 9,000),
+/// pushed one by one through the real downsampling. Returns how many samples each has.
+fn write_histories(dir: &std::path::Path, names: &[String]) -> usize {
+    use balance_alert::core::History;
+    let now = jiff::Timestamp::now();
+    let minutes = (HISTORY_WINDOW.as_secs() / 60) as i64;
+    let start = now - jiff::SignedDuration::from_secs(minutes * 60);
+    let mut one = History::new(HISTORY_WINDOW, start, Decimal::from(9_000 + minutes));
+    for k in 1..=minutes {
+        one.push(
+            HISTORY_WINDOW,
+            start + jiff::SignedDuration::from_secs(k * 60),
+            Decimal::from(9_000 + minutes - k),
+        );
+    }
+    // Every account gets the same (fully pushed) history; pushing 10,080 samples for
+    // each of 10,000 accounts only makes the harness slower, not the daemon bigger.
+    let all: std::collections::BTreeMap<&String, &History> =
+        names.iter().map(|n| (n, &one)).collect();
+    let bytes = serde_json::to_vec(&all).expect("histories serialize");
+    std::fs::write(
+        balance_alert::state::samples_path(&dir.join("state.json")),
+        &bytes,
+    )
+    .expect("write sample file");
+    println!(
+        "sample file: {} accounts × {} samples (7 days at 60 s) in {} buckets, {:.2} MiB",
+        names.len(),
+        minutes + 1,
+        balance_alert::core::runway::BUCKETS,
+        bytes.len() as f64 / (1024.0 * 1024.0)
+    );
+    minutes as usize + 1
 }
 
 fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::Path) -> Config {
@@ -234,11 +287,13 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            summary_at: None,
         },
         accounts,
         channels: vec![Arc::new(ChannelConfig {
             name: "hook".into(),
             min_level: Level::Warning,
+            events: None,
             kind: ChannelKind::Webhook(WebhookConfig {
                 url: Secret::new(format!("http://{hook}/hook")),
                 headers: Vec::new(),
@@ -328,6 +383,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("balance-alert-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = config(steady, exotel, hook, &dir);
+    let names: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
+    write_histories(&dir, &names);
 
     // The production runtime (src/cli.rs `runtime()`): two workers.
     let runtime = if current_thread {
