@@ -242,6 +242,7 @@ pub async fn run(
             if let Some(last) = &record.eval.last {
                 metrics.set_balance(name, &last.currency, decimal_to_f64(last.balance));
                 metrics.set_last_success(name, last.observed_at);
+                metrics.set_runway(name, &last.currency, &record.eval.estimate);
             }
         }
         metrics.set_outbox_pending(state.outbox.len());
@@ -249,6 +250,7 @@ pub async fn run(
             info!(pending = state.outbox.len(), "resuming pending deliveries");
         }
     }
+    store.retain_histories(|name| config.account(name).is_some());
     store.mark_dirty();
     // Fails fast when the state directory is not writable.
     store.save().await?;

@@ -304,6 +304,16 @@ impl Store {
         out
     }
 
+    /// Drops the histories of accounts no longer configured (at start).
+    pub fn retain_histories(&self, keep: impl Fn(&str) -> bool) {
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let before = samples.len();
+        samples.retain(|name, _| keep(name));
+        if samples.len() != before {
+            self.samples_dirty.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// A copy of the account's history, if it has one.
     pub fn history(&self, account: &str) -> Option<History> {
         let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
