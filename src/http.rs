@@ -51,6 +51,18 @@ pub fn client(ca_file: Option<&Path>, timeout: Duration) -> Result<reqwest::Clie
         .map_err(|e| format!("cannot build HTTP client: {}", e.without_url()))
 }
 
+/// A client for our own `/healthz` (the `health` command): no proxy, since the
+/// daemon's listen address is on this host or its LAN and a proxy would answer for it.
+/// No timeout of its own: the caller bounds the whole exchange.
+pub fn local_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .user_agent("balance-alert-health")
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build HTTP client: {}", e.without_url()))
+}
+
 /// Hands out one [`client`] per distinct `(ca_file, timeout)`, so many accounts share
 /// one client.
 ///

@@ -32,7 +32,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::core::{ErrorClass, Level};
@@ -503,36 +502,28 @@ pub fn probe_target(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// A hand-written HTTP/1.0-style request: the crate's hyper has only the server side, and
-/// one GET with `Connection: close` needs no client library.
+/// One `GET /healthz`; anything but 200 is unhealthy, with the status and the body
+/// (which names the stuck tasks) in the error.
 async fn probe_inner(addr: SocketAddr) -> Result<(), String> {
     let url = format!("http://{addr}/healthz");
-    let mut stream = TcpStream::connect(addr)
+    let client = crate::http::local_client()?;
+    let response = client
+        .get(&url)
+        .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let request = format!(
-        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: balance-alert-health\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let mut response = Vec::new();
-    // /healthz answers are tiny; cap what we read in case something else listens there.
-    (&mut stream)
-        .take(64 * 1024)
-        .read_to_end(&mut response)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status_line = head.lines().next().unwrap_or_default();
-    let status = status_line.split_whitespace().nth(1);
-    match status {
-        Some("200") => Ok(()),
-        Some(code) => Err(format!("{url}: HTTP {code}: {}", body.trim())),
-        None => Err(format!("{url}: not an HTTP response")),
+        .map_err(|e| format!("{url}: {}", crate::http::describe(&e)))?;
+    let status = response.status().as_u16();
+    if status == 200 {
+        return Ok(());
     }
+    // /healthz answers are tiny; cap what we read in case something else listens there.
+    let body = crate::http::read_limited(response, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    Err(format!(
+        "{url}: HTTP {status}: {}",
+        String::from_utf8_lossy(&body).trim()
+    ))
 }
 
 #[cfg(test)]

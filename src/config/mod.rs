@@ -40,7 +40,7 @@ pub mod validate;
 
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use secret::{Secret, redact_secrets};
-pub use validate::{Checked, Ctx, Res, Tables};
+pub use validate::{Checked, Ctx, Place, Res, Tables};
 
 use raw::{Node, RawFile, describe_serde_error, line_col};
 

@@ -215,13 +215,12 @@ impl Ctx<'_> {
         &mut self,
         inline: &Opt<String>,
         file: &Opt<String>,
-        table: &Range<usize>,
-        base: &str,
+        at: &Place<'_>,
         field: &str,
         required: bool,
     ) -> Res<Option<Secret>> {
-        let key = format!("{base}.{field}");
-        let file_key = format!("{base}.{field}_file");
+        let key = at.key(field);
+        let file_key = at.key(&format!("{field}_file"));
         match (inline, file) {
             (Some(_), Some(f)) => Err(self.err(
                 Some(f.span()),
@@ -229,7 +228,7 @@ impl Ctx<'_> {
                 format!("set either {field} or {field}_file, not both"),
             )),
             (None, None) if required => Err(self.err(
-                Some(table.clone()),
+                Some(at.table.clone()),
                 &key,
                 format!("missing required key (or {field}_file)"),
             )),
@@ -349,6 +348,21 @@ impl Ctx<'_> {
     }
 }
 
+/// Where the keys a provider or channel type validates are: the key prefix its errors
+/// carry (`account[0]`, `channel "ops"`) and its table's span (where a missing key is
+/// reported).
+pub struct Place<'a> {
+    pub base: &'a str,
+    pub table: Range<usize>,
+}
+
+impl Place<'_> {
+    /// The dotted key of `field` in this table, e.g. `channel "ops".to`.
+    pub fn key(&self, field: &str) -> String {
+        format!("{}.{field}", self.base)
+    }
+}
+
 /// The `[[account]]` or `[[channel]]` tables of a file: for each, the provider or
 /// channel type it names (when known) and the key prefix its errors carry.
 pub struct Tables {
@@ -369,13 +383,13 @@ pub struct Checked<T> {
 
 impl Ctx<'_> {
     /// Reads, as `T`, every table of `tables` whose type is `kind` (one pass over the
-    /// text) and validates each with `check(ctx, raw, base)`. Errors of the read itself
+    /// text) and validates each with `check(ctx, raw, place)`. Errors of the read itself
     /// (a value of the wrong type) return at once, as serde errors always have.
     pub fn typed_tables<T: DeserializeOwned, U>(
         &mut self,
         tables: &Tables,
         kind: &str,
-        mut check: impl FnMut(&mut Self, &Spanned<T>, &str) -> Res<U>,
+        mut check: impl FnMut(&mut Self, &T, &Place<'_>) -> Res<U>,
     ) -> Res<Vec<Checked<U>>> {
         let wanted: Vec<bool> = tables
             .kinds
@@ -391,7 +405,11 @@ impl Ctx<'_> {
         for (index, raw) in raws.iter().enumerate() {
             let Some(raw) = raw else { continue };
             let (warnings, literal) = (self.warnings.len(), self.literal_secrets.len());
-            let result = check(self, raw, &tables.bases[index]);
+            let place = Place {
+                base: &tables.bases[index],
+                table: raw.span(),
+            };
+            let result = check(self, raw.get_ref(), &place);
             out.push(Checked {
                 index,
                 result,

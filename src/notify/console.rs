@@ -5,10 +5,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx, render};
-use crate::config::{AccountConfig, Ctx, Res};
+use crate::config::{AccountConfig, Ctx, Place, Res};
 use crate::core::Event;
 
 /// `console` takes no keys of its own.
@@ -26,8 +25,8 @@ impl ChannelType for ConsoleConfig {
 
     fn validate(
         _ctx: &mut Ctx<'_>,
-        _raw: &Spanned<Raw>,
-        _base: &str,
+        _raw: &Raw,
+        _at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
         Ok(ConsoleConfig)

@@ -24,7 +24,7 @@ use toml::Spanned;
 use super::render::{self, SIGNATURE, facts, headline, summary};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, StrList};
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,21 +77,18 @@ impl ChannelType for EmailConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
         let smtp_host = ctx.string(
-            ctx.required(&raw.smtp_host, table, &key("smtp_host"))?,
-            &key("smtp_host"),
+            ctx.required(&raw.smtp_host, &at.table, &at.key("smtp_host"))?,
+            &at.key("smtp_host"),
         )?;
         let tls = match &raw.tls {
             Some(v) => ctx.choice(
                 v,
-                &key("tls"),
+                &at.key("tls"),
                 &[
                     ("starttls", SmtpTls::Starttls),
                     ("tls", SmtpTls::Tls),
@@ -107,7 +104,7 @@ impl ChannelType for EmailConfig {
                 .ok_or_else(|| {
                     ctx.err(
                         Some(v.span()),
-                        &key("smtp_port"),
+                        &at.key("smtp_port"),
                         "must be a port number 1-65535",
                     )
                 })?,
@@ -117,15 +114,8 @@ impl ChannelType for EmailConfig {
                 SmtpTls::None => 25,
             },
         };
-        let password = ctx.secret(
-            &raw.password,
-            &raw.password_file,
-            table,
-            base,
-            "password",
-            false,
-        )?;
-        let username = ctx.opt_string(&raw.username, &key("username"))?;
+        let password = ctx.secret(&raw.password, &raw.password_file, at, "password", false)?;
+        let username = ctx.opt_string(&raw.username, &at.key("username"))?;
         let credentials = match (username, password) {
             (Some(u), Some(p)) => Some((u, p)),
             (None, None) => None,
@@ -133,7 +123,7 @@ impl ChannelType for EmailConfig {
                 let span = raw.username.as_ref().map(Spanned::span);
                 return Err(ctx.err(
                     span,
-                    &key("username"),
+                    &at.key("username"),
                     "username needs password or password_file",
                 ));
             }
@@ -143,12 +133,13 @@ impl ChannelType for EmailConfig {
                     .as_ref()
                     .or(raw.password_file.as_ref())
                     .map(Spanned::span);
-                return Err(ctx.err(span, &key("password"), "password needs username"));
+                return Err(ctx.err(span, &at.key("password"), "password needs username"));
             }
         };
         if credentials.is_some() && tls == SmtpTls::None {
             ctx.warn(format!(
-                "{base}: tls = \"none\" sends the SMTP password unencrypted"
+                "{}: tls = \"none\" sends the SMTP password unencrypted",
+                at.base
             ));
         }
         let mailbox = |v: &Spanned<String>, k: &str| -> Res<String> {
@@ -162,19 +153,25 @@ impl ChannelType for EmailConfig {
             })?;
             Ok(value)
         };
-        let from = mailbox(ctx.required(&raw.from, table, &key("from"))?, &key("from"))?;
-        let to_raw = raw
-            .to
-            .as_ref()
-            .ok_or_else(|| ctx.err(Some(table.clone()), &key("to"), "missing required key"))?;
-        ctx.list(to_raw, &key("to"))?;
+        let from = mailbox(
+            ctx.required(&raw.from, &at.table, &at.key("from"))?,
+            &at.key("from"),
+        )?;
+        let to_raw = raw.to.as_ref().ok_or_else(|| {
+            ctx.err(
+                Some(at.table.clone()),
+                &at.key("to"),
+                "missing required key",
+            )
+        })?;
+        ctx.list(to_raw, &at.key("to"))?;
         let to = to_raw
             .get_ref()
             .iter()
             .enumerate()
-            .map(|(i, v)| mailbox(v, &format!("{}[{i}]", key("to"))))
+            .map(|(i, v)| mailbox(v, &format!("{}[{i}]", at.key("to"))))
             .collect::<Res<Vec<_>>>()?;
-        let ca_file = ctx.ca_file(&raw.ca_file, &key("ca_file"))?;
+        let ca_file = ctx.ca_file(&raw.ca_file, &at.key("ca_file"))?;
         Ok(EmailConfig {
             smtp_host,
             smtp_port,

@@ -16,12 +16,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::sms::{self, combine, post_sms_form};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, StrList};
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
 
@@ -61,15 +60,12 @@ impl ChannelType for ExotelSmsConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
-        let account_raw = ctx.required(&raw.account, table, &key("account"))?;
-        let account_name = ctx.string(account_raw, &key("account"))?;
+        let account_raw = ctx.required(&raw.account, &at.table, &at.key("account"))?;
+        let account_name = ctx.string(account_raw, &at.key("account"))?;
         let account = accounts
             .iter()
             .find(|a| a.name == account_name)
@@ -77,25 +73,25 @@ impl ChannelType for ExotelSmsConfig {
             .ok_or_else(|| {
                 ctx.err(
                     Some(account_raw.span()),
-                    &key("account"),
+                    &at.key("account"),
                     format!("no [[account]] named \"{account_name}\""),
                 )
             })?;
         if account.provider.exotel().is_none() {
             return Err(ctx.err(
                 Some(account_raw.span()),
-                &key("account"),
+                &at.key("account"),
                 format!("account \"{account_name}\" is not an Exotel account"),
             ));
         }
-        let (from, to) = sms::endpoints(ctx, &raw.from, &raw.to, table, base)?;
+        let (from, to) = sms::endpoints(ctx, &raw.from, &raw.to, at)?;
         Ok(ExotelSmsConfig {
             account,
             from,
             to,
-            dlt_entity_id: ctx.opt_string(&raw.dlt_entity_id, &key("dlt_entity_id"))?,
-            dlt_template_id: ctx.opt_string(&raw.dlt_template_id, &key("dlt_template_id"))?,
-            body_template: sms::body_template(ctx, &raw.body_template, base)?,
+            dlt_entity_id: ctx.opt_string(&raw.dlt_entity_id, &at.key("dlt_entity_id"))?,
+            dlt_template_id: ctx.opt_string(&raw.dlt_template_id, &at.key("dlt_template_id"))?,
+            body_template: sms::body_template(ctx, &raw.body_template, at)?,
         })
     }
 }

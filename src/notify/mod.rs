@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use toml::Spanned;
 
-use crate::config::{AccountConfig, ChannelConfig, Checked, Ctx, Res, Tables};
+use crate::config::{AccountConfig, ChannelConfig, Checked, Ctx, Place, Res, Tables};
 use crate::core::{Event, Level};
 
 pub mod console;
@@ -38,12 +37,12 @@ pub trait ChannelType: Sized {
     const FIELDS: &'static [&'static str];
     /// [`Self::FIELDS`] as written, every one optional and spanned.
     type Raw: DeserializeOwned;
-    /// Validates one channel's keys; `base` is its key prefix (`channel "ops"`),
-    /// `accounts` the validated accounts (for a channel that sends through one).
+    /// Validates one channel's keys, found `at` its table; `accounts` are the validated
+    /// accounts (for a channel that sends through one).
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Self::Raw>,
-        base: &str,
+        raw: &Self::Raw,
+        at: &Place<'_>,
         accounts: &[Arc<AccountConfig>],
     ) -> Res<Self>;
 }
@@ -87,8 +86,8 @@ impl ChannelKind {
             accounts: &[Arc<AccountConfig>],
             wrap: fn(T) -> ChannelKind,
         ) -> Res<Vec<Checked<ChannelKind>>> {
-            ctx.typed_tables(tables, T::NAME, |ctx, raw, base| {
-                T::validate(ctx, raw, base, accounts).map(wrap)
+            ctx.typed_tables(tables, T::NAME, |ctx, raw, at| {
+                T::validate(ctx, raw, at, accounts).map(wrap)
             })
         }
         let mut all = read(ctx, tables, accounts, ChannelKind::Slack)?;

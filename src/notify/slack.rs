@@ -19,7 +19,7 @@ use toml::Spanned;
 use super::render::{SIGNATURE, facts, headline, shorten, summary};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
 
@@ -42,18 +42,15 @@ impl ChannelType for SlackConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
         let webhook_url = ctx
             .secret(
                 &raw.webhook_url,
                 &raw.webhook_url_file,
-                table,
-                base,
+                at,
                 "webhook_url",
                 true,
             )?
@@ -62,13 +59,8 @@ impl ChannelType for SlackConfig {
             .webhook_url
             .as_ref()
             .or(raw.webhook_url_file.as_ref())
-            .map_or(table.clone(), Spanned::span);
-        ctx.http_url(
-            webhook_url.expose(),
-            &span,
-            &format!("{base}.webhook_url"),
-            true,
-        )?;
+            .map_or(at.table.clone(), Spanned::span);
+        ctx.http_url(webhook_url.expose(), &span, &at.key("webhook_url"), true)?;
         Ok(SlackConfig { webhook_url })
     }
 }

@@ -4,14 +4,13 @@
 //! 2xx is sent; 408, 429 and 5xx are retried (honouring `Retry-After`); any other status
 //! is a permanent refusal.
 
-use std::ops::Range;
 use std::time::SystemTime;
 
 use super::DeliveryError;
 use super::forecast;
 use super::render::{SIGNATURE, balance_text, error_text, group_digits, level_upper};
 use crate::config::raw::{Opt, StrList};
-use crate::config::{Ctx, Res};
+use crate::config::{Ctx, Place, Res};
 use crate::core::{Event, EventKind};
 use crate::http;
 
@@ -19,11 +18,15 @@ use crate::http;
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// `body_template`, checked to fit one SMS segment.
-pub(super) fn body_template(ctx: &Ctx<'_>, raw: &Opt<String>, base: &str) -> Res<Option<String>> {
+pub(super) fn body_template(
+    ctx: &Ctx<'_>,
+    raw: &Opt<String>,
+    at: &Place<'_>,
+) -> Res<Option<String>> {
     let Some(v) = raw else {
         return Ok(None);
     };
-    let key = format!("{base}.body_template");
+    let key = at.key("body_template");
     let template = ctx.string(v, &key)?;
     if let Some(problem) = sms_template_problem(&template) {
         return Err(ctx.err(Some(v.span()), &key, problem));
@@ -36,15 +39,20 @@ pub(super) fn endpoints(
     ctx: &Ctx<'_>,
     from: &Opt<String>,
     to: &Option<StrList>,
-    table: &Range<usize>,
-    base: &str,
+    at: &Place<'_>,
 ) -> Res<(String, Vec<String>)> {
-    let key = |field: &str| format!("{base}.{field}");
-    let from = ctx.string(ctx.required(from, table, &key("from"))?, &key("from"))?;
-    let to_raw = to
-        .as_ref()
-        .ok_or_else(|| ctx.err(Some(table.clone()), &key("to"), "missing required key"))?;
-    let to = ctx.list(to_raw, &key("to"))?;
+    let from = ctx.string(
+        ctx.required(from, &at.table, &at.key("from"))?,
+        &at.key("from"),
+    )?;
+    let to_raw = to.as_ref().ok_or_else(|| {
+        ctx.err(
+            Some(at.table.clone()),
+            &at.key("to"),
+            "missing required key",
+        )
+    })?;
+    let to = ctx.list(to_raw, &at.key("to"))?;
     Ok((from, to))
 }
 

@@ -12,12 +12,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::sms::{self, combine, post_sms_form};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, StrList};
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
 
@@ -59,20 +58,17 @@ impl ChannelType for TwilioSmsConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
-        let sid_raw = ctx.required(&raw.account_sid, table, &key("account_sid"))?;
-        let account_sid = ctx.string(sid_raw, &key("account_sid"))?;
+        let sid_raw = ctx.required(&raw.account_sid, &at.table, &at.key("account_sid"))?;
+        let account_sid = ctx.string(sid_raw, &at.key("account_sid"))?;
         // It goes into the URL path.
         if !account_sid.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(ctx.err(
                 Some(sid_raw.span()),
-                &key("account_sid"),
+                &at.key("account_sid"),
                 "may only contain letters and digits",
             ));
         }
@@ -80,15 +76,14 @@ impl ChannelType for TwilioSmsConfig {
             .secret(
                 &raw.auth_token,
                 &raw.auth_token_file,
-                table,
-                base,
+                at,
                 "auth_token",
                 true,
             )?
             .expect("required");
-        let (from, to) = sms::endpoints(ctx, &raw.from, &raw.to, table, base)?;
+        let (from, to) = sms::endpoints(ctx, &raw.from, &raw.to, at)?;
         let base_url = match &raw.base_url {
-            Some(v) => ctx.base_url(v, &key("base_url"))?,
+            Some(v) => ctx.base_url(v, &at.key("base_url"))?,
             None => "https://api.twilio.com".to_owned(),
         };
         Ok(TwilioSmsConfig {
@@ -97,7 +92,7 @@ impl ChannelType for TwilioSmsConfig {
             from,
             to,
             base_url,
-            body_template: sms::body_template(ctx, &raw.body_template, base)?,
+            body_template: sms::body_template(ctx, &raw.body_template, at)?,
         })
     }
 }

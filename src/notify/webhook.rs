@@ -16,7 +16,7 @@ use toml::Spanned;
 
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
 
@@ -41,14 +41,12 @@ impl ChannelType for WebhookConfig {
 
     fn validate(
         ctx: &mut Ctx<'_>,
-        raw: &Spanned<Raw>,
-        base: &str,
+        raw: &Raw,
+        at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let table = &raw.span();
-        let raw = raw.get_ref();
-        let url_key = format!("{base}.url");
-        let url_raw = ctx.required(&raw.url, table, &url_key)?;
+        let url_key = at.key("url");
+        let url_raw = ctx.required(&raw.url, &at.table, &url_key)?;
         let (url, used_var) = ctx.expand(url_raw.get_ref(), &url_raw.span(), &url_key)?;
         let parsed = ctx.http_url(&url, &url_raw.span(), &url_key, true)?;
         // A generic webhook URL is kept as a Secret so it never reaches a log, but only one
@@ -64,7 +62,7 @@ impl ChannelType for WebhookConfig {
         let mut headers = Vec::new();
         if let Some(h) = &raw.headers {
             for (name, value) in h.get_ref() {
-                let key = format!("{base}.headers.{name}");
+                let key = at.key(&format!("headers.{name}"));
                 if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                     return Err(ctx.err(Some(value.span()), &key, "not a valid HTTP header name"));
                 }

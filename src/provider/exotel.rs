@@ -5,12 +5,10 @@
 //! policy belongs to the scheduler, which also enforces the rate floor.
 
 use std::fmt;
-use std::ops::Range;
 use std::time::SystemTime;
 
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::json::{
     ObjectError, currency, describe_keys, get_ci, html_summary, looks_like_html, lookup_raw,
@@ -21,7 +19,7 @@ use super::{
     transport_error,
 };
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Res, Secret};
+use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
 use crate::http;
 
 /// The `provider` value.
@@ -69,13 +67,10 @@ pub struct Raw {
 }
 
 impl ExotelConfig {
-    /// Validates an Exotel account's keys; `base` is the account's key prefix.
-    pub fn validate(ctx: &mut Ctx<'_>, raw: &Spanned<Raw>, base: &str) -> Res<Self> {
-        let table: &Range<usize> = &raw.span();
-        let raw = raw.get_ref();
-        let key = |field: &str| format!("{base}.{field}");
-        let sid_raw = ctx.required(&raw.sid, table, &key("sid"))?;
-        let sid = ctx.string(sid_raw, &key("sid"))?;
+    /// Validates an Exotel account's keys, found `at` the account's table.
+    pub fn validate(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Self> {
+        let sid_raw = ctx.required(&raw.sid, &at.table, &at.key("sid"))?;
+        let sid = ctx.string(sid_raw, &at.key("sid"))?;
         // The SID goes into the URL path: keep it to the characters Exotel uses.
         if !sid
             .chars()
@@ -83,57 +78,43 @@ impl ExotelConfig {
         {
             return Err(ctx.err(
                 Some(sid_raw.span()),
-                &key("sid"),
+                &at.key("sid"),
                 "may only contain letters, digits, '-', '_' and '.'",
             ));
         }
         let api_key = ctx
-            .secret(
-                &raw.api_key,
-                &raw.api_key_file,
-                table,
-                base,
-                "api_key",
-                true,
-            )?
+            .secret(&raw.api_key, &raw.api_key_file, at, "api_key", true)?
             .expect("required");
         let api_token = ctx
-            .secret(
-                &raw.api_token,
-                &raw.api_token_file,
-                table,
-                base,
-                "api_token",
-                true,
-            )?
+            .secret(&raw.api_token, &raw.api_token_file, at, "api_token", true)?
             .expect("required");
 
         let base_url = match (&raw.region, &raw.base_url) {
             (Some(_), Some(b)) => {
                 return Err(ctx.err(
                     Some(b.span()),
-                    &key("base_url"),
+                    &at.key("base_url"),
                     "set either region or base_url, not both",
                 ));
             }
             (Some(r), None) => ctx
                 .choice(
                     r,
-                    &key("region"),
+                    &at.key("region"),
                     &[("singapore", SINGAPORE), ("mumbai", MUMBAI)],
                 )?
                 .to_owned(),
-            (None, Some(b)) => ctx.base_url(b, &key("base_url"))?,
+            (None, Some(b)) => ctx.base_url(b, &at.key("base_url"))?,
             (None, None) => SINGAPORE.to_owned(),
         };
 
         let currency = match &raw.currency {
             Some(v) => {
-                let c = ctx.string(v, &key("currency"))?;
+                let c = ctx.string(v, &at.key("currency"))?;
                 if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
                     return Err(ctx.err(
                     Some(v.span()),
-                    &key("currency"),
+                    &at.key("currency"),
                     format!(
                         "\"{c}\" is not a currency code: expected three capital letters like INR"
                     ),

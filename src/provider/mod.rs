@@ -40,8 +40,8 @@ impl ProviderConfig {
     /// Validates the provider keys of every account, each by the provider it names.
     pub fn read(ctx: &mut Ctx<'_>, tables: &Tables) -> Res<Vec<Checked<ProviderConfig>>> {
         let mut all = Vec::new();
-        all.extend(ctx.typed_tables(tables, exotel::NAME, |ctx, raw, base| {
-            exotel::ExotelConfig::validate(ctx, raw, base).map(ProviderConfig::Exotel)
+        all.extend(ctx.typed_tables(tables, exotel::NAME, |ctx, raw, at| {
+            exotel::ExotelConfig::validate(ctx, raw, at).map(ProviderConfig::Exotel)
         })?);
         Ok(all)
     }
