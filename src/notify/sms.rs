@@ -260,14 +260,15 @@ const SMS_ERROR_CHARS: usize = 60;
 /// filled in; a template that does not parse is ignored in favour of the default, since
 /// a message that goes out beats none.
 pub fn sms_body(event: &Event, template: Option<&str>) -> String {
+    // A summary has no one account for a template to name: it has its own form.
+    if event.event == EventKind::Summary {
+        return summary_sms(event);
+    }
     if let Some(pieces) = template.and_then(|t| parse_template(t).ok()) {
         let values = TemplateValues::of(event);
         return fit_account(&event.account, |account| {
             fill_template(&pieces, account, &values)
         });
-    }
-    if event.event == EventKind::Summary {
-        return summary_sms(event);
     }
     let balance = balance_text(event);
     let threshold = match (event.cause, event.runway_threshold_seconds) {
