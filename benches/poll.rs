@@ -15,9 +15,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use balance_alert::config::{AccountConfig, Secret};
+use balance_alert::config::Secret;
 use balance_alert::core::evaluate::{self, AccountState, Observation, Policy};
 use balance_alert::core::{Threshold, Thresholds};
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::Balance;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel;

@@ -39,15 +39,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use balance_alert::config::{
-    AccountConfig, ChannelConfig, Config, DaemonConfig, LogFormat, Secret,
-};
+use balance_alert::config::{DaemonConfig, LogFormat, Secret};
 use balance_alert::core::{Level, Threshold, Thresholds};
 use balance_alert::daemon::{self, Options};
 use balance_alert::notify::ChannelKind;
 use balance_alert::notify::webhook::WebhookConfig;
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel::ExotelConfig;
+use balance_alert::settings::{ChannelConfig, Config};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};

@@ -10,12 +10,14 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
-use crate::config::{self, AccountConfig, ConfigError};
+use crate::config::ConfigError;
 use crate::core::{Event, EventKind};
 use crate::core::{Level, Thresholds};
 use crate::daemon::{self, Options, RunError};
 use crate::notify::{Channel, Notifier, RenderCtx, render};
+use crate::provider::AccountConfig;
 use crate::provider::Client;
+use crate::settings as config;
 use crate::{Clock, SystemClock, logging};
 
 /// Exit statuses.
@@ -378,7 +380,7 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     let all_ok = runtime()?.block_on(async {
         let mut all_ok = true;
         for c in &channels {
-            let result = match Channel::new(c) {
+            let result = match Channel::new(&c.kind) {
                 Ok(channel) => channel.send(&event, &ctx).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };

@@ -23,13 +23,14 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::Clock;
-use crate::config::{AccountConfig, ChannelConfig, Config};
 use crate::core::evaluate::{self, AccountState, Emitted, Observation, Policy};
 use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing};
 use crate::health::{self, Heartbeat, Heartbeats};
 use crate::metrics::{self, Metrics};
 use crate::notify::{self, Channel, Notifier, RenderCtx};
+use crate::provider::AccountConfig;
 use crate::provider::Client;
+use crate::settings::{ChannelConfig, Config};
 use crate::state::{Opened, OutboxEntry, StateError, Store};
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
@@ -406,7 +407,7 @@ fn build_channels(config: &Config) -> Result<Vec<BuiltChannel>, RunError> {
         .channels
         .iter()
         .map(|c| {
-            let channel = Channel::new(c)
+            let channel = Channel::new(&c.kind)
                 .map_err(|e| RunError::Config(format!("channel `{}`: {e}", c.name)))?;
             Ok((c.clone(), Arc::new(channel)))
         })
@@ -524,7 +525,7 @@ impl Daemon {
     /// applied without losing any account's level or any pending delivery.
     async fn reload(&mut self) {
         let path = self.config.path.clone();
-        let new = match crate::config::load(&path) {
+        let new = match crate::settings::load(&path) {
             Ok(new) => new,
             Err(e) => {
                 error!(error = %e, "config reload refused; the running config stays in force");

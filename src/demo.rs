@@ -19,13 +19,15 @@ use rust_decimal::Decimal;
 use tokio::sync::{Notify, oneshot};
 
 use crate::cli::{Error, exit};
-use crate::config::{AccountConfig, ChannelConfig, Config, DaemonConfig, LogFormat, Secret};
+use crate::config::{DaemonConfig, LogFormat, Secret};
 use crate::core::{Level, Threshold, Thresholds};
 use crate::daemon::{self, Options};
 use crate::notify::console::ConsoleConfig;
 use crate::notify::{ChannelKind, render};
+use crate::provider::AccountConfig;
 use crate::provider::ProviderConfig;
 use crate::provider::exotel::ExotelConfig;
+use crate::settings::{ChannelConfig, Config};
 
 const API_KEY: &str = "demo-key";
 const API_TOKEN: &str = "demo-token";

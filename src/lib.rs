@@ -9,31 +9,32 @@
 //! # Layout
 //!
 //! The tree shows the design (SPEC §16): a pure core, thin edges, one file per provider
-//! and per channel type. Imports point inwards: `core` imports nothing from the crate;
-//! `config`'s machinery (raw reading, expansion, secrets, validation helpers) imports
-//! only `core`; providers and channels use that machinery; `config/mod.rs` assembles a
-//! whole file by handing each `[[account]]` to its provider and each `[[channel]]` to
-//! its type; the daemon and the commands sit on top.
+//! and per channel type. Imports point one way, with no circle: `core` imports nothing
+//! from the crate; `config` (how a file is read) only `core`; `provider` uses `config`;
+//! `notify` uses `config` and `provider`; `settings` (the whole file) hands each
+//! `[[account]]` to its provider and each `[[channel]]` to its type; the daemon and
+//! the commands sit on top.
 //!
 //! - [`core`]: pure and I/O-free. [`core::level`] (levels, thresholds),
 //!   [`core::evaluate`] (hysteresis: (state, observation, now) → (state, events), no
 //!   clock), [`core::event`] (events and their kinds, the classes of a failed poll),
 //!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar).
-//! - [`config`]: loading and error reporting (every error names file, line, column and
+//! - [`config`]: reading and error reporting (every error names file, line, column and
 //!   key), [`config::raw`] spanned reading, [`config::env`] `${VAR}` and `_file`
 //!   expansion, [`config::secret`] ([`config::Secret`], redaction), [`config::validate`]
-//!   (the helpers providers and channels call), and the sections it owns: `[daemon]`
-//!   and the keys every account and channel has.
-//! - [`provider`]: the [`provider::ProviderConfig`] and [`provider::Client`] enums, the
-//!   balance and poll-error types, status classes, transport errors and redaction they
-//!   share, JSON body helpers; one file per provider ([`provider::exotel`]) owning its
-//!   config keys, request, parser and error text. A new provider is one file plus one
-//!   arm in each enum.
+//!   (the helpers providers and channels call), and `[daemon]`.
+//! - [`provider`]: [`provider::AccountConfig`], the [`provider::ProviderConfig`] and
+//!   [`provider::Client`] enums, the balance and poll-error types, status classes,
+//!   transport errors and redaction they share, JSON body helpers; one file per
+//!   provider ([`provider::exotel`]) owning its config keys, request, parser and error
+//!   text. A new provider is one file plus one arm in each enum.
 //! - [`notify`]: the [`notify::ChannelKind`] (config) and [`notify::Channel`] (sender)
 //!   enums, the [`notify::Notifier`] and [`notify::ChannelType`] traits; one file per
 //!   channel type owning its config keys, rendering (pure, exact-output tests) and
 //!   sending; shared wording and facts in [`notify::render`], SMS segment fitting and
 //!   templates in [`notify::sms`]. A new channel type is one file plus one arm.
+//! - [`settings`]: the whole file: [`settings::Config`], `load`/`parse`, the keys every
+//!   account and channel has, and the checks that span them.
 //! - [`http`]: the one place HTTP clients are built (rustls, private CA, timeouts,
 //!   proxies) plus `Retry-After` and bounded body reading shared by every HTTP peer.
 //! - [`state`]: the persisted state file and outbox, written atomically.
@@ -61,6 +62,7 @@ pub mod metrics;
 pub mod notify;
 pub mod preflight;
 pub mod provider;
+pub mod settings;
 pub mod state;
 pub mod summary;
 

@@ -16,11 +16,12 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::config::{self, AccountConfig};
 use crate::core::runway::{self, Runway};
 use crate::notify::forecast::{duration_words, money};
 use crate::notify::render::format_amount;
+use crate::provider::AccountConfig;
 use crate::provider::Client;
+use crate::settings as config;
 
 pub const ENOUGH: u8 = 0;
 pub const NOT_ENOUGH: u8 = 1;

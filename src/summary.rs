@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 
-use crate::config::AccountConfig;
 use crate::core::{AccountState, Event, EventKind, Level, SummaryRow, new_event_id};
+use crate::provider::AccountConfig;
 
 /// The first moment after `now` whose wall-clock time in `tz` is `at`. On a day where
 /// `at` does not exist (a DST gap) the moment after the gap is used.

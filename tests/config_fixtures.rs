@@ -18,7 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
-use balance_alert::config::{self, MapEnv};
+use balance_alert::config::MapEnv;
+use balance_alert::settings as config;
 
 const CREDENTIALS: &str = "/run/credentials/balance-alert.service";
 

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use balance_alert::config::{AccountConfig, Secret};
+use balance_alert::config::Secret;
 use balance_alert::core::ErrorClass;
 use balance_alert::core::Thresholds;
 use balance_alert::http::MAX_BODY;
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel::ExotelConfig;
 use balance_alert::provider::{Balance, BodyError, Client, PollError};

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use balance_alert::config::{AccountConfig, Secret};
+use balance_alert::config::Secret;
 use balance_alert::core::Event;
 use balance_alert::core::Thresholds;
 use balance_alert::notify::exotel_sms::ExotelSms;
@@ -15,6 +15,7 @@ use balance_alert::notify::render::RenderCtx;
 use balance_alert::notify::twilio_sms::TwilioSms;
 use balance_alert::notify::twilio_sms::TwilioSmsConfig;
 use balance_alert::notify::{DeliveryError, Notifier};
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel::ExotelConfig;
 use common::events::critical_alert;

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::raw::{Node, line_col};
 
-/// Where `${VAR}` and `_file` values come from; injected so [`parse`] is pure.
+/// Where `${VAR}` and `_file` values come from; injected so [`crate::settings::parse`] is pure.
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
     fn read_file(&self, path: &Path) -> std::io::Result<String>;
@@ -86,7 +86,7 @@ pub fn expand(raw: &str, env: &dyn Env) -> Result<(String, bool), String> {
 
 /// `NAME (line N)` for each `${NAME}` in any string value that `env` does not set, in
 /// file order, except the one `already` names.
-pub(super) fn unset_variables(text: &str, env: &dyn Env, already: &str) -> Vec<String> {
+pub(crate) fn unset_variables(text: &str, env: &dyn Env, already: &str) -> Vec<String> {
     fn walk(node: &Spanned<Node>, out: &mut Vec<(usize, String)>) {
         match node.get_ref() {
             Node::Table(entries) => entries.iter().for_each(|(_, n)| walk(n, out)),

@@ -1,48 +1,41 @@
-//! Configuration: the TOML schema of SPEC §6, loaded and validated.
+//! How configuration is read (SPEC §6): the machinery, knowing no provider and no
+//! channel type. Every error is a [`ConfigError`] naming the file, line, column and
+//! key; secrets never appear in one.
 //!
-//! Loading is split so the interesting part is pure: [`load`] reads the file, [`parse`]
-//! turns text into a validated [`Config`] given an [`Env`] (environment variables and
-//! `_file` reads), and every error is a [`ConfigError`] naming the file, line, column
-//! and key. A bad channel refuses the whole file: nothing is dropped with a log line.
-//!
-//! The folder is the machinery; it knows no provider and no channel type:
-//!
-//! - [`raw`]: what serde reads (every field optional and spanned) and a schema-free
-//!   spanned tree of the same text that names the key behind any error;
-//! - [`env`]: `${VAR}` expansion and where `_file` values come from;
+//! - this file: [`ConfigError`], reading the file ([`read_text`]), the first reads of
+//!   a document (TOML syntax, the fixed tables, serde's errors in TOML's words), the
+//!   `[daemon]` section it owns, and the file-permission warning;
+//! - [`raw`]: what serde reads (every field optional and spanned), a schema-free
+//!   spanned tree of the same text that names the key behind any error, and the second
+//!   read of `[[account]]`/`[[channel]]` tables into a provider's or channel's struct;
+//! - [`env`](mod@env): `${VAR}` expansion and where `_file` values come from ([`Env`], injected
+//!   so parsing is pure);
 //! - [`secret`]: [`Secret`] and redaction;
-//! - [`validate`]: [`Ctx`], the helpers that turn raw values into typed ones at their
-//!   line, which `[daemon]`, the account keys, every provider and every channel call;
-//! - [`sections`]: `[daemon]` and the keys every `[[account]]` and `[[channel]]` has.
+//! - [`validate`]: [`Ctx`] and [`Place`], the helpers that turn raw values into typed
+//!   ones at their line, which `[daemon]`, the account keys, every provider and every
+//!   channel call.
 //!
 //! The keys of a provider live in its file under `provider/`, those of a channel type
-//! in its file under `notify/`; this module hands each table to the type it names.
+//! in its file under `notify/`; [`crate::settings`] puts a whole file together.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::core::{EventKind, Level, RunwayPolicy, Thresholds};
-use crate::notify::ChannelKind;
-use crate::provider::ProviderConfig;
-
 pub mod env;
 pub mod raw;
-mod runway;
+pub(crate) mod runway;
 pub mod secret;
-mod sections;
 pub mod validate;
 
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use secret::{Secret, redact_secrets};
 pub use validate::{Checked, Ctx, Place, Res, Tables};
 
-use raw::{Node, RawFile, describe_serde_error, line_col};
+use raw::{Node, RawDaemon, RawFile, describe_serde_error, line_col};
 
 /// A configuration error: what is wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,26 +65,6 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// A validated configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub path: PathBuf,
-    pub daemon: DaemonConfig,
-    pub accounts: Vec<Arc<AccountConfig>>,
-    pub channels: Vec<Arc<ChannelConfig>>,
-    /// Non-fatal findings (e.g. a literal secret in a group-readable file).
-    pub warnings: Vec<String>,
-}
-
-impl Config {
-    pub fn account(&self, name: &str) -> Option<&Arc<AccountConfig>> {
-        self.accounts.iter().find(|a| a.name == name)
-    }
-    pub fn channel(&self, name: &str) -> Option<&Arc<ChannelConfig>> {
-        self.channels.iter().find(|c| c.name == name)
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -115,143 +88,11 @@ pub struct DaemonConfig {
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
 
-/// One `[[account]]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AccountConfig {
-    pub name: String,
-    /// The provider and the keys it owns (credentials, base URL, currency rules).
-    pub provider: ProviderConfig,
-    pub poll_interval: Duration,
-    pub repeat_every: Option<Duration>,
-    pub blind_after: Duration,
-    pub timeout: Duration,
-    pub ca_file: Option<PathBuf>,
-    pub notify: Vec<String>,
-    pub thresholds: Thresholds,
-    /// Runway window, floor and latches (SPEC §9.2).
-    pub runway: RunwayPolicy,
-    /// The smallest rise that counts as a top-up (SPEC §9.4).
-    pub topup_min: rust_decimal::Decimal,
-}
-
-/// Requests for one account are never closer together than this (SPEC §2).
-pub const RATE_FLOOR: Duration = Duration::from_secs(60);
-
-impl AccountConfig {
-    /// The provider's identifier of the account (Exotel's SID), as events carry it.
-    pub fn sid(&self) -> &str {
-        self.provider.account_id()
-    }
-    /// The currency used when the API omits one.
-    pub fn fallback_currency(&self) -> &str {
-        self.provider.fallback_currency()
-    }
-    /// The currency the account insists on, if any.
-    pub fn expected_currency(&self) -> Option<&str> {
-        self.provider.expected_currency()
-    }
-    /// True when `base_url` points at a loopback address (tests, the demo).
-    pub fn is_loopback(&self) -> bool {
-        is_loopback_url(self.provider.base_url())
-    }
-    /// The minimum spacing between two Balance requests.
-    pub fn rate_floor(&self) -> Duration {
-        if self.is_loopback() {
-            RATE_FLOOR.min(self.poll_interval)
-        } else {
-            RATE_FLOOR
-        }
-    }
-}
-
-/// True for `http(s)://localhost`, `127.x.x.x` and `[::1]` URLs.
-pub fn is_loopback_url(url: &str) -> bool {
-    let Ok(parsed) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    match parsed.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// One `[[channel]]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChannelConfig {
-    pub name: String,
-    pub min_level: Level,
-    /// The event kinds it wants (SPEC §9.5); `None`: all but `topped_up` and `summary`.
-    pub events: Option<Vec<EventKind>>,
-    pub kind: ChannelKind,
-}
-
-impl ChannelConfig {
-    /// Whether this channel's `events` filter lets `kind` through.
-    pub fn wants(&self, kind: EventKind) -> bool {
-        match &self.events {
-            Some(list) => list.contains(&kind),
-            None => crate::core::routing::default_events(kind),
-        }
-    }
-}
-
-impl Config {
-    /// The one line `validate` prints, e.g. `config OK: /etc/balance-alert/config.toml:
-    /// 2 accounts (primary, backup), 1 channel (ops-slack: slack)`.
-    pub fn summary(&self) -> String {
-        let accounts: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
-        let channels: Vec<String> = self
-            .channels
-            .iter()
-            .map(|c| format!("{}: {}", c.name, c.kind.type_name()))
-            .collect();
-        format!(
-            "config OK: {}: {} ({}), {} ({})",
-            self.path.display(),
-            plural(accounts.len(), "account"),
-            accounts.join(", "),
-            plural(channels.len(), "channel"),
-            channels.join(", ")
-        )
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 /// The longest duration any setting accepts.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Reads and validates the config file at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_path_buf(),
-        line: None,
-        column: None,
-        key: None,
-        message: format!("cannot read config file: {e}"),
-    })?;
-    let (mut config, literal_secrets) = parse_detailed(&text, path, &ProcessEnv)?;
-    config
-        .warnings
-        .extend(permission_warning(path, &literal_secrets));
-    Ok(config)
-}
-
-/// Parses and validates config text. Pure given `env`.
-pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Config, ConfigError> {
-    parse_detailed(text, path, env).map(|(config, _)| config)
-}
-
 /// A warning when the file is readable by group or others and holds a literal secret
-/// (`literal_secrets` names the keys, as [`parse_detailed`] found them).
+/// (`literal_secrets` names the keys, as [`crate::settings::parse_detailed`] found them).
 pub fn permission_warning(path: &Path, literal_secrets: &[String]) -> Option<String> {
     #[cfg(unix)]
     {
@@ -268,7 +109,7 @@ pub fn permission_warning(path: &Path, literal_secrets: &[String]) -> Option<Str
 
 /// The decision behind [`permission_warning`], separate from the file system so it is
 /// testable without depending on the umask of whoever runs the tests.
-fn mode_warning(path: &Path, mode: u32, literal_secrets: &[String]) -> Option<String> {
+pub(crate) fn mode_warning(path: &Path, mode: u32, literal_secrets: &[String]) -> Option<String> {
     if mode & 0o044 == 0 || literal_secrets.is_empty() {
         return None;
     }
@@ -282,31 +123,14 @@ fn mode_warning(path: &Path, mode: u32, literal_secrets: &[String]) -> Option<St
     ))
 }
 
-/// Parses and validates config text, also returning the keys of secrets written inline
-/// (for [`permission_warning`]). Pure given `env`.
-pub fn parse_detailed(
-    text: &str,
-    path: &Path,
-    env: &dyn Env,
-) -> Result<(Config, Vec<String>), ConfigError> {
-    parse_checked(text, path, env).map_err(|mut e| {
-        // One unset variable rarely comes alone: name them all, so a first run of
-        // `validate` is not followed by one more run per variable.
-        if e.message.ends_with(" is not set") {
-            let others = env::unset_variables(text, env, &e.message);
-            if !others.is_empty() {
-                e.message = format!("{}; also unset: {}", e.message, others.join(", "));
-            }
-        }
-        e
-    })
-}
-
-fn parse_checked(
-    text: &str,
-    path: &Path,
-    env: &dyn Env,
-) -> Result<(Config, Vec<String>), ConfigError> {
+/// The first steps of reading a file, pure given `env`: the schema-free spanned read
+/// (which fails only on TOML syntax) and the read of `[daemon]` and the common keys of
+/// every `[[account]]` and `[[channel]]`, with serde's errors in TOML's words.
+pub(crate) fn read_document<'a>(
+    text: &'a str,
+    path: &'a Path,
+    env: &'a dyn Env,
+) -> Result<(Ctx<'a>, RawFile), ConfigError> {
     // First a schema-free read: it fails only on TOML syntax, and its spans name the key
     // behind any error of the typed reads that follow.
     let tree: Spanned<Node> = toml::from_str(text).map_err(|e| {
@@ -319,7 +143,7 @@ fn parse_checked(
             message: format!("TOML syntax error: {}", describe_serde_error(e.message())),
         }
     })?;
-    let mut ctx = Ctx {
+    let ctx = Ctx {
         text,
         path,
         env,
@@ -328,13 +152,14 @@ fn parse_checked(
         tree,
     };
     let raw: RawFile = toml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
-    let account_tables = sections::account_tables(&ctx, &raw);
-    let channel_tables = sections::channel_tables(&ctx, &raw);
-    sections::unknown_keys(&ctx, &account_tables, &channel_tables)?;
+    Ok((ctx, raw))
+}
 
-    let daemon = match &raw.daemon {
-        Some(d) => sections::daemon(&ctx, d)?,
-        None => DaemonConfig {
+/// `[daemon]`, with its defaults when the section is absent.
+pub(crate) fn daemon_section(ctx: &Ctx<'_>, raw: &RawFile) -> Res<DaemonConfig> {
+    match &raw.daemon {
+        Some(d) => daemon(ctx, d),
+        None => Ok(DaemonConfig {
             state_file: PathBuf::from(DEFAULT_STATE_FILE),
             listen: None,
             log_format: LogFormat::Text,
@@ -342,97 +167,81 @@ fn parse_checked(
             timezone: None,
             shutdown_grace: Duration::from_secs(10),
             summary_at: None,
-        },
-    };
-
-    if raw.account.is_empty() {
-        return Err(ctx.err(
-            None,
-            "account",
-            "no [[account]] configured: nothing to watch",
-        ));
+        }),
     }
-    let mut providers = ProviderConfig::read(&mut ctx, &account_tables)?;
-    let mut accounts: Vec<Arc<AccountConfig>> = Vec::new();
-    let mut account_lines: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, a) in raw.account.iter().enumerate() {
-        let base = &account_tables.bases[i];
-        let acct = sections::account(&mut ctx, a, i, base, &mut providers)?;
-        let name_span = a
-            .get_ref()
-            .name
-            .as_ref()
-            .map(Spanned::span)
-            .unwrap_or(a.span());
-        ctx.unique(&mut account_lines, "account", &acct.name, name_span, base)?;
-        accounts.push(Arc::new(acct));
-    }
-
-    let mut kinds = ChannelKind::read(&mut ctx, &channel_tables, &accounts)?;
-    let mut channels: Vec<Arc<ChannelConfig>> = Vec::new();
-    let mut channel_lines: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, c) in raw.channel.iter().enumerate() {
-        let base = &channel_tables.bases[i];
-        let chan = sections::channel(&mut ctx, c, i, &channel_tables, &mut kinds)?;
-        let name_span = c
-            .get_ref()
-            .name
-            .as_ref()
-            .map(Spanned::span)
-            .unwrap_or(c.span());
-        ctx.unique(&mut channel_lines, "channel", &chan.name, name_span, base)?;
-        channels.push(Arc::new(chan));
-    }
-
-    // Routing: every notify entry names a channel.
-    for (i, (a, acct)) in raw.account.iter().zip(&accounts).enumerate() {
-        let base = format!("account[{i}].notify");
-        if let Some(list) = &a.get_ref().notify {
-            for (j, entry) in list.get_ref().iter().enumerate() {
-                let name = &acct.notify[j];
-                if !channel_lines.contains_key(name) {
-                    return Err(ctx.err(
-                        Some(entry.span()),
-                        &format!("{base}[{j}]"),
-                        format!("no [[channel]] named \"{name}\""),
-                    ));
-                }
-            }
-        }
-        if acct.notify.is_empty() {
-            ctx.warn(format!(
-                "account \"{}\" notifies no channel: only monitor_failing (which goes to every channel) will be heard",
-                acct.name
-            ));
-        } else if acct.notify.iter().all(|n| {
-            channels
-                .iter()
-                .any(|c| &c.name == n && c.kind.paid_from_a_watched_wallet())
-        }) {
-            ctx.warn(format!(
-                "account \"{}\" notifies only through exotel_sms, which Exotel may refuse when the wallet is empty: pair it with another channel",
-                acct.name
-            ));
-        }
-    }
-    for c in &channels {
-        if !accounts.iter().any(|a| a.notify.contains(&c.name)) {
-            ctx.warn(format!(
-                "channel \"{}\" is in no account's notify list: it only gets monitor_failing",
-                c.name
-            ));
-        }
-    }
-
-    let config = Config {
-        path: path.to_path_buf(),
-        daemon,
-        accounts,
-        channels,
-        warnings: ctx.warnings,
-    };
-    Ok((config, ctx.literal_secrets))
 }
 
-#[cfg(test)]
-mod tests;
+/// The text of the config file at `path`.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot read config file: {e}"),
+    })
+}
+
+fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
+    let raw = d.get_ref();
+    let state_file = match &raw.state_file {
+        Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
+        None => PathBuf::from(DEFAULT_STATE_FILE),
+    };
+    let listen = match &raw.listen {
+        Some(v) => {
+            let text = ctx.string(v, "daemon.listen")?;
+            Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+                ctx.err(
+                    Some(v.span()),
+                    "daemon.listen",
+                    format!("bad listen address \"{text}\": expected IP:port, e.g. 127.0.0.1:9184 or [::1]:9184"),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let log_format = match &raw.log_format {
+        Some(v) => ctx.choice(
+            v,
+            "daemon.log_format",
+            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?,
+        None => LogFormat::Text,
+    };
+    let give_up_after = ctx.positive_duration(
+        &raw.give_up_after,
+        "daemon.give_up_after",
+        Duration::from_secs(24 * 3600),
+    )?;
+    let timezone = match &raw.timezone {
+        Some(v) => {
+            let name = ctx.string(v, "daemon.timezone")?;
+            let tz = jiff::tz::TimeZone::get(&name).map_err(|_| {
+                ctx.err(
+                    Some(v.span()),
+                    "daemon.timezone",
+                    format!(
+                        "unknown time zone \"{name}\": expected an IANA name like Asia/Kolkata"
+                    ),
+                )
+            })?;
+            Some((name, tz))
+        }
+        None => None,
+    };
+    let shutdown_grace = match &raw.shutdown_grace {
+        Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
+        None => Duration::from_secs(10),
+    };
+    let summary_at = runway::summary_at(ctx, raw.summary_at.as_ref())?;
+    Ok(DaemonConfig {
+        summary_at,
+        state_file,
+        listen,
+        log_format,
+        give_up_after,
+        timezone,
+        shutdown_grace,
+    })
+}

@@ -5,9 +5,9 @@
 //! unknown keys of fixed tables and gross type mismatches (which carry spans too).
 //!
 //! `[[account]]` and `[[channel]]` tables are read twice: first their common keys
-//! ([`RawAccount`], [`RawChannel`]), then, in [`read_tables`], the keys of the provider
+//! (`RawAccount`, `RawChannel`), then, in `read_tables`, the keys of the provider
 //! or channel type each names, into a struct that type's own file declares. Keys that
-//! belong to neither are found on the [`Node`] tree ([`Table::unknown_keys`]).
+//! belong to neither are found on the `Node` tree (by `settings`).
 
 use std::fmt;
 
@@ -22,7 +22,7 @@ pub type StrList = Spanned<Vec<Spanned<String>>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawFile {
+pub(crate) struct RawFile {
     pub daemon: Opt<RawDaemon>,
     #[serde(default)]
     pub account: Vec<Spanned<RawAccount>>,
@@ -32,7 +32,7 @@ pub(super) struct RawFile {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawDaemon {
+pub(crate) struct RawDaemon {
     pub state_file: Opt<String>,
     pub listen: Opt<String>,
     pub log_format: Opt<String>,
@@ -45,7 +45,7 @@ pub(super) struct RawDaemon {
 /// The keys every `[[account]]` has, whatever its provider; the provider's own keys are
 /// read by [`read_tables`] into its file's struct.
 #[derive(Deserialize)]
-pub(super) struct RawAccount {
+pub(crate) struct RawAccount {
     pub name: Opt<String>,
     pub provider: Opt<String>,
     pub poll_interval: Opt<RawDuration>,
@@ -63,7 +63,7 @@ pub(super) struct RawAccount {
 /// `runway = { window, floor, warning = {below, clear_above}, critical = {…} }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawRunway {
+pub(crate) struct RawRunway {
     pub window: Opt<RawDuration>,
     pub floor: Opt<RawNumber>,
     pub warning: Opt<RawRunwayThreshold>,
@@ -73,13 +73,13 @@ pub(super) struct RawRunway {
 /// A runway latch: durations instead of amounts.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawRunwayThreshold {
+pub(crate) struct RawRunwayThreshold {
     pub below: Opt<RawDuration>,
     pub clear_above: Opt<RawDuration>,
 }
 
 /// The keys of `[[account]]` besides the provider's, in the order errors list them.
-pub(super) const ACCOUNT_KEYS: &[&str] = &[
+pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "poll_interval",
     "repeat_every",
     "blind_after",
@@ -94,7 +94,7 @@ pub(super) const ACCOUNT_KEYS: &[&str] = &[
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawThreshold {
+pub(crate) struct RawThreshold {
     pub below: Opt<RawNumber>,
     pub clear_above: Opt<RawNumber>,
 }
@@ -102,7 +102,7 @@ pub(super) struct RawThreshold {
 /// The keys every `[[channel]]` has; the type's own keys are read by [`read_tables`]
 /// into its file's struct.
 #[derive(Deserialize)]
-pub(super) struct RawChannel {
+pub(crate) struct RawChannel {
     pub name: Opt<String>,
     #[serde(rename = "type")]
     pub kind: Opt<String>,
@@ -166,7 +166,7 @@ impl<'de> Deserialize<'de> for RawNumber {
 // serde reports with a span but no path (wrong type, unknown key), and finds the keys
 // of an account or channel that neither the common part nor its type declares.
 
-pub(super) enum Node {
+pub(crate) enum Node {
     Table(Vec<(String, Spanned<Node>)>),
     Array(Vec<Spanned<Node>>),
     Str(String),
@@ -224,7 +224,7 @@ impl<'de> Deserialize<'de> for Node {
 
 /// The dotted key path of the deepest value whose span holds `offset`, in the same form
 /// the validator uses (`account[0].warning.below`, `channel "ops".to[1]`).
-pub(super) fn key_at(root: &Node, offset: usize) -> String {
+pub(crate) fn key_at(root: &Node, offset: usize) -> String {
     fn walk(node: &Node, offset: usize, top: Option<&str>, out: &mut Vec<String>) -> bool {
         match node {
             Node::Table(entries) => {
@@ -275,7 +275,7 @@ pub(super) fn key_at(root: &Node, offset: usize) -> String {
 
 /// True when the value at `offset` is a TOML date or time, which serde reports
 /// confusingly (as a table or a string).
-pub(super) fn datetime_at(node: &Spanned<Node>, offset: usize) -> bool {
+pub(crate) fn datetime_at(node: &Spanned<Node>, offset: usize) -> bool {
     let span = node.span();
     match node.get_ref() {
         Node::Datetime => span.start <= offset && offset < span.end,
@@ -286,7 +286,7 @@ pub(super) fn datetime_at(node: &Spanned<Node>, offset: usize) -> bool {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
@@ -299,7 +299,7 @@ pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Rewrites serde's wording into TOML's and drops the offending value: a secret given as
 /// the wrong type must not be echoed into an error.
-pub(super) fn describe_serde_error(message: &str) -> String {
+pub(crate) fn describe_serde_error(message: &str) -> String {
     fn kind(found: &str) -> &str {
         let found = found.split([' ', '`', '"']).next().unwrap_or(found);
         match found {
@@ -349,7 +349,7 @@ pub(super) fn describe_serde_error(message: &str) -> String {
 
 /// The entries of the `index`-th table of the top-level array `section` (`account`,
 /// `channel`): each key with its value.
-pub(super) fn table_entries<'a>(
+pub(crate) fn table_entries<'a>(
     root: &'a Node,
     section: &str,
     index: usize,
@@ -369,7 +369,7 @@ pub(super) fn table_entries<'a>(
 
 /// Where the key of the `key = value` whose value starts at `value_start` begins: the
 /// spanned tree knows where values are, and an unknown key is reported at its key.
-pub(super) fn key_start(text: &str, value_start: usize) -> usize {
+pub(crate) fn key_start(text: &str, value_start: usize) -> usize {
     let before = &text[..value_start.min(text.len())];
     let Some(eq) = before.rfind('=') else {
         return value_start;
@@ -383,7 +383,7 @@ pub(super) fn key_start(text: &str, value_start: usize) -> usize {
 /// `T`, with spans (the others are skipped): the second read of `[[account]]` and
 /// `[[channel]]`, into the struct of the provider or channel type that owns their keys.
 /// One pass over the text per type, however many tables it has.
-pub(super) fn read_tables<T: DeserializeOwned>(
+pub(crate) fn read_tables<T: DeserializeOwned>(
     text: &str,
     section: &str,
     wanted: &[bool],

@@ -12,7 +12,7 @@ use crate::core::runway::DEFAULT_WINDOW;
 use crate::core::{EventKind, RunwayPolicy, RunwayThreshold};
 
 /// An account's `runway` table (absent: the defaults, no latches).
-pub(super) fn runway(
+pub(crate) fn runway(
     ctx: &Ctx<'_>,
     raw: Option<&Spanned<RawRunway>>,
     base: &str,
@@ -111,7 +111,7 @@ fn latch(ctx: &Ctx<'_>, t: &Spanned<RawRunwayThreshold>, base: &str) -> Res<Runw
 }
 
 /// `topup_min` (default 1): the smallest rise that is a top-up; must be positive.
-pub(super) fn topup_min(
+pub(crate) fn topup_min(
     ctx: &Ctx<'_>,
     raw: Option<&Spanned<RawNumber>>,
     base: &str,
@@ -128,7 +128,7 @@ pub(super) fn topup_min(
 }
 
 /// A channel's `events` list (SPEC §9.5); `None` when absent (the default set).
-pub(super) fn events(
+pub(crate) fn events(
     ctx: &Ctx<'_>,
     raw: Option<&StrList>,
     base: &str,
@@ -169,7 +169,7 @@ pub(super) fn events(
 }
 
 /// `[daemon] summary_at`: `HH:MM` or `HH:MM:SS`.
-pub(super) fn summary_at(
+pub(crate) fn summary_at(
     ctx: &Ctx<'_>,
     raw: Option<&Spanned<String>>,
 ) -> Res<Option<jiff::civil::Time>> {

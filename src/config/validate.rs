@@ -24,14 +24,14 @@ use super::{ConfigError, MAX_DURATION};
 
 /// Validation state: where errors point and what was learned on the way.
 pub struct Ctx<'a> {
-    pub(super) text: &'a str,
-    pub(super) path: &'a Path,
-    pub(super) env: &'a dyn Env,
+    pub(crate) text: &'a str,
+    pub(crate) path: &'a Path,
+    pub(crate) env: &'a dyn Env,
     /// Keys of secrets written inline in the file (for the permission warning).
-    pub(super) literal_secrets: Vec<String>,
-    pub(super) warnings: Vec<String>,
+    pub(crate) literal_secrets: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The schema-free read of `text`: names the key behind a serde error.
-    pub(super) tree: Spanned<Node>,
+    pub(crate) tree: Spanned<Node>,
 }
 
 /// A validation result.
@@ -71,7 +71,7 @@ impl Ctx<'_> {
     }
 
     /// Names are unique per kind: the second use is an error pointing at the first.
-    pub(super) fn unique(
+    pub(crate) fn unique(
         &self,
         seen: &mut BTreeMap<String, usize>,
         kind: &str,
@@ -90,7 +90,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    pub(super) fn line_of(&self, span: &Range<usize>) -> usize {
+    pub(crate) fn line_of(&self, span: &Range<usize>) -> usize {
         line_col(self.text, span.start).0
     }
 
@@ -366,19 +366,19 @@ impl Place<'_> {
 /// The `[[account]]` or `[[channel]]` tables of a file: for each, the provider or
 /// channel type it names (when known) and the key prefix its errors carry.
 pub struct Tables {
-    pub(super) section: &'static str,
-    pub(super) kinds: Vec<Option<String>>,
-    pub(super) bases: Vec<String>,
+    pub(crate) section: &'static str,
+    pub(crate) kinds: Vec<Option<String>>,
+    pub(crate) bases: Vec<String>,
 }
 
 /// One table validated by the provider or channel type that owns it. Its warnings and
 /// literal secrets are held back so they are reported in file order, and its error only
 /// if the table's common keys are fine.
 pub struct Checked<T> {
-    pub(super) index: usize,
-    pub(super) result: Res<T>,
-    pub(super) warnings: Vec<String>,
-    pub(super) literal_secrets: Vec<String>,
+    pub(crate) index: usize,
+    pub(crate) result: Res<T>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) literal_secrets: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -421,7 +421,7 @@ impl Ctx<'_> {
     }
 
     /// Takes the table at `index` out of `checked`, keeping its findings.
-    pub(super) fn take<T>(&mut self, checked: &mut Vec<Checked<T>>, index: usize) -> Res<T> {
+    pub(crate) fn take<T>(&mut self, checked: &mut Vec<Checked<T>>, index: usize) -> Res<T> {
         let at = checked
             .iter()
             .position(|c| c.index == index)
@@ -433,7 +433,7 @@ impl Ctx<'_> {
     }
 
     /// A serde error as a [`ConfigError`], in TOML's words and at the key its span is in.
-    pub(super) fn serde_error(&self, e: &toml::de::Error) -> ConfigError {
+    pub(crate) fn serde_error(&self, e: &toml::de::Error) -> ConfigError {
         let offset = e.span().map_or(0, |s| s.start);
         let mut key = key_at(self.tree.get_ref(), offset);
         let message = e.message();

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx, render};
-use crate::config::{AccountConfig, Ctx, Place, Res};
+use crate::config::{Ctx, Place, Res};
 use crate::core::Event;
+use crate::provider::AccountConfig;
 
 /// `console` takes no keys of its own.
 #[derive(Debug, Clone, PartialEq)]

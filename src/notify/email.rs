@@ -24,8 +24,9 @@ use toml::Spanned;
 use super::render::{self, SIGNATURE, facts, headline, summary};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, StrList};
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind};
+use crate::provider::AccountConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpTls {
@@ -391,7 +392,7 @@ fn html_escape(text: &str) -> String {
     out
 }
 
-/// Plain-text email body and optional HTML alternative are [`text_body`] and
+/// Plain-text email body and optional HTML alternative are [`render::text_body`] and
 /// [`email_html`]; the subject is [`headline`].
 ///
 /// Deliberately plain markup (one table, inline style) so every mail client shows the

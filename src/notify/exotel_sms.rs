@@ -4,7 +4,7 @@
 //! Owns the channel's keys and their validation and the HTTP exchange (the body comes
 //! from [`sms::sms_body`]): `POST {base}/v1/Accounts/{sid}/Sms/send.json`, form-encoded
 //! `From`, `To`, `Body` and the India DLT fields when configured, HTTP Basic auth (API
-//! key : token). The status mapping is [`sms::post_sms_form`], shared with `twilio_sms`.
+//! key : token). The status mapping is `sms::post_sms_form`, shared with `twilio_sms`.
 //!
 //! Recipients are tried one after another and all of them are tried even when one
 //! fails. If any failure is worth retrying the whole event is retried, and the retry
@@ -20,9 +20,10 @@ use serde::Deserialize;
 use super::sms::{self, combine, post_sms_form};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, StrList};
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
+use crate::provider::AccountConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExotelSmsConfig {

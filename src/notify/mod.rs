@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::config::{AccountConfig, ChannelConfig, Checked, Ctx, Place, Res, Tables};
-use crate::core::{Event, Level};
+use crate::config::{Checked, Ctx, Place, Res, Tables};
+use crate::core::Event;
+use crate::provider::AccountConfig;
 
 pub mod console;
 pub mod email;
@@ -133,18 +134,6 @@ impl ChannelKind {
     }
 }
 
-impl crate::core::Routed for ChannelConfig {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn min_level(&self) -> Level {
-        self.min_level
-    }
-    fn wants(&self, kind: crate::core::EventKind) -> bool {
-        ChannelConfig::wants(self, kind)
-    }
-}
-
 pub use render::RenderCtx;
 
 /// Why a delivery did not go through.
@@ -193,8 +182,8 @@ pub enum Channel {
 
 impl Channel {
     /// Builds the sender for a validated channel config (HTTP clients, TLS settings).
-    pub fn new(config: &ChannelConfig) -> Result<Channel, String> {
-        Ok(match &config.kind {
+    pub fn new(kind: &ChannelKind) -> Result<Channel, String> {
+        Ok(match kind {
             ChannelKind::Slack(c) => Channel::Slack(slack::Slack::new(c)?),
             ChannelKind::Email(c) => Channel::Email(email::Email::new(c)?),
             ChannelKind::ExotelSms(c) => Channel::ExotelSms(exotel_sms::ExotelSms::new(c)?),

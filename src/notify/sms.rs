@@ -1,6 +1,6 @@
 //! What the SMS channels share: one-segment bodies (160 GSM-7 units, 70 UTF-16 units
 //! once a character forces UCS-2), the `body_template` language and its check, the
-//! `from`/`to` keys, and the mapping of an SMS API's answer ([`post_sms_form`]): any
+//! `from`/`to` keys, and the mapping of an SMS API's answer (`post_sms_form`): any
 //! 2xx is sent; 408, 429 and 5xx are retried (honouring `Retry-After`); any other status
 //! is a permanent refusal.
 

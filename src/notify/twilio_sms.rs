@@ -6,7 +6,7 @@
 //! `POST {base_url}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded `To`,
 //! `From`, `Body`, HTTP Basic auth (Account SID : auth token). Status mapping and the
 //! per-recipient rules (all recipients tried; a retry re-sends to all) are shared with
-//! `exotel_sms` ([`sms::post_sms_form`]).
+//! `exotel_sms` (`sms::post_sms_form`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,9 +16,10 @@ use serde::Deserialize;
 use super::sms::{self, combine, post_sms_form};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, StrList};
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
+use crate::provider::AccountConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TwilioSmsConfig {

@@ -16,9 +16,10 @@ use toml::Spanned;
 
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::Event;
 use crate::http;
+use crate::provider::AccountConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookConfig {

@@ -19,8 +19,9 @@ use super::{
     transport_error,
 };
 use crate::config::raw::Opt;
-use crate::config::{AccountConfig, Ctx, Place, Res, Secret};
+use crate::config::{Ctx, Place, Res, Secret};
 use crate::http;
+use crate::provider::AccountConfig;
 
 /// The `provider` value.
 pub const NAME: &str = "exotel";

@@ -12,12 +12,15 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 
-use crate::config::{AccountConfig, Checked, Ctx, Res, Tables};
+use crate::config::{Checked, Ctx, Res, Tables};
 use crate::core::ErrorClass;
 use crate::http;
 
+mod account;
 pub mod exotel;
 mod json;
+
+pub use account::{AccountConfig, RATE_FLOOR, is_loopback_url};
 
 /// An account's provider and the settings that provider owns.
 #[derive(Debug, Clone, PartialEq)]

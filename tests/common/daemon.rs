@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use balance_alert::Clock;
-use balance_alert::config::{
-    AccountConfig, ChannelConfig, Config, DaemonConfig, LogFormat, Secret,
-};
+use balance_alert::config::{DaemonConfig, LogFormat, Secret};
 use balance_alert::core::{Level, Threshold, Thresholds};
 use balance_alert::daemon::{self, Options, Ready, RunError};
 use balance_alert::notify::ChannelKind;
 use balance_alert::notify::slack::SlackConfig;
 use balance_alert::notify::webhook::WebhookConfig;
+use balance_alert::provider::AccountConfig;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel::ExotelConfig;
+use balance_alert::settings::{ChannelConfig, Config};
 use tokio::sync::{mpsc, oneshot};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers};
 

@@ -1,7 +1,13 @@
 //! Config parsing end to end: defaults, every key's validation, error positions.
 
-use super::*;
+use std::time::Duration;
+
 use rust_decimal::Decimal;
+
+use super::*;
+use crate::config::raw::line_col;
+use crate::config::{DEFAULT_STATE_FILE, LogFormat, MapEnv, mode_warning};
+use crate::core::Thresholds;
 
 use crate::notify::ChannelKind;
 use crate::notify::console::ConsoleConfig;

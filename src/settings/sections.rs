@@ -1,27 +1,22 @@
-//! The sections whose keys the config owns: `[daemon]`, the keys every `[[account]]`
+//! The keys the file owns beyond `[daemon]`: the keys every `[[account]]`
 //! has whatever its provider (name, polling, thresholds, routing), the keys every
 //! `[[channel]]` has (name, type, min_level), and the check that every other key of an
 //! account or channel belongs to its provider or channel type.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use toml::Spanned;
 
-use super::raw::{
-    ACCOUNT_KEYS, RawAccount, RawChannel, RawDaemon, RawFile, RawThreshold, key_start,
-    table_entries,
+use super::ChannelConfig;
+use crate::config::raw::{
+    ACCOUNT_KEYS, RawAccount, RawChannel, RawFile, RawThreshold, key_start, table_entries,
 };
-use super::validate::{Checked, Ctx, Res, Tables};
-use super::{
-    AccountConfig, ChannelConfig, DEFAULT_STATE_FILE, DaemonConfig, LogFormat, RATE_FLOOR,
-    is_loopback_url,
-};
+use crate::config::validate::{Checked, Ctx, Res, Tables};
 use crate::core::{Level, Threshold, Thresholds};
 use crate::notify::ChannelKind;
 use crate::provider::ProviderConfig;
+use crate::provider::{AccountConfig, RATE_FLOOR, is_loopback_url};
 
 /// The provider an account names, `exotel` when it names none.
 const DEFAULT_PROVIDER: &str = "exotel";
@@ -130,70 +125,6 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
         }
     }
     Ok(())
-}
-
-pub(super) fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
-    let raw = d.get_ref();
-    let state_file = match &raw.state_file {
-        Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
-        None => PathBuf::from(DEFAULT_STATE_FILE),
-    };
-    let listen = match &raw.listen {
-        Some(v) => {
-            let text = ctx.string(v, "daemon.listen")?;
-            Some(text.trim().parse::<SocketAddr>().map_err(|_| {
-                ctx.err(
-                    Some(v.span()),
-                    "daemon.listen",
-                    format!("bad listen address \"{text}\": expected IP:port, e.g. 127.0.0.1:9184 or [::1]:9184"),
-                )
-            })?)
-        }
-        None => None,
-    };
-    let log_format = match &raw.log_format {
-        Some(v) => ctx.choice(
-            v,
-            "daemon.log_format",
-            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
-        )?,
-        None => LogFormat::Text,
-    };
-    let give_up_after = ctx.positive_duration(
-        &raw.give_up_after,
-        "daemon.give_up_after",
-        Duration::from_secs(24 * 3600),
-    )?;
-    let timezone = match &raw.timezone {
-        Some(v) => {
-            let name = ctx.string(v, "daemon.timezone")?;
-            let tz = jiff::tz::TimeZone::get(&name).map_err(|_| {
-                ctx.err(
-                    Some(v.span()),
-                    "daemon.timezone",
-                    format!(
-                        "unknown time zone \"{name}\": expected an IANA name like Asia/Kolkata"
-                    ),
-                )
-            })?;
-            Some((name, tz))
-        }
-        None => None,
-    };
-    let shutdown_grace = match &raw.shutdown_grace {
-        Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
-        None => Duration::from_secs(10),
-    };
-    let summary_at = super::runway::summary_at(ctx, raw.summary_at.as_ref())?;
-    Ok(DaemonConfig {
-        summary_at,
-        state_file,
-        listen,
-        log_format,
-        give_up_after,
-        timezone,
-        shutdown_grace,
-    })
 }
 
 /// One `[[account]]`: its name, its provider's keys (validated by the provider, in
@@ -311,8 +242,8 @@ pub(super) fn account(
             ));
         }
     }
-    let runway = super::runway::runway(ctx, raw.runway.as_ref(), base, poll_interval)?;
-    let topup_min = super::runway::topup_min(ctx, raw.topup_min.as_ref(), base)?;
+    let runway = crate::config::runway::runway(ctx, raw.runway.as_ref(), base, poll_interval)?;
+    let topup_min = crate::config::runway::topup_min(ctx, raw.topup_min.as_ref(), base)?;
     if warning.is_none()
         && critical.is_none()
         && runway.warning.is_none()
@@ -416,7 +347,7 @@ pub(super) fn channel(
         )?,
         None => Level::Warning,
     };
-    let events = super::runway::events(ctx, raw.events.as_ref(), base)?;
+    let events = crate::config::runway::events(ctx, raw.events.as_ref(), base)?;
     let kind = ctx.take(kinds, index)?;
     Ok(ChannelConfig {
         name,
