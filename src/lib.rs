@@ -18,11 +18,13 @@
 //! - [`core`]: pure and I/O-free. [`core::level`] (levels, thresholds),
 //!   [`core::evaluate`] (hysteresis: (state, observation, now) → (state, events), no
 //!   clock), [`core::event`] (events and their kinds, the classes of a failed poll),
-//!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar).
+//!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar),
+//!   [`core::runway`] (the bounded sample history and the spend/runway estimate).
 //! - [`config`]: reading and error reporting (every error names file, line, column and
 //!   key), [`config::raw`] spanned reading, [`config::env`] `${VAR}` and `_file`
 //!   expansion, [`config::secret`] ([`config::Secret`], redaction), [`config::validate`]
-//!   (the helpers providers and channels call), and `[daemon]`.
+//!   (the helpers providers and channels call), and `[daemon]`; `config::runway` reads
+//!   the runway keys (`runway`, `topup_min`, a channel's `events`, `summary_at`).
 //! - [`provider`]: [`provider::AccountConfig`], the [`provider::ProviderConfig`] and
 //!   [`provider::Client`] enums, the balance and poll-error types, status classes,
 //!   transport errors and redaction they share, JSON body helpers; one file per
@@ -32,12 +34,15 @@
 //!   enums, the [`notify::Notifier`] and [`notify::ChannelType`] traits; one file per
 //!   channel type owning its config keys, rendering (pure, exact-output tests) and
 //!   sending; shared wording and facts in [`notify::render`], SMS segment fitting and
-//!   templates in [`notify::sms`]. A new channel type is one file plus one arm.
+//!   templates in [`notify::sms`], the future in words (runway sentence, summary lines)
+//!   in [`notify::forecast`]. A new channel type is one file plus one arm.
 //! - [`settings`]: the whole file: [`settings::Config`], `load`/`parse`, the keys every
 //!   account and channel has, and the checks that span them.
 //! - [`http`]: the one place HTTP clients are built (rustls, private CA, timeouts,
 //!   proxies) plus `Retry-After` and bounded body reading shared by every HTTP peer.
-//! - [`state`]: the persisted state file and outbox, written atomically.
+//! - [`state`]: the persisted state file and outbox, written atomically; the runway
+//!   histories in the sample file beside it.
+//! - [`summary`]: when the daily summary is due and what it says.
 //! - [`daemon`]: the scheduler (one task per account), delivery workers (one per
 //!   channel), reload and shutdown; [`cli`] turns signals into its shutdown future and
 //!   reload requests.
@@ -48,7 +53,8 @@
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
 //!   aware), installed early and switched to the configured format once it is known.
 //! - [`cli`]: the one-shot commands (`check`, `validate`, `test-notify`, `health`) and
-//!   their exit codes; [`demo`] runs the real daemon against a simulated Exotel.
+//!   their exit codes; [`preflight`] ("is there enough credit?"); [`demo`] runs the
+//!   real daemon against a simulated Exotel.
 
 pub mod cli;
 pub mod config;
