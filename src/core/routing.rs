@@ -162,6 +162,65 @@ mod tests {
         );
     }
 
+    /// A channel with an `events` list (SPEC §9.5).
+    struct Picky {
+        name: &'static str,
+        events: &'static [EventKind],
+    }
+
+    impl Routed for Picky {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn min_level(&self) -> Level {
+            Level::Warning
+        }
+        fn wants(&self, kind: EventKind) -> bool {
+            self.events.contains(&kind)
+        }
+    }
+
+    #[test]
+    fn the_events_filter_applies_within_routing() {
+        let all_default = Picky {
+            name: "default",
+            events: &[
+                EventKind::Alert,
+                EventKind::Improved,
+                EventKind::Resolved,
+                EventKind::Reminder,
+                EventKind::MonitorFailing,
+                EventKind::MonitorRecovered,
+            ],
+        };
+        let money = Picky {
+            name: "money",
+            events: &[EventKind::ToppedUp, EventKind::Resolved],
+        };
+        let stranger = Picky {
+            name: "stranger",
+            events: &[EventKind::ToppedUp, EventKind::MonitorFailing],
+        };
+        let own = [&all_default, &money];
+        let all = [&all_default, &money, &stranger];
+        let mut memory = Routing::default();
+        let mut go = |kind, level| route(kind, severity(kind, level), &own, &all, &mut memory);
+        // The alert is not on money's list, so the resolve has nobody there to follow.
+        assert_eq!(go(EventKind::Alert, Level::Warning), ["default"]);
+        assert_eq!(go(EventKind::Resolved, Level::Ok), ["default"]);
+        // topped_up: the account's own channels that list it, never a stranger.
+        assert_eq!(go(EventKind::ToppedUp, Level::Ok), ["money"]);
+        // monitor_failing: every channel that lists it.
+        assert_eq!(
+            go(EventKind::MonitorFailing, Level::Ok),
+            ["default", "stranger"]
+        );
+        assert_eq!(go(EventKind::Summary, Level::Ok), Vec::<String>::new());
+        // The default list (a channel that sets none) leaves both new kinds out.
+        assert!(!default_events(EventKind::ToppedUp) && !default_events(EventKind::Summary));
+        assert!(default_events(EventKind::Alert));
+    }
+
     #[test]
     fn follow_ups_reach_a_channel_no_longer_listed() {
         let pager = channel("pager", Level::Critical);
