@@ -211,12 +211,10 @@ fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -
                 clear_above: d("1500"),
             }),
         },
+        // The history and the estimate are kept and computed on every poll; no runway
+        // latch, so the probe's crossings stay amount crossings (alert, resolved).
         runway: balance_alert::core::RunwayPolicy {
             window: HISTORY_WINDOW,
-            warning: Some(balance_alert::core::RunwayThreshold {
-                below: 4 * 86_400,
-                clear_above: 5 * 86_400,
-            }),
             ..Default::default()
         },
         topup_min: Decimal::ONE,
