@@ -23,6 +23,7 @@ use balance_alert::provider::Balance;
 use balance_alert::provider::ProviderConfig;
 use balance_alert::provider::exotel;
 use balance_alert::provider::exotel::ExotelConfig;
+use balance_alert::provider::{BodyError, infobip, plivo, telnyx, twilio, vonage};
 use rust_decimal::Decimal;
 
 /// The per-poll CPU budget from the brief.
@@ -41,6 +42,7 @@ fn d(s: &str) -> Decimal {
 
 fn account() -> AccountConfig {
     AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: "acme".into(),
@@ -74,6 +76,7 @@ fn account() -> AccountConfig {
             ..Default::default()
         },
         topup_min: Decimal::ONE,
+        escalate: Vec::new(),
     }
 }
 
@@ -215,6 +218,39 @@ fn main() {
         "steady is silent"
     );
 
+    // The other providers' parsers (SPEC §10), on their documented shapes.
+    type Parser = fn(&[u8]) -> Result<balance_alert::provider::ParsedBalance, BodyError>;
+    let others: [(&str, Parser, &[u8]); 5] = [
+        (
+            "parse_balance/twilio",
+            twilio::parse_balance,
+            br#"{"account_sid":"AC0123456789abcdef","balance":"4321.75","currency":"USD"}"#,
+        ),
+        (
+            "parse_balance/plivo",
+            plivo::parse_balance,
+            br#"{"account_type":"standard","auth_id":"MA0123","auto_recharge":false,"billing_mode":"prepaid","cash_credits":"4321.75000","resource_uri":"/v1/Account/MA0123/"}"#,
+        ),
+        (
+            "parse_balance/vonage",
+            vonage::parse_balance,
+            br#"{"value":4321.75,"autoReload":false}"#,
+        ),
+        (
+            "parse_balance/telnyx",
+            telnyx::parse_balance,
+            br#"{"data":{"balance":"4000.00","credit_limit":"321.75","available_credit":"4321.75","currency":"USD","record_type":"balance"}}"#,
+        ),
+        (
+            "parse_balance/infobip",
+            infobip::parse_balance,
+            br#"{"balance":4321.75,"currency":"EUR"}"#,
+        ),
+    ];
+    for (name, parse, body) in others {
+        assert_eq!(parse(body).expect(name).amount, d("4321.75"), "{name}");
+    }
+
     // `cargo bench` passes `--bench`; `cargo test --all-targets` does not, and there the
     // checks above are the useful part: skip the timing.
     if !std::env::args().any(|a| a == "--bench") {
@@ -232,6 +268,13 @@ fn main() {
         measure("parse_balance/short", || {
             black_box(exotel::parse_balance(black_box(SHORT)).unwrap());
         });
+    }
+    for (name, parse, body) in others {
+        if wanted(name) {
+            measure(name, || {
+                black_box(parse(black_box(body)).unwrap());
+            });
+        }
     }
     let steady_obs = || {
         let balance = exotel::parse_balance(STEADY)

@@ -187,6 +187,7 @@ async fn serve(listener: tokio::net::TcpListener, peers: Arc<Peers>, hook: bool)
 fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -> AccountConfig {
     let d = |s: &str| s.parse::<Decimal>().expect("literal decimal");
     AccountConfig {
+        labels: Default::default(),
         name,
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid,
@@ -218,6 +219,7 @@ fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -
             ..Default::default()
         },
         topup_min: Decimal::ONE,
+        escalate: Vec::new(),
     }
 }
 
@@ -286,6 +288,10 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
             summary_at: None,
+            instance: None,
+            shard: None,
+            heartbeat: None,
+            web: Default::default(),
         },
         accounts,
         channels: vec![Arc::new(ChannelConfig {
@@ -296,6 +302,7 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
                 url: Secret::new(format!("http://{hook}/hook")),
                 headers: Vec::new(),
             }),
+            quiet_hours: Default::default(),
         })],
         warnings: Vec::new(),
     }

@@ -18,7 +18,7 @@ use crate::notify::{Channel, Notifier, RenderCtx, render};
 use crate::provider::AccountConfig;
 use crate::provider::Client;
 use crate::settings as config;
-use crate::{Clock, SystemClock, logging};
+use crate::{Clock, SystemClock, logging, web};
 
 /// Exit statuses.
 pub mod exit {
@@ -240,7 +240,7 @@ pub fn check(path: &Path, only: Option<&str>, json: bool, timeout: Duration) -> 
 
 /// `check --format json`: the same verdict as the Nagios line, one object per account in
 /// config order: `{"status": "WARNING", "exit": 1, "accounts": [{"account", "status",
-/// "balance", "currency", "threshold", "error"}]}`.
+/// "provider", "balance", "currency", "threshold", "error"}]}`.
 fn check_json(results: &[(std::sync::Arc<AccountConfig>, Checked)], code: u8) -> serde_json::Value {
     let status = match code {
         exit::NAGIOS_CRITICAL => "CRITICAL",
@@ -253,6 +253,7 @@ fn check_json(results: &[(std::sync::Arc<AccountConfig>, Checked)], code: u8) ->
         .map(|(account, checked)| match checked {
             Checked::Level(level, amount, currency) => serde_json::json!({
                 "account": account.name,
+                "provider": account.provider_name(),
                 "status": level.as_str(),
                 "balance": amount.to_string(),
                 "currency": currency,
@@ -261,6 +262,7 @@ fn check_json(results: &[(std::sync::Arc<AccountConfig>, Checked)], code: u8) ->
             }),
             Checked::Unknown(error) => serde_json::json!({
                 "account": account.name,
+                "provider": account.provider_name(),
                 "status": "unknown",
                 "balance": null,
                 "currency": null,
@@ -270,6 +272,12 @@ fn check_json(results: &[(std::sync::Arc<AccountConfig>, Checked)], code: u8) ->
         })
         .collect();
     serde_json::json!({"status": status, "exit": code, "accounts": accounts})
+}
+
+/// `provider/name`, e.g. `twilio/us-wallet`: which wallet a line or a perfdata label
+/// is about, at a glance (SPEC §10).
+fn qualified_name(account: &AccountConfig) -> String {
+    format!("{}/{}", account.provider_name(), account.name)
 }
 
 fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String, u8) {
@@ -293,18 +301,20 @@ fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String,
                 match limit {
                     Some(t) => format!(
                         "{} {} ({level}: below {})",
-                        account.name,
+                        qualified_name(account),
                         render::format_amount(*amount, currency),
                         render::format_amount(t.below, currency)
                     ),
                     None => format!(
                         "{} {} (ok)",
-                        account.name,
+                        qualified_name(account),
                         render::format_amount(*amount, currency)
                     ),
                 }
             }
-            Checked::Unknown(error) => format!("{} unknown: {error}", account.name),
+            Checked::Unknown(error) => {
+                format!("{} unknown: {error}", qualified_name(account))
+            }
         })
         .collect();
     let perf: Vec<String> = ordered
@@ -320,7 +330,7 @@ fn nagios_line(results: &[(std::sync::Arc<AccountConfig>, Checked)]) -> (String,
             };
             format!(
                 "'{}'={};{};{}",
-                account.name.replace('\'', "''"),
+                qualified_name(account).replace('\'', "''"),
                 value,
                 range(account.thresholds.warning),
                 range(account.thresholds.critical)
@@ -357,12 +367,16 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     }
     let ctx = RenderCtx {
         timezone: config.daemon.timezone.clone(),
+        instance: config.daemon.instance.clone(),
     };
     let account = config.accounts.first();
     let event = Event {
         id: crate::core::new_event_id(),
         event: EventKind::Test,
         account: account.map(|a| a.name.clone()).unwrap_or_default(),
+        provider: account
+            .map(|a| a.provider_name().to_owned())
+            .unwrap_or_else(|| "exotel".into()),
         sid: account.map(|a| a.sid().to_owned()).unwrap_or_default(),
         level: Level::Ok,
         previous_level: None,
@@ -397,7 +411,8 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
     Ok(if all_ok { exit::OK } else { exit::FAILURE })
 }
 
-/// `health`: asks the running daemon's `/healthz`.
+/// `health`: asks the running daemon's `/healthz` (over TLS when `[daemon] web` has a
+/// certificate; `/healthz` needs no login).
 pub fn health(path: &Path) -> u8 {
     let config = match config::load(path) {
         Ok(c) => c,
@@ -406,13 +421,6 @@ pub fn health(path: &Path) -> u8 {
             return exit::FAILURE;
         }
     };
-    let Some(addr) = config.daemon.listen else {
-        eprintln!(
-            "{}: [daemon] listen is not set; `health` asks the daemon's /healthz there",
-            path.display()
-        );
-        return exit::FAILURE;
-    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -420,13 +428,58 @@ pub fn health(path: &Path) -> u8 {
             return exit::FAILURE;
         }
     };
-    match rt.block_on(crate::metrics::probe(addr, Duration::from_secs(5))) {
+    match rt.block_on(web::commands::probe_health(&config, Duration::from_secs(5))) {
         Ok(()) => {
             println!("alive");
             exit::OK
         }
         Err(e) => {
             eprintln!("not healthy: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+/// `status`: the daemon's view of every account (or the state file's, when the daemon
+/// is down); 1 when neither can be read.
+pub fn status(path: &Path, format: web::commands::Format) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::status(&config, format));
+    Ok(print_outcome(outcome))
+}
+
+/// `snooze ACCOUNT [--for D] [--until-change]` through the daemon's API.
+pub fn snooze(
+    path: &Path,
+    account: &str,
+    duration: Option<&str>,
+    until_change: bool,
+) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::snooze(
+        &config,
+        account,
+        duration,
+        until_change,
+    ));
+    Ok(print_outcome(outcome.map(|line| line + "\n")))
+}
+
+/// `unsnooze ACCOUNT` through the daemon's API.
+pub fn unsnooze(path: &Path, account: &str) -> Result<u8, Error> {
+    let config = config::load(path)?;
+    let outcome = runtime()?.block_on(web::commands::unsnooze(&config, account));
+    Ok(print_outcome(outcome.map(|line| line + "\n")))
+}
+
+fn print_outcome(outcome: Result<String, String>) -> u8 {
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("balance-alert: {e}");
             exit::FAILURE
         }
     }

@@ -24,14 +24,17 @@ use tracing::{debug, error, info, warn};
 
 use crate::Clock;
 use crate::core::evaluate::{self, AccountState, Emitted, Observation, Policy};
-use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing};
+use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing, snooze};
 use crate::health::{self, Heartbeat, Heartbeats};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::notify::{self, Channel, Notifier, RenderCtx};
 use crate::provider::AccountConfig;
 use crate::provider::Client;
 use crate::settings::{ChannelConfig, Config};
 use crate::state::{Opened, OutboxEntry, StateError, Store};
+use crate::web::{self, activity::Activity, live::Live, view::Delivery, view::DeliveryResult};
+
+mod paging;
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
@@ -127,6 +130,10 @@ struct Shared {
     routes: RwLock<HashMap<String, Route>>,
     /// The accounts as configured now (for the daily summary).
     accounts: RwLock<Vec<Arc<AccountConfig>>>,
+    /// Quiet hours and escalation (SPEC §12).
+    paging: paging::Paging,
+    /// Recent events and delivery results, for the dashboard.
+    activity: Arc<Activity>,
 }
 
 struct Route {
@@ -153,6 +160,8 @@ struct Daemon {
     accounts: HashMap<String, watch::Sender<AccountSetup>>,
     notify_shutdown: broadcast::Sender<()>,
     complete_tx: mpsc::Sender<()>,
+    /// The web endpoint's view of the daemon, when `listen` is set.
+    live: Option<Arc<Live>>,
 }
 
 /// Runs the daemon until `shutdown` resolves, then stops polling, gives in-flight
@@ -190,7 +199,9 @@ pub async fn run(
     let heartbeats = Heartbeats::new();
     let render = RenderCtx {
         timezone: config.daemon.timezone.clone(),
+        instance: config.daemon.instance.clone(),
     };
+    let paging = paging::Paging::new(config.daemon.timezone.as_ref());
     let shared = Arc::new(Shared {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -201,6 +212,8 @@ pub async fn run(
         grace: config.daemon.shutdown_grace,
         routes: RwLock::new(HashMap::new()),
         accounts: RwLock::new(config.accounts.clone()),
+        paging,
+        activity: Arc::new(Activity::new()),
     });
 
     // Reconcile saved state with the config: forget removed accounts, drop deliveries
@@ -215,6 +228,11 @@ pub async fn run(
         let mut outbox = std::mem::take(&mut state.outbox);
         outbox.sort_by_key(|e| e.seq);
         for entry in outbox {
+            if entry.is_held() && config.channel(&entry.channel).is_some() {
+                // Waits for the release task, not for a worker.
+                state.outbox.push(entry);
+                continue;
+            }
             if config.channel(&entry.channel).is_some() {
                 pending
                     .entry(entry.channel.clone())
@@ -231,7 +249,9 @@ pub async fn run(
         }
         let kept: std::collections::HashSet<u64> =
             pending.values().flatten().map(|e| e.seq).collect();
-        state.outbox.retain(|e| kept.contains(&e.seq));
+        state
+            .outbox
+            .retain(|e| e.is_held() || kept.contains(&e.seq));
         for (channel, count) in dropped {
             warn!(
                 channel,
@@ -239,11 +259,16 @@ pub async fn run(
             );
         }
         for (name, record) in &state.accounts {
-            metrics.set_level(name, record.eval.level);
+            // Kept accounts only (see the retain above).
+            let Some(provider) = config.account(name).map(|a| a.provider_name()) else {
+                continue;
+            };
+            metrics.set_level(name, provider, record.eval.level);
             if let Some(last) = &record.eval.last {
-                metrics.set_balance(name, &last.currency, decimal_to_f64(last.balance));
-                metrics.set_last_success(name, last.observed_at);
-                metrics.set_runway(name, &last.currency, &record.eval.estimate);
+                let balance = decimal_to_f64(last.balance);
+                metrics.set_balance(name, provider, &last.currency, balance);
+                metrics.set_last_success(name, provider, last.observed_at);
+                metrics.set_runway(name, provider, &last.currency, &record.eval.estimate);
             }
         }
         metrics.set_outbox_pending(state.outbox.len());
@@ -257,6 +282,14 @@ pub async fn run(
     store.save().await?;
 
     // Bind before any task starts: a taken port must stop the start cleanly.
+    // TLS files are read now: a bad certificate stops the start, not the first request.
+    let tls = match (&config.daemon.listen, &config.daemon.web.tls) {
+        (Some(_), Some(files)) => Some(
+            web::tls::server_config(files)
+                .map_err(|e| RunError::Config(format!("[daemon] web: {e}")))?,
+        ),
+        _ => None,
+    };
     let listener = match config.daemon.listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -268,14 +301,33 @@ pub async fn run(
 
     let (notify_shutdown, _) = broadcast::channel(1);
     let (complete_tx, mut complete_rx) = mpsc::channel::<()>(1);
+    let live = listener.as_ref().map(|_| {
+        Arc::new(Live {
+            store: store.clone(),
+            config: RwLock::new(Arc::new(config.clone())),
+            metrics: metrics.clone(),
+            heartbeats: heartbeats.clone(),
+            activity: shared.activity.clone(),
+            clock: shared.clock.clone(),
+        })
+    });
+    let web_config = config.daemon.web.clone();
     let mut daemon = Daemon {
         shared: shared.clone(),
         config,
         accounts: HashMap::new(),
         notify_shutdown,
         complete_tx,
+        live: live.clone(),
     };
     for (config, channel) in channels {
+        restore_mirror(
+            &daemon.config,
+            &store,
+            &config.name,
+            &channel,
+            &shared.render,
+        );
         let initial = pending.remove(&config.name).unwrap_or_default();
         daemon.spawn_worker(config, channel, initial);
     }
@@ -292,20 +344,31 @@ pub async fn run(
             .map_or(jiff::tz::TimeZone::UTC, |(_, tz)| tz.clone());
         daemon.spawn_summary(at, tz);
     }
+    {
+        let stop = daemon.shutdown_handle();
+        let done = daemon.complete_tx.clone();
+        tokio::spawn(paging::run_release(shared.clone(), stop, done));
+    }
 
     let listen = match listener {
         Some(listener) => {
             let bound = listener.local_addr().ok();
             if let Some(addr) = bound {
-                info!(%addr, "serving /metrics and /healthz");
+                info!(
+                    %addr,
+                    tls = tls.is_some(),
+                    basic_auth = web_config.basic_auth.is_some(),
+                    snooze_api = web_config.admin_token.is_some(),
+                    "serving the dashboard, /api/v1/status, /metrics and /healthz"
+                );
             }
             let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
             let done = daemon.complete_tx.clone();
-            let (m, h) = (metrics.clone(), heartbeats.clone());
+            let live = live.expect("built with the listener");
             tokio::spawn(async move {
                 let stopped = async move { stop.recv().await };
-                if let Err(e) = metrics::serve(listener, m, h, stopped).await {
-                    error!(error = %e, "metrics server failed");
+                if let Err(e) = web::serve(listener, live, web_config, tls, stopped).await {
+                    error!(error = %e, "web server failed");
                 }
                 drop(done);
             });
@@ -323,6 +386,20 @@ pub async fn run(
         });
     }
 
+    if let Some(hb) = daemon.config.daemon.heartbeat.clone() {
+        let mut stop = Shutdown::new(daemon.notify_shutdown.subscribe());
+        let done = daemon.complete_tx.clone();
+        let (h, m, s) = (heartbeats.clone(), metrics.clone(), store.clone());
+        tokio::spawn(async move {
+            let failing = move || s.lock().accounts.values().any(|r| r.eval.monitor_failing);
+            crate::heartbeat::run(hb, h, m, failing, async move { stop.recv().await }).await;
+            drop(done);
+        });
+    }
+
+    if let Some(shard) = daemon.config.shard_summary() {
+        info!("{shard}");
+    }
     let _ = health::sd_notify("READY=1");
     info!(
         accounts = daemon.accounts.len(),
@@ -385,9 +462,11 @@ async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()>
 /// idle connection), which is what kept 10,000 accounts from fitting in 64 MiB.
 fn build_clients(config: &Config) -> Result<Vec<AccountSetup>, RunError> {
     let mut cache = crate::http::ClientCache::new();
+    // SPEC §11.3: a shard polls only the accounts whose name hashes to it.
     config
         .accounts
         .iter()
+        .filter(|account| config.owns(&account.name))
         .map(|account| {
             let client = Client::with_cache(account, &mut cache)
                 .map_err(|e| RunError::Config(format!("account `{}`: {e}", account.name)))?;
@@ -421,7 +500,9 @@ impl Daemon {
 
     fn spawn_account(&mut self, setup: AccountSetup) {
         let name = setup.config.name.clone();
-        self.shared.metrics.register_account(&name);
+        self.shared
+            .metrics
+            .register_account(&name, setup.config.provider_name());
         let (tx, rx) = watch::channel(setup);
         let task = AccountTask {
             shared: self.shared.clone(),
@@ -611,6 +692,7 @@ impl Daemon {
             self.accounts.remove(&name);
             self.shared.store.forget(&name);
             self.shared.metrics.forget_account(&name);
+            self.shared.activity.forget_account(&name);
             info!(account = %name, "account removed by reload; its state is forgotten");
         }
         for setup in clients {
@@ -632,6 +714,9 @@ impl Daemon {
             daemon: new_daemon,
             ..new
         };
+        if let Some(live) = &self.live {
+            live.set_config(Arc::new(self.config.clone()));
+        }
         self.shared.store.mark_dirty();
         if let Err(e) = self.shared.store.save().await {
             error!(error = %e, "cannot save state after reload");
@@ -641,12 +726,47 @@ impl Daemon {
             .metrics
             .set_outbox_pending(self.shared.store.lock().outbox.len());
         self.shared.metrics.set_reload_success(true);
+        // Quiet hours may have changed: re-plan the held messages.
+        self.shared.paging.wake.notify_one();
         info!(
             accounts = self.accounts.len(),
             channels = self.config.channels.len(),
             "config reloaded"
         );
     }
+}
+
+/// A channel that mirrors state (Alertmanager) starts with each account's standing
+/// alerts as the saved state has them, so a restart keeps re-posting them (SPEC §11.1).
+fn restore_mirror(
+    config: &Config,
+    store: &Store,
+    channel: &str,
+    sender: &Channel,
+    render: &RenderCtx,
+) {
+    if !sender.mirrors_state() {
+        return;
+    }
+    let now = Timestamp::now();
+    let state = store.lock();
+    let mut standing = Vec::new();
+    for (name, record) in &state.accounts {
+        let Some(account) = config.account(name) else {
+            continue;
+        };
+        let eval = &record.eval;
+        if eval.level != crate::core::Level::Ok && record.routing.alerted.contains(channel) {
+            let emitted = Emitted::standing(EventKind::Reminder, eval, &policy(account));
+            standing.push(build_event(account, eval, &emitted, now));
+        }
+        if eval.monitor_failing && record.routing.failing.contains(channel) {
+            let emitted = Emitted::plain(EventKind::MonitorFailing, eval.level, None);
+            standing.push(build_event(account, eval, &emitted, now));
+        }
+    }
+    drop(state);
+    sender.restore(&standing, render);
 }
 
 /// The evaluator settings for an account.
@@ -693,11 +813,24 @@ impl Shared {
             }
             let state = &mut *guard;
             let record = state.accounts.entry(account.name.clone()).or_default();
-            let dirty = must_persist(&record.eval, &new) || !emitted.is_empty();
+            // A snooze silences reminders until it expires or the level changes.
+            let mut emitted = emitted;
+            let before = emitted.len();
+            let snooze_ended = snooze::settle(&mut record.snooze, new.level, now, &mut emitted);
+            if emitted.len() < before {
+                info!(account = %account.name, "reminder skipped: the account is snoozed");
+            }
+            if let Some(why) = snooze_ended {
+                info!(account = %account.name, reason = why.as_str(), "snooze ended");
+            }
+            let dirty =
+                must_persist(&record.eval, &new) || !emitted.is_empty() || snooze_ended.is_some();
             if polled_at.is_some() {
                 record.last_poll_at = polled_at;
             }
             record.eval = new;
+            let due = paging::tick(account, record, now);
+            let dirty = dirty || !due.is_empty();
             let channels: Vec<&ChannelConfig> = account
                 .notify
                 .iter()
@@ -708,18 +841,35 @@ impl Shared {
             let mut everyone: Vec<&ChannelConfig> = routes.values().map(|r| &*r.config).collect();
             everyone.sort_by(|a, b| a.name.cmp(&b.name));
             let mut entries = Vec::new();
-            for emitted in emitted {
+            let mut held = 0usize;
+            // The steps that fell due follow the poll's own events (SPEC §12).
+            let emitted = emitted
+                .into_iter()
+                .map(|e| (e, None))
+                .chain(due.into_iter().map(|d| {
+                    // Says which latch holds the level now: amount or runway (SPEC §9.2).
+                    let escalated = Emitted {
+                        level: d.level,
+                        ..Emitted::standing(EventKind::Escalated, &record.eval, &policy(account))
+                    };
+                    (escalated, Some(d.to))
+                }));
+            for (emitted, to) in emitted {
                 let event = build_event(account, &record.eval, &emitted, now);
                 let severity = routing::severity(emitted.kind, emitted.level);
-                let targets = routing::route(
-                    emitted.kind,
-                    severity,
-                    &channels,
-                    &everyone,
-                    &mut record.routing,
-                );
+                let targets = match to {
+                    Some(to) => routing::route_escalation(&to, &everyone, &mut record.routing),
+                    None => routing::route(
+                        emitted.kind,
+                        severity,
+                        &channels,
+                        &everyone,
+                        &mut record.routing,
+                    ),
+                };
                 info!(
                     account = %account.name,
+                    provider = account.provider_name(),
                     event = emitted.kind.as_str(),
                     level = %emitted.level,
                     // Values, not Debug: a plain decimal and a comma-joined list read the
@@ -728,17 +878,52 @@ impl Shared {
                     channels = %targets.join(","),
                     "event"
                 );
+                self.activity.event(
+                    &account.name,
+                    now,
+                    emitted.kind.as_str(),
+                    emitted.level,
+                    event.balance,
+                    targets.clone(),
+                );
                 for channel in targets {
+                    let held_until = paging::hold_until(
+                        &self.paging,
+                        &routes,
+                        &channel,
+                        emitted.kind,
+                        severity,
+                        now,
+                    );
+                    if held_until.is_none() {
+                        held += paging::drop_superseded_held(
+                            &mut state.outbox,
+                            &channel,
+                            &account.name,
+                            emitted.kind,
+                        );
+                    }
                     let entry = OutboxEntry {
                         seq: state.next_seq,
                         channel,
                         created_at: now,
                         event: event.clone(),
+                        held_until,
                     };
                     state.next_seq += 1;
                     state.outbox.push(entry.clone());
-                    entries.push(entry);
+                    match held_until {
+                        Some(until) => {
+                            held += 1;
+                            info!(account = %account.name, channel = %entry.channel, event = emitted.kind.as_str(), until = %until, "held for quiet hours");
+                        }
+                        None => entries.push(entry),
+                    }
                 }
+            }
+            if held > 0 {
+                self.metrics.set_outbox_held(paging::held_count(state));
+                self.paging.wake.notify_one();
             }
             (entries, dirty, state.outbox.len())
         };
@@ -805,6 +990,7 @@ impl Shared {
                     channel: name.clone(),
                     created_at: now,
                     event: crate::summary::build(rows, at),
+                    held_until: None,
                 };
                 state.next_seq += 1;
                 state.outbox.push(entry.clone());
@@ -873,6 +1059,7 @@ fn build_event(
         id: new_event_id(),
         event: emitted.kind,
         account: account.name.clone(),
+        provider: account.provider_name().to_owned(),
         sid: account.sid().to_owned(),
         level: emitted.level,
         previous_level: emitted.previous_level,
@@ -958,8 +1145,11 @@ impl AccountTask {
         // When a long Retry-After pushes the next poll past `blind_after`, the task
         // wakes at that moment anyway so `monitor_failing` is not late.
         let mut blind_check: Option<Instant> = None;
+        // When the next escalation step falls due between polls (SPEC §12).
+        let mut escalation_check = self.escalation_due(&config);
         loop {
             let wake = blind_check.map_or(next, |b| b.min(next));
+            let wake = escalation_check.map_or(wake, |e| e.min(wake));
             heartbeat.expect_back_within(
                 wake.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
             );
@@ -988,10 +1178,19 @@ impl AccountTask {
                     let state = self.current_state(&config.name);
                     blind_check =
                         blindness_due(&state, &config, self.shared.clock.now(), Instant::now());
+                    escalation_check = self.escalation_due(&config);
                     continue;
                 }
                 _ = sleep_until_opt(blind_check.filter(|b| *b < next)) => {
                     blind_check = self.check_blindness(&config).await;
+                    escalation_check = self.escalation_due(&config);
+                    continue;
+                }
+                _ = sleep_until_opt(escalation_check.filter(|e| *e < next)) => {
+                    // Nothing new is known: only the clock moved.
+                    let state = self.current_state(&config.name);
+                    self.shared.commit(&config, state, Vec::new(), None, &self.setup).await;
+                    escalation_check = self.escalation_due(&config);
                     continue;
                 }
                 _ = tokio::time::sleep_until(next) => {}
@@ -1017,15 +1216,21 @@ impl AccountTask {
                     next = started + config.poll_interval;
                     metrics.set_balance(
                         &config.name,
+                        config.provider_name(),
                         &balance.currency,
                         decimal_to_f64(balance.amount),
                     );
-                    metrics.set_last_success(&config.name, now);
+                    metrics.set_last_success(&config.name, config.provider_name(), now);
                     let estimate = self.shared.store.with_history(&config.name, |h| {
                         crate::core::runway::record(h, &config.runway, now, balance.amount)
                     });
-                    metrics.set_runway(&config.name, &balance.currency, &estimate);
-                    debug!(account = %config.name, balance = %balance.amount, currency = %balance.currency, "balance polled");
+                    metrics.set_runway(
+                        &config.name,
+                        config.provider_name(),
+                        &balance.currency,
+                        &estimate,
+                    );
+                    debug!(account = %config.name, provider = config.provider_name(), balance = %balance.amount, currency = %balance.currency, "balance polled");
                     let observation = Observation {
                         balance: balance.amount,
                         currency: balance.currency,
@@ -1038,7 +1243,7 @@ impl AccountTask {
                 Err(err) => {
                     failures += 1;
                     let class = err.class();
-                    metrics.inc_poll_error(&config.name, class);
+                    metrics.inc_poll_error(&config.name, config.provider_name(), class);
                     let wait = match class {
                         // A credential fix should be noticed at the normal cadence.
                         ErrorClass::Config => config
@@ -1055,6 +1260,7 @@ impl AccountTask {
                     next = started + wait;
                     warn!(
                         account = %config.name,
+                        provider = config.provider_name(),
                         class = class.as_str(),
                         error = %err,
                         retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
@@ -1063,13 +1269,23 @@ impl AccountTask {
                     evaluate::on_failure(&before, &policy(&config), class, &err.to_string(), now)
                 }
             };
-            metrics.set_level(&config.name, new.level);
+            metrics.set_level(&config.name, config.provider_name(), new.level);
             // Counted from after the response, like `failing_since` in the state.
             blind_check = blindness_due(&new, &config, now, Instant::now());
             self.shared
                 .commit(&config, new, emitted, Some(polled_at), &self.setup)
                 .await;
+            escalation_check = self.escalation_due(&config);
         }
+    }
+
+    /// When the account's next escalation step falls due, if its clock runs.
+    fn escalation_due(&self, config: &AccountConfig) -> Option<Instant> {
+        let state = self.shared.store.lock();
+        let record = state.accounts.get(&config.name)?;
+        // Just past it, like blindness: the step fires at `after`, not before.
+        paging::next_escalation(config, record, self.shared.clock.now())
+            .map(|d| Instant::now() + d + Duration::from_millis(1))
     }
 
     /// Startup jitter spreads many accounts out; the rate floor holds across restarts.
@@ -1149,7 +1365,9 @@ impl AccountTask {
         }
         let (new, emitted) =
             evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
-        self.shared.metrics.set_level(&config.name, new.level);
+        self.shared
+            .metrics
+            .set_level(&config.name, config.provider_name(), new.level);
         self.shared
             .commit(config, new, emitted, None, &self.setup)
             .await;
@@ -1259,7 +1477,17 @@ impl Worker {
     }
 
     async fn settle(&mut self, entry: &OutboxEntry, result: Result<(), notify::DeliveryError>) {
+        let (outcome, error) = match &result {
+            Ok(()) => (DeliveryResult::Delivered, None),
+            Err(notify::DeliveryError::Permanent(reason)) => {
+                (DeliveryResult::Failed, Some(reason.to_string()))
+            }
+            Err(notify::DeliveryError::Retry { reason, .. }) => {
+                (DeliveryResult::Retrying, Some(reason.to_string()))
+            }
+        };
         let metrics = &self.shared.metrics;
+        let mut gave_up = false;
         let done = match result {
             Ok(()) => {
                 info!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), id = %entry.event.id, "delivered");
@@ -1281,6 +1509,7 @@ impl Worker {
                 if age >= self.shared.give_up_after {
                     error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempts = self.attempts, "giving up on delivery after give_up_after");
                     metrics.inc_notification(&self.name, "gave_up");
+                    gave_up = true;
                     true
                 } else {
                     // Never wait past the give-up moment: the last try happens then.
@@ -1294,6 +1523,20 @@ impl Worker {
                 }
             }
         };
+        self.shared.activity.delivery(
+            &self.name,
+            Delivery {
+                at: self.shared.clock.now(),
+                result: if gave_up {
+                    DeliveryResult::GaveUp
+                } else {
+                    outcome
+                },
+                event: entry.event.event.as_str().to_string(),
+                account: entry.event.account.clone(),
+                error,
+            },
+        );
         if done {
             self.attempts = 0;
             self.not_before = Instant::now();
@@ -1401,6 +1644,7 @@ mod tests {
                 id: seq.to_string(),
                 event: kind,
                 account: account.into(),
+                provider: "exotel".into(),
                 sid: "s".into(),
                 level: crate::core::Level::Warning,
                 previous_level: None,
@@ -1413,6 +1657,7 @@ mod tests {
                 error: None,
                 ..Default::default()
             },
+            held_until: None,
         }
     }
 

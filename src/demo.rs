@@ -1,10 +1,11 @@
-//! `balance-alert demo`: the real daemon, the real Exotel client and the real renderer
-//! against a simulated Exotel on a loopback port, whose balance drains (first steadily,
-//! so the runway estimate raises a runway warning, SPEC §9), through critical, is topped
-//! up, loses its credentials for a moment, and recovers. A console channel prints each
-//! notification exactly as the renderer makes it. Time is compressed: the daemon runs
-//! on a clock where each 1.2 s poll is an hour, so spend per day and time to empty are
-//! shown in hours and days. Needs no credentials and finishes well within 60 s.
+//! `balance-alert demo`: the real daemon, the real provider clients and the real
+//! renderer against a simulated Exotel and a simulated Twilio on one loopback port. The
+//! Exotel wallet drains (first steadily, so the runway estimate raises a runway warning,
+//! SPEC §9), through critical, is topped up, loses its credentials for a moment, and
+//! recovers; beside it a Twilio wallet (USD) drains and is topped up. A console channel
+//! prints each notification exactly as the renderer makes it. Time is compressed: the
+//! daemon runs on a clock where each 1.2 s poll is an hour, so spend per day and time to
+//! empty are shown in hours and days. Needs no credentials and finishes well within 60 s.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,11 +28,18 @@ use crate::notify::{ChannelKind, render};
 use crate::provider::AccountConfig;
 use crate::provider::ProviderConfig;
 use crate::provider::exotel::ExotelConfig;
+use crate::provider::twilio::TwilioConfig;
 use crate::settings::{ChannelConfig, Config};
 
 const API_KEY: &str = "demo-key";
 const API_TOKEN: &str = "demo-token";
 const SID: &str = "acme-demo";
+const TWILIO_SID: &str = "AC0demo0000000000000000000000000";
+const TWILIO_TOKEN: &str = "demo-twilio-token";
+
+/// What the simulated Twilio answers, one balance (USD) per request; the last repeats.
+/// Warning below 50, critical below 10.
+const TWILIO_SCRIPT: &[&str] = &["125.00", "42.50", "41.00", "7.25", "7.00", "80.00"];
 
 /// What the simulated Exotel answers, one step per Balance request.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +92,7 @@ impl crate::Clock for DemoClock {
 
 struct Simulator {
     step: AtomicUsize,
+    twilio_step: AtomicUsize,
     finished: Notify,
     /// Dim the simulator's lines on a terminal; plain text when piped or NO_COLOR.
     color: bool,
@@ -91,8 +100,12 @@ struct Simulator {
 
 impl Simulator {
     fn answer(&self, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let twilio = format!("/2010-04-01/Accounts/{TWILIO_SID}/Balance.json");
+        if request.uri().path() == twilio && authorized(request, TWILIO_SID, TWILIO_TOKEN) {
+            return self.answer_twilio();
+        }
         let expected = format!("/v1/Accounts/{SID}/Balance.json");
-        if request.uri().path() != expected || !authorized(request) {
+        if request.uri().path() != expected || !authorized(request, API_KEY, API_TOKEN) {
             return json(
                 StatusCode::NOT_FOUND,
                 r#"{"RestException":{"Status":404,"Message":"Not found","Code":20404}}"#.into(),
@@ -147,11 +160,33 @@ impl Simulator {
     }
 }
 
-fn authorized(request: &Request<hyper::body::Incoming>) -> bool {
+impl Simulator {
+    /// Twilio's documented shape: `{"account_sid":..,"balance":"42.50","currency":"USD"}`.
+    fn answer_twilio(&self) -> Response<Full<Bytes>> {
+        let i = self.twilio_step.fetch_add(1, Ordering::SeqCst);
+        let amount = TWILIO_SCRIPT[i.min(TWILIO_SCRIPT.len() - 1)];
+        let (dim, reset) = if self.color {
+            ("\x1b[2m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        println!(
+            "{dim}[simulated Twilio] poll {:>2}: balance {}{reset}",
+            i + 1,
+            render::format_amount(amount.parse().unwrap_or(Decimal::ZERO), "USD")
+        );
+        json(
+            StatusCode::OK,
+            format!(r#"{{"account_sid":"{TWILIO_SID}","balance":"{amount}","currency":"USD"}}"#),
+        )
+    }
+}
+
+fn authorized(request: &Request<hyper::body::Incoming>, user: &str, password: &str) -> bool {
     use base64::Engine as _;
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{API_KEY}:{API_TOKEN}"))
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     );
     request
         .headers()
@@ -188,6 +223,7 @@ async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) {
 fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
     let d = |s: &str| s.parse::<Decimal>().expect("literal decimal");
     let account = AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: SID.into(),
@@ -225,6 +261,30 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
             critical: None,
         },
         topup_min: Decimal::ONE,
+        escalate: Vec::new(),
+    };
+    // Beside it, a Twilio wallet in USD, polled at the same pace.
+    let twilio = AccountConfig {
+        name: "us-voice".into(),
+        provider: ProviderConfig::Twilio(TwilioConfig {
+            account_sid: TWILIO_SID.into(),
+            auth_token: Secret::new(TWILIO_TOKEN),
+            base_url: account.provider.base_url().to_owned(),
+            currency: Some("USD".into()),
+        }),
+        thresholds: Thresholds {
+            warning: Some(Threshold {
+                below: d("50"),
+                clear_above: d("60"),
+            }),
+            critical: Some(Threshold {
+                below: d("10"),
+                clear_above: d("15"),
+            }),
+        },
+        // Amount thresholds only: the runway warning is the Exotel wallet's to show.
+        runway: crate::core::RunwayPolicy::default(),
+        ..account.clone()
     };
     Config {
         path: "(built-in demo)".into(),
@@ -239,13 +299,18 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 .map(|tz| ("Asia/Kolkata".to_string(), tz)),
             shutdown_grace: Duration::from_secs(2),
             summary_at: None,
+            instance: None,
+            shard: None,
+            heartbeat: None,
+            web: Default::default(),
         },
-        accounts: vec![Arc::new(account)],
+        accounts: vec![Arc::new(account), Arc::new(twilio)],
         channels: vec![Arc::new(ChannelConfig {
             name: "console".into(),
             min_level: Level::Warning,
             events: None,
             kind: ChannelKind::Console(ConsoleConfig),
+            quiet_hours: Default::default(),
         })],
         warnings: Vec::new(),
     }
@@ -274,18 +339,24 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
     let addr = listener.local_addr().map_err(anyhow::Error::from)?;
     let sim = Arc::new(Simulator {
         step: AtomicUsize::new(0),
+        twilio_step: AtomicUsize::new(0),
         finished: Notify::new(),
         color: std::io::IsTerminal::is_terminal(&std::io::stdout())
             && std::env::var_os("NO_COLOR").is_none(),
     });
     tokio::spawn(serve(listener, sim.clone()));
 
-    println!("balance-alert demo: the real daemon polls a simulated Exotel at http://{addr}");
     println!(
-        "account `primary`: warning below 5,000 (clears above 6,000), critical below 1,000 (clears above 1,500),"
+        "balance-alert demo: the real daemon polls a simulated Exotel and a simulated Twilio at http://{addr}"
     );
     println!(
-        "  and a runway warning when the money lasts under 2 days at the spend of the last 10 hours"
+        "account `primary` (Exotel, INR): warning below 5,000 (clears above 6,000), critical below 1,000 (clears above 1,500)"
+    );
+    println!(
+        "account `us-voice` (Twilio, USD): warning below 50 (clears above 60), critical below 10 (clears above 15)"
+    );
+    println!(
+        "`primary` also warns when the money lasts under 2 days at the spend of the last 10 hours"
     );
     println!("time is compressed: each poll (1.2 s) is an hour on the daemon's clock");
     println!("notifications are printed by a console channel exactly as the renderer makes them\n");
@@ -323,8 +394,10 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     println!(
-        "\ndemo finished: the runway warned before the amount did, every crossing alerted once, silent in between;"
+        "\ndemo finished: the runway warned before the amount did, every crossing of both wallets alerted once,"
     );
-    println!("the top-up resolved it all, the outage was reported and its recovery too.");
+    println!(
+        "silent in between; the top-ups resolved them, the outage was reported and its recovery too."
+    );
     Ok(exit::OK)
 }

@@ -1,6 +1,7 @@
-//! balance-alert watches Exotel account balances and tells people before the money runs
-//! out. It polls the Exotel Balance API, tracks each account's level with hysteresis and
-//! delivers alerts at least once through Slack, email, SMS and webhooks.
+//! balance-alert watches Exotel account balances (and Twilio, Plivo, Vonage, Telnyx and
+//! Infobip wallets, SPEC §10) and tells people before the money runs out. It polls each
+//! provider's balance API, tracks each account's level with hysteresis and delivers
+//! alerts at least once through Slack, email, SMS and webhooks.
 //!
 //! The external contract (API handling, hysteresis, events, channels, config schema, CLI,
 //! process behaviour) is `docs/SPEC.md` (the "SPEC §n" in comments); the README explains
@@ -19,7 +20,10 @@
 //!   [`core::evaluate`] (hysteresis: (state, observation, now) → (state, events), no
 //!   clock), [`core::event`] (events and their kinds, the classes of a failed poll),
 //!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar),
-//!   [`core::runway`] (the bounded sample history and the spend/runway estimate).
+//!   [`core::runway`] (the bounded sample history and the spend/runway estimate),
+//!   [`core::escalation`] (escalation clocks), [`core::quiet`] (quiet-hours ranges,
+//!   what is held, the collapse to the net change) and [`core::snooze`] (what a snooze
+//!   silences and when it ends).
 //! - [`config`]: reading and error reporting (every error names file, line, column and
 //!   key), [`config::raw`] spanned reading, [`config::env`] `${VAR}` and `_file`
 //!   expansion, [`config::secret`] ([`config::Secret`], redaction), [`config::validate`]
@@ -27,9 +31,12 @@
 //!   the runway keys (`runway`, `topup_min`, a channel's `events`, `summary_at`).
 //! - [`provider`]: [`provider::AccountConfig`], the [`provider::ProviderConfig`] and
 //!   [`provider::Client`] enums, the balance and poll-error types, status classes,
-//!   transport errors and redaction they share, JSON body helpers; one file per
-//!   provider ([`provider::exotel`]) owning its config keys, request, parser and error
-//!   text. A new provider is one file plus one arm in each enum.
+//!   transport errors and redaction they share, JSON body helpers, the one-request
+//!   fetcher the providers after Exotel share; one file per provider
+//!   ([`provider::exotel`], [`provider::twilio`], [`provider::plivo`],
+//!   [`provider::vonage`], [`provider::telnyx`], [`provider::infobip`]) owning its
+//!   config keys, request, parser and error text. A new provider is one file plus one
+//!   arm in each enum.
 //! - [`notify`]: the [`notify::ChannelKind`] (config) and [`notify::Channel`] (sender)
 //!   enums, the [`notify::Notifier`] and [`notify::ChannelType`] traits; one file per
 //!   channel type owning its config keys, rendering (pure, exact-output tests) and
@@ -37,24 +44,28 @@
 //!   templates in [`notify::sms`], the future in words (runway sentence, summary lines)
 //!   in [`notify::forecast`]. A new channel type is one file plus one arm.
 //! - [`settings`]: the whole file: [`settings::Config`], `load`/`parse`, the keys every
-//!   account and channel has, and the checks that span them.
+//!   account and channel has (with `escalate` and `quiet_hours` in `settings/paging.rs`),
+//!   and the checks that span them.
 //! - [`http`]: the one place HTTP clients are built (rustls, private CA, timeouts,
 //!   proxies) plus `Retry-After` and bounded body reading shared by every HTTP peer.
 //! - [`state`]: the persisted state file and outbox, written atomically; the runway
 //!   histories in the sample file beside it.
 //! - [`summary`]: when the daily summary is due and what it says.
 //! - [`daemon`]: the scheduler (one task per account), delivery workers (one per
-//!   channel), reload and shutdown; [`cli`] turns signals into its shutdown future and
-//!   reload requests.
+//!   channel), reload and shutdown, and (`daemon/paging.rs`) escalation ticks and the
+//!   release of messages held for quiet hours; [`cli`] turns signals into its shutdown
+//!   future and reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
-//!   watchdog.
-//! - [`metrics`]: Prometheus series and the small HTTP server for `/metrics` and
-//!   `/healthz`.
+//!   watchdog; [`heartbeat`] pings an external dead man's switch while they are alive.
+//! - [`metrics`]: Prometheus series.
+//! - [`web`]: the HTTP server on `[daemon] listen` (`/metrics`, `/healthz`, the
+//!   dashboard, the status API, snooze), its TLS and basic auth, the view model and its
+//!   pure HTML rendering, and the client the commands use to reach it.
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
 //!   aware), installed early and switched to the configured format once it is known.
 //! - [`cli`]: the one-shot commands (`check`, `validate`, `test-notify`, `health`) and
 //!   their exit codes; [`preflight`] ("is there enough credit?"); [`demo`] runs the
-//!   real daemon against a simulated Exotel.
+//!   real daemon against a simulated Exotel and a simulated Twilio.
 
 pub mod cli;
 pub mod config;
@@ -62,6 +73,7 @@ pub mod core;
 pub mod daemon;
 pub mod demo;
 pub mod health;
+pub mod heartbeat;
 pub mod http;
 pub mod logging;
 pub mod metrics;
@@ -71,6 +83,7 @@ pub mod provider;
 pub mod settings;
 pub mod state;
 pub mod summary;
+pub mod web;
 
 /// Wall-clock time, injected so tests (reminders, blindness) can move it.
 pub trait Clock: Send + Sync + 'static {

@@ -3,13 +3,16 @@
 //! plus [`probe`], the client side used by `balance-alert health`.
 //!
 //! Series (SPEC §8), all with HELP text:
-//! `balance_alert_balance{account,currency}`, `balance_alert_level{account}`,
-//! `balance_alert_last_success_timestamp_seconds{account}`,
-//! `balance_alert_poll_errors_total{account,class}`,
+//! `balance_alert_balance{account,provider,currency}`,
+//! `balance_alert_level{account,provider}`,
+//! `balance_alert_last_success_timestamp_seconds{account,provider}`,
+//! `balance_alert_poll_errors_total{account,provider,class}` (every per-account series
+//! carries the account's `provider`, SPEC §10),
 //! `balance_alert_notifications_total{channel,result}`, `balance_alert_outbox_pending`,
 //! `balance_alert_config_reload_success`; and (SPEC §9.3)
-//! `balance_alert_burn_rate_per_day{account,currency}` and
-//! `balance_alert_runway_seconds{account}`, absent while unknown, `+Inf` when infinite.
+//! `balance_alert_burn_rate_per_day{account,provider,currency}` and
+//! `balance_alert_runway_seconds{account,provider}`, absent while unknown, `+Inf` when
+//! infinite (with the `provider` label every per-account series has).
 //!
 //! The server is deliberately tiny (hyper's http1 connection driver, no router): two
 //! read-only endpoints on what is normally a loopback address.
@@ -19,7 +22,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -45,17 +48,20 @@ pub const CONTENT_TYPE_TEXT: &str = prometheus_client::encoding::prometheus_text
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AccountLabels {
     account: String,
+    provider: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BalanceLabels {
     account: String,
+    provider: String,
     currency: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PollErrorLabels {
     account: String,
+    provider: String,
     class: String,
 }
 
@@ -78,13 +84,23 @@ pub struct Metrics {
     poll_errors: Family<PollErrorLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
     outbox_pending: Gauge,
+    outbox_held: Gauge,
     reload_success: Gauge,
     state_write_errors: Counter,
     burn_rate: Family<BalanceLabels, FloatGauge>,
     runway: Family<AccountLabels, FloatGauge>,
-    /// The currency each account's balance series carries, so a changed currency (or a
-    /// forgotten account) removes the old series instead of leaving a stale one behind.
-    currencies: Mutex<HashMap<String, String>>,
+    heartbeat_failures: Counter,
+    /// The provider and currency each account's series carry, so a changed provider or
+    /// currency (or a forgotten account) removes the old series instead of leaving a
+    /// stale one behind.
+    known: Mutex<HashMap<String, Known>>,
+}
+
+/// The labels an account's series were last written with.
+#[derive(Debug, Default)]
+struct Known {
+    provider: String,
+    currency: Option<String>,
 }
 
 impl Metrics {
@@ -96,14 +112,16 @@ impl Metrics {
         let poll_errors = Family::<PollErrorLabels, Counter>::default();
         let notifications = Family::<NotificationLabels, Counter>::default();
         let outbox_pending = Gauge::default();
+        let outbox_held = Gauge::default();
         let reload_success = Gauge::default();
         let state_write_errors = Counter::default();
         let burn_rate = Family::<BalanceLabels, FloatGauge>::default();
         let runway = Family::<AccountLabels, FloatGauge>::default();
+        let heartbeat_failures = Counter::default();
         // prometheus-client appends "." to each help text and "_total" to counter names.
         registry.register(
             "balance_alert_balance",
-            "Last balance reported by the Exotel API, in the account's currency",
+            "Last balance reported by the provider's balance API, in the account's currency",
             balance.clone(),
         );
         registry.register(
@@ -132,6 +150,12 @@ impl Metrics {
             "Notifications persisted in the outbox and not yet delivered",
             outbox_pending.clone(),
         );
+        // SPEC §12: of those, the ones waiting out a channel's quiet hours.
+        registry.register(
+            "balance_alert_outbox_held",
+            "Notifications in the outbox held until a channel's quiet hours end",
+            outbox_held.clone(),
+        );
         registry.register(
             "balance_alert_config_reload_success",
             "Whether the last configuration load or reload succeeded (1) or failed (0)",
@@ -154,6 +178,11 @@ impl Metrics {
              (absent until known, +Inf when nothing is spent)",
             runway.clone(),
         );
+        registry.register(
+            "balance_alert_heartbeat_failures",
+            "Heartbeat pings (SPEC 11.2) that did not reach the dead man's switch",
+            heartbeat_failures.clone(),
+        );
         // The config that started the daemon was valid, or it would not be running.
         reload_success.set(1);
         Arc::new(Metrics {
@@ -164,21 +193,30 @@ impl Metrics {
             poll_errors,
             notifications,
             outbox_pending,
+            outbox_held,
             reload_success,
             state_write_errors,
             burn_rate,
             runway,
-            currencies: Mutex::new(HashMap::new()),
+            heartbeat_failures,
+            known: Mutex::new(HashMap::new()),
         })
     }
 
-    pub fn set_balance(&self, account: &str, currency: &str, value: f64) {
-        let previous = self
-            .lock_currencies()
-            .insert(account.to_owned(), currency.to_owned());
+    pub fn inc_heartbeat_failure(&self) {
+        self.heartbeat_failures.inc();
+    }
+
+    pub fn set_balance(&self, account: &str, provider: &str, currency: &str, value: f64) {
+        let previous = {
+            let mut known = self.note(account, provider);
+            let entry = known.get_mut(account).expect("noted");
+            entry.currency.replace(currency.to_owned())
+        };
         if let Some(previous) = previous.filter(|p| p != currency) {
             let old = BalanceLabels {
                 account: account.to_owned(),
+                provider: provider.to_owned(),
                 currency: previous,
             };
             self.balance.remove(&old);
@@ -187,18 +225,27 @@ impl Metrics {
         self.balance
             .get_or_create(&BalanceLabels {
                 account: account.to_owned(),
+                provider: provider.to_owned(),
                 currency: currency.to_owned(),
             })
             .set(value);
     }
 
     /// The runway series of an account: removed while the estimate is unknown.
-    pub fn set_runway(&self, account: &str, currency: &str, estimate: &crate::core::Estimate) {
+    pub fn set_runway(
+        &self,
+        account: &str,
+        provider: &str,
+        currency: &str,
+        estimate: &crate::core::Estimate,
+    ) {
         use crate::core::Runway;
         use rust_decimal::prelude::ToPrimitive;
-        // The burn series follows the balance series' currency (set just before).
+        // The burn series follows the balance series' provider and currency (set just
+        // before, which removed any series of an old provider or currency).
         let labels = BalanceLabels {
             account: account.to_owned(),
+            provider: provider.to_owned(),
             currency: currency.to_owned(),
         };
         match estimate.burn_per_day.and_then(|b| b.to_f64()) {
@@ -216,36 +263,41 @@ impl Metrics {
         };
         match value {
             Some(v) => {
-                self.runway.get_or_create(&account_labels(account)).set(v);
+                self.runway
+                    .get_or_create(&account_labels(account, provider))
+                    .set(v);
             }
             None => {
-                self.runway.remove(&account_labels(account));
+                self.runway.remove(&account_labels(account, provider));
             }
         }
     }
 
-    pub fn set_level(&self, account: &str, level: Level) {
+    pub fn set_level(&self, account: &str, provider: &str, level: Level) {
         let value = match level {
             Level::Ok => 0,
             Level::Warning => 1,
             Level::Critical => 2,
         };
+        drop(self.note(account, provider));
         self.level
-            .get_or_create(&account_labels(account))
+            .get_or_create(&account_labels(account, provider))
             .set(value);
     }
 
-    pub fn set_last_success(&self, account: &str, at: jiff::Timestamp) {
+    pub fn set_last_success(&self, account: &str, provider: &str, at: jiff::Timestamp) {
         // Millisecond precision is plenty and keeps the f64 exact.
         let seconds = at.as_millisecond() as f64 / 1000.0;
+        drop(self.note(account, provider));
         self.last_success
-            .get_or_create(&account_labels(account))
+            .get_or_create(&account_labels(account, provider))
             .set(seconds);
     }
 
     /// Starts an account's error counters at 0 for every class, so the series exist
     /// (with their HELP) before the first error and `rate()`/`increase()` see it.
-    pub fn register_account(&self, account: &str) {
+    pub fn register_account(&self, account: &str, provider: &str) {
+        drop(self.note(account, provider));
         for class in [
             ErrorClass::Config,
             ErrorClass::Throttled,
@@ -253,6 +305,7 @@ impl Metrics {
         ] {
             let _ = self.poll_errors.get_or_create(&PollErrorLabels {
                 account: account.to_owned(),
+                provider: provider.to_owned(),
                 class: class.as_str().to_owned(),
             });
         }
@@ -268,10 +321,12 @@ impl Metrics {
         }
     }
 
-    pub fn inc_poll_error(&self, account: &str, class: ErrorClass) {
+    pub fn inc_poll_error(&self, account: &str, provider: &str, class: ErrorClass) {
+        drop(self.note(account, provider));
         self.poll_errors
             .get_or_create(&PollErrorLabels {
                 account: account.to_owned(),
+                provider: provider.to_owned(),
                 class: class.as_str().to_owned(),
             })
             .inc();
@@ -293,6 +348,10 @@ impl Metrics {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
+    pub fn set_outbox_held(&self, n: usize) {
+        self.outbox_held.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     pub fn inc_state_write_error(&self) {
         self.state_write_errors.inc();
     }
@@ -304,18 +363,48 @@ impl Metrics {
     /// Drops every series of an account removed by a reload, so dashboards do not show a
     /// frozen balance for an account nobody watches any more.
     pub fn forget_account(&self, account: &str) {
-        if let Some(currency) = self.lock_currencies().remove(account) {
+        let known = self.lock_known().remove(account);
+        if let Some(known) = known {
+            self.remove_series(account, known);
+        }
+    }
+
+    /// Records the provider `account`'s series are written with; when a reload moved the
+    /// account to another provider, its old series go first. Returns the map, locked.
+    fn note(&self, account: &str, provider: &str) -> MutexGuard<'_, HashMap<String, Known>> {
+        let mut known = self.lock_known();
+        let entry = known.entry(account.to_owned()).or_insert_with(|| Known {
+            provider: provider.to_owned(),
+            currency: None,
+        });
+        if entry.provider != provider {
+            let old = std::mem::replace(
+                entry,
+                Known {
+                    provider: provider.to_owned(),
+                    currency: None,
+                },
+            );
+            self.remove_series(account, old);
+        }
+        known
+    }
+
+    fn remove_series(&self, account: &str, known: Known) {
+        let provider = known.provider;
+        if let Some(currency) = known.currency {
             let labels = BalanceLabels {
                 account: account.to_owned(),
+                provider: provider.clone(),
                 currency,
             };
             self.balance.remove(&labels);
             self.burn_rate.remove(&labels);
         }
-        self.level.remove(&account_labels(account));
-        self.runway.remove(&account_labels(account));
-
-        self.last_success.remove(&account_labels(account));
+        self.level.remove(&account_labels(account, &provider));
+        self.runway.remove(&account_labels(account, &provider));
+        self.last_success
+            .remove(&account_labels(account, &provider));
         for class in [
             ErrorClass::Config,
             ErrorClass::Throttled,
@@ -323,6 +412,7 @@ impl Metrics {
         ] {
             self.poll_errors.remove(&PollErrorLabels {
                 account: account.to_owned(),
+                provider: provider.clone(),
                 class: class.as_str().to_owned(),
             });
         }
@@ -341,15 +431,16 @@ impl Metrics {
         out
     }
 
-    fn lock_currencies(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        // Each critical section is one map call, so a poisoned map is still consistent.
-        self.currencies.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_known(&self) -> MutexGuard<'_, HashMap<String, Known>> {
+        // Each critical section is a few map calls, so a poisoned map is still usable.
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn account_labels(account: &str) -> AccountLabels {
+fn account_labels(account: &str, provider: &str) -> AccountLabels {
     AccountLabels {
         account: account.to_owned(),
+        provider: provider.to_owned(),
     }
 }
 
@@ -574,11 +665,15 @@ mod tests {
     }
 
     fn fill(metrics: &Metrics) {
-        metrics.set_balance("primary", "INR", 1543.75);
-        metrics.set_level("primary", Level::Critical);
-        metrics.set_last_success("primary", "2026-04-24T10:32:18.5Z".parse().unwrap());
-        metrics.inc_poll_error("primary", ErrorClass::Throttled);
-        metrics.inc_poll_error("primary", ErrorClass::Throttled);
+        metrics.set_balance("primary", "exotel", "INR", 1543.75);
+        metrics.set_level("primary", "exotel", Level::Critical);
+        metrics.set_last_success(
+            "primary",
+            "exotel",
+            "2026-04-24T10:32:18.5Z".parse().unwrap(),
+        );
+        metrics.inc_poll_error("primary", "exotel", ErrorClass::Throttled);
+        metrics.inc_poll_error("primary", "exotel", ErrorClass::Throttled);
         metrics.inc_notification("ops-slack", "delivered");
         metrics.set_outbox_pending(3);
         metrics.set_reload_success(false);
@@ -637,8 +732,10 @@ mod tests {
             ("balance_alert_poll_errors_total", "counter"),
             ("balance_alert_notifications_total", "counter"),
             ("balance_alert_outbox_pending", "gauge"),
+            ("balance_alert_outbox_held", "gauge"),
             ("balance_alert_config_reload_success", "gauge"),
             ("balance_alert_state_write_errors_total", "counter"),
+            ("balance_alert_heartbeat_failures_total", "counter"),
         ];
         for (name, ty) in expected {
             assert!(
@@ -657,19 +754,19 @@ mod tests {
         let one = |name: &str| samples[name].join("\n");
         assert_eq!(
             one("balance_alert_balance"),
-            r#"balance_alert_balance{account="primary",currency="INR"} 1543.75"#
+            r#"balance_alert_balance{account="primary",provider="exotel",currency="INR"} 1543.75"#
         );
         assert_eq!(
             one("balance_alert_level"),
-            r#"balance_alert_level{account="primary"} 2"#
+            r#"balance_alert_level{account="primary",provider="exotel"} 2"#
         );
         assert_eq!(
             one("balance_alert_last_success_timestamp_seconds"),
-            r#"balance_alert_last_success_timestamp_seconds{account="primary"} 1777026738.5"#
+            r#"balance_alert_last_success_timestamp_seconds{account="primary",provider="exotel"} 1777026738.5"#
         );
         assert_eq!(
             one("balance_alert_poll_errors_total"),
-            r#"balance_alert_poll_errors_total{account="primary",class="throttled"} 2"#
+            r#"balance_alert_poll_errors_total{account="primary",provider="exotel",class="throttled"} 2"#
         );
         assert_eq!(
             one("balance_alert_notifications_total"),
@@ -697,7 +794,7 @@ mod tests {
         use std::process::{Command, Stdio};
         let metrics = Metrics::new();
         fill(&metrics);
-        metrics.set_balance("second", "USD", -0.5);
+        metrics.set_balance("second", "twilio", "USD", -0.5);
         let child = Command::new("promtool")
             .args(["check", "metrics"])
             .stdin(Stdio::piped())
@@ -742,28 +839,51 @@ mod tests {
     fn currency_change_and_forget_account_remove_stale_series() {
         let metrics = Metrics::new();
         fill(&metrics);
-        metrics.set_balance("other", "USD", -12.5);
-        metrics.set_balance("primary", "USD", 20.0);
+        metrics.set_balance("other", "vonage", "USD", -12.5);
+        metrics.set_balance("primary", "exotel", "USD", 20.0);
         let text = metrics.encode();
         assert!(!text.contains(r#"currency="INR""#), "{text}");
-        assert!(text.contains(r#"balance_alert_balance{account="primary",currency="USD"} 20.0"#));
+        assert!(text.contains(
+            r#"balance_alert_balance{account="primary",provider="exotel",currency="USD"} 20.0"#
+        ));
 
         metrics.forget_account("primary");
         let text = metrics.encode();
         assert!(!text.contains(r#"account="primary""#), "{text}");
-        assert!(text.contains(r#"balance_alert_balance{account="other",currency="USD"} -12.5"#));
+        assert!(text.contains(
+            r#"balance_alert_balance{account="other",provider="vonage",currency="USD"} -12.5"#
+        ));
         // Channel series are not per-account and stay.
         assert!(text.contains("channel=\"ops-slack\""));
     }
 
     #[test]
+    fn a_provider_change_removes_the_old_series() {
+        let metrics = Metrics::new();
+        fill(&metrics);
+        metrics.register_account("primary", "twilio");
+        metrics.set_balance("primary", "twilio", "USD", 5.0);
+        metrics.set_level("primary", "twilio", Level::Ok);
+        let text = metrics.encode();
+        assert!(!text.contains(r#"provider="exotel""#), "{text}");
+        assert!(text.contains(
+            r#"balance_alert_balance{account="primary",provider="twilio",currency="USD"} 5.0"#
+        ));
+        assert!(text.contains(
+            r#"balance_alert_poll_errors_total{account="primary",provider="twilio",class="config"} 0"#
+        ));
+        metrics.forget_account("primary");
+        assert!(!metrics.encode().contains(r#"account="primary""#));
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         let metrics = Metrics::new();
-        metrics.set_level("we\"ird\\name\n", Level::Warning);
+        metrics.set_level("we\"ird\\name\n", "exotel", Level::Warning);
         assert!(
             metrics
                 .encode()
-                .contains(r#"balance_alert_level{account="we\"ird\\name\n"} 1"#)
+                .contains(r#"balance_alert_level{account="we\"ird\\name\n",provider="exotel"} 1"#)
         );
     }
 

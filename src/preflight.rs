@@ -1,10 +1,10 @@
 //! `balance-alert preflight` (SPEC §9.7): "is there enough credit for this campaign?".
 //!
-//! It asks the running daemon first (`GET /api/v1/status` on `[daemon] listen`) and uses
-//! its last balance when younger than `--max-age`; otherwise it makes one request of its
-//! own (no retry, like `check`, so a script that runs it once a minute stays within the
-//! 60 s rate floor) and takes the burn rate from the daemon's saved history, read-only.
-//! The decision itself ([`decide`]) is pure.
+//! It asks the running daemon first (`GET /api/v1/status` on `[daemon] listen`, with the
+//! web client's TLS and basic auth) and uses its last balance when younger than `--max-age`;
+//! otherwise it makes one request of its own (no retry, like `check`, so a script that runs
+//! it once a minute stays within the 60 s rate floor) and takes the burn rate from the
+//! daemon's saved history, read-only. The decision itself ([`decide`]) is pure.
 //!
 //! Exit: 0 enough, 1 not enough, 3 unknown (no balance, no burn rate when `--runway`
 //! asks for one, a bad config).
@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use crate::core::runway::{self, Runway};
 use crate::notify::forecast::{duration_words, money};
@@ -133,53 +132,19 @@ pub fn line(account: &str, reading: &Reading, need: Decimal, v: &Verdict) -> Str
     )
 }
 
-/// The daemon's `/api/v1/status`, as far as preflight reads it.
-#[derive(Debug, Deserialize)]
-struct Status {
-    accounts: Vec<StatusAccount>,
-}
-
-#[derive(Debug, Deserialize)]
-struct StatusAccount {
-    name: String,
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    balance: Option<Decimal>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    last_success: Option<Timestamp>,
-    #[serde(default)]
-    observed_at: Option<Timestamp>,
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    burn_per_day: Option<Decimal>,
-}
-
-/// The daemon's reading of `account`, if it answers and has one.
-async fn ask_daemon(addr: std::net::SocketAddr, account: &str) -> Result<Option<Reading>, String> {
-    let client = crate::http::client(None, Duration::from_secs(3))?;
-    let url = format!("http://{addr}/api/v1/status");
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {}", crate::http::describe(&e)))?;
-    if !response.status().is_success() {
-        return Err(format!("{url}: HTTP {}", response.status()));
-    }
-    let body = crate::http::read_limited(response, 64 * 1024 * 1024)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let status: Status =
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: unexpected answer: {e}"))?;
+/// The daemon's reading of `account` from its status API (with the web client's TLS
+/// and basic auth, SPEC §13), if it answers and has one.
+async fn ask_daemon(config: &config::Config, account: &str) -> Result<Option<Reading>, String> {
+    let status = crate::web::commands::fetch_live_status(config).await?;
     let Some(a) = status.accounts.into_iter().find(|a| a.name == account) else {
         return Ok(None);
     };
-    let (Some(balance), Some(observed_at)) = (a.balance, a.last_success.or(a.observed_at)) else {
+    let (Some(balance), Some(observed_at)) = (a.balance, a.last_success_at) else {
         return Ok(None);
     };
     Ok(Some(Reading {
         balance,
-        currency: a.currency.unwrap_or_default(),
+        currency: a.currency,
         burn_per_day: a.burn_per_day,
         observed_at,
         source: "daemon",
@@ -233,11 +198,10 @@ pub fn run(path: &Path, req: &Request) -> u8 {
         Ok(rt) => rt,
         Err(e) => return unknown(e.to_string()),
     };
-    let listen = config.daemon.listen;
     let state_file = config.daemon.state_file.clone();
     let reading = rt.block_on(async {
-        if let Some(addr) = listen {
-            match ask_daemon(crate::metrics::probe_target(addr), &account.name).await {
+        if config.daemon.listen.is_some() {
+            match ask_daemon(&config, &account.name).await {
                 Ok(Some(r)) => {
                     let age = Timestamp::now().duration_since(r.observed_at);
                     if Duration::try_from(age).is_ok_and(|a| a <= req.max_age) {

@@ -19,6 +19,8 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::core::Snooze;
+use crate::core::escalation::EscalationClock;
 use crate::core::{AccountState, Event, History, Routing};
 
 const FORMAT_VERSION: u32 = 1;
@@ -42,6 +44,23 @@ pub struct AccountRecord {
     pub routing: Routing,
     /// When the last Balance request was made; keeps the 60 s floor across restarts.
     pub last_poll_at: Option<Timestamp>,
+    /// The escalation clocks (SPEC §12), so an escalation survives a restart.
+    #[serde(skip_serializing_if = "EscalationClock::is_idle")]
+    pub escalation: EscalationClock,
+    /// `balance-alert snooze` (SPEC §12). Optional and additive: state files written
+    /// before it read as "not snoozed".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snooze: Option<Snooze>,
+}
+
+impl AccountRecord {
+    /// Whether a snooze stands for this account at `now` (reminders and escalation
+    /// pause while it does).
+    pub fn is_snoozed(&self, now: Timestamp) -> bool {
+        self.snooze
+            .as_ref()
+            .is_some_and(|s| s.is_active(now, self.eval.level))
+    }
 }
 
 /// One message for one channel, persisted before it is sent.
@@ -51,6 +70,16 @@ pub struct OutboxEntry {
     pub channel: String,
     pub created_at: Timestamp,
     pub event: Event,
+    /// Held for the channel's quiet hours (SPEC §12) until this time, when it is
+    /// released or collapsed with the account's other held messages; absent: due now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<Timestamp>,
+}
+
+impl OutboxEntry {
+    pub fn is_held(&self) -> bool {
+        self.held_until.is_some()
+    }
 }
 
 /// One balance reading, as the sample file of earlier versions kept them (a list per
@@ -291,6 +320,17 @@ impl Store {
         Ok(())
     }
 
+    /// The messages held for quiet hours, oldest first (for `status` and the
+    /// dashboard).
+    pub fn held(&self) -> Vec<OutboxEntry> {
+        self.lock()
+            .outbox
+            .iter()
+            .filter(|e| e.is_held())
+            .cloned()
+            .collect()
+    }
+
     /// Runs `f` on the account's history (`None` before its first sample), in memory
     /// only; the minute flush writes it.
     pub fn with_history<R>(&self, account: &str, f: impl FnOnce(&mut Option<History>) -> R) -> R {
@@ -318,6 +358,15 @@ impl Store {
     pub fn history(&self, account: &str) -> Option<History> {
         let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         samples.get(account).cloned()
+    }
+
+    /// A copy of every account's history, taken under one lock (the dashboard's view of
+    /// all; a copy so drawing never holds up a poll).
+    pub fn histories(&self) -> BTreeMap<String, History> {
+        self.samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Forgets an account removed from the config.
@@ -390,8 +439,15 @@ fn read_histories(bytes: &[u8]) -> BTreeMap<String, History> {
 /// One account's history from the sample file beside `state_file`, read-only (for
 /// `preflight`, which must not write the daemon's files).
 pub fn load_history(state_file: &Path, account: &str) -> Option<History> {
-    let bytes = std::fs::read(samples_path(state_file)).ok()?;
-    read_histories(&bytes).remove(account)
+    load_histories(state_file).remove(account)
+}
+
+/// Every history in the sample file beside `state_file`, read-only (for `status` when
+/// the daemon is not running); none when there is no readable file.
+pub fn load_histories(state_file: &Path) -> BTreeMap<String, History> {
+    std::fs::read(samples_path(state_file))
+        .map(|b| read_histories(&b))
+        .unwrap_or_default()
 }
 
 /// `state.json` → `state.samples.json`, beside it.

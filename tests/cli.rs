@@ -173,7 +173,7 @@ async fn check_exit_codes_follow_nagios() {
         assert_eq!(line.trim_end().lines().count(), 1, "one line: {line}");
         // Every account's balance is in the perfdata.
         assert!(
-            line.contains("| 'primary'=") || line.contains(" 'primary'="),
+            line.contains("| 'exotel/primary'=") || line.contains(" 'exotel/primary'="),
             "{line}"
         );
         assert!(!line.contains(TOKEN), "{line}");
@@ -192,7 +192,7 @@ async fn check_exit_codes_follow_nagios() {
     let line = stdout(&out);
     assert_eq!(
         line.trim_end(),
-        "BALANCE CRITICAL - low 800 INR (critical: below 1,000 INR), fine 9,000.50 INR (ok) | 'low'=800;5000:;1000: 'fine'=9000.50;5000:;1000:"
+        "BALANCE CRITICAL - exotel/low 800 INR (critical: below 1,000 INR), exotel/fine 9,000.50 INR (ok) | 'exotel/low'=800;5000:;1000: 'exotel/fine'=9000.50;5000:;1000:"
     );
 
     // --account limits the check; a bad config is UNKNOWN.
@@ -380,12 +380,33 @@ fn demo_runs_the_whole_pipeline() {
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     assert!(started.elapsed() < Duration::from_secs(60));
     let text = stdout(&out);
-    let headlines: Vec<&str> = text.lines().filter(|l| l.starts_with("────")).collect();
-    assert_eq!(headlines.len(), 6, "{text}");
-    for (line, word) in headlines
+    let headlines = |provider: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("────") && l.contains(provider))
+            .map(str::to_owned)
+            .collect()
+    };
+    let all = text.lines().filter(|l| l.starts_with("────")).count();
+    // The Exotel wallet and, side by side, a Twilio one (SPEC §10).
+    let exotel = headlines("Exotel");
+    let twilio = headlines("Twilio");
+    assert_eq!(exotel.len(), 6, "{text}");
+    assert_eq!(twilio.len(), 3, "{text}");
+    assert_eq!(all, 9, "{text}");
+    for (line, word) in exotel
         .iter()
         .zip(["WARNING", "CRITICAL", "WARNING", "OK", "FAIL", "OK"])
     {
+        assert!(
+            line.to_uppercase().contains(word),
+            "{line} should say {word}"
+        );
+    }
+    for (line, word) in twilio.iter().zip([
+        "[WARNING] TWILIO BALANCE LOW: US-VOICE 42.50 USD",
+        "[CRITICAL] TWILIO BALANCE LOW: US-VOICE 7.25 USD",
+        "[OK] TWILIO BALANCE RECOVERED: US-VOICE 80.00 USD",
+    ]) {
         assert!(
             line.to_uppercase().contains(word),
             "{line} should say {word}"

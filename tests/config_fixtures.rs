@@ -12,9 +12,11 @@
 //!
 //! The fixtures run against a fixed environment, [`fixture_env`]: the variables
 //! `EXOTEL_API_KEY`, `EXOTEL_API_TOKEN`, `SLACK_WEBHOOK_URL`, `SMTP_PASSWORD`,
-//! `TWILIO_AUTH_TOKEN`, `WEBHOOK_TOKEN` and `CREDENTIALS_DIRECTORY` (=
+//! `TWILIO_AUTH_TOKEN`, `PLIVO_AUTH_TOKEN`, `VONAGE_API_SECRET`, `TELNYX_API_KEY`,
+//! `INFOBIP_API_KEY`, `WEBHOOK_TOKEN` and `CREDENTIALS_DIRECTORY` (=
 //! `/run/credentials/balance-alert.service`, holding `exotel_key`, `exotel_token`,
-//! `slack_webhook`, `smtp_password` and `twilio_token`).
+//! `slack_webhook`, `smtp_password`, `twilio_token`, `plivo_token`, `vonage_secret`,
+//! `telnyx_key` and `infobip_key`).
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,10 @@ fn fixture_env() -> MapEnv {
         ),
         ("SMTP_PASSWORD", "fixture-smtp-password"),
         ("TWILIO_AUTH_TOKEN", "fixture-twilio-token"),
+        ("PLIVO_AUTH_TOKEN", "fixture-plivo-token"),
+        ("VONAGE_API_SECRET", "fixture-vonage-secret"),
+        ("TELNYX_API_KEY", "fixture-telnyx-key"),
+        ("INFOBIP_API_KEY", "fixture-infobip-key"),
         ("WEBHOOK_TOKEN", "fixture-webhook-token"),
         ("CREDENTIALS_DIRECTORY", CREDENTIALS),
     ] {
@@ -48,6 +54,10 @@ fn fixture_env() -> MapEnv {
         ),
         ("smtp_password", "fixture-smtp-password-from-file\n"),
         ("twilio_token", "fixture-twilio-token-from-file\n"),
+        ("plivo_token", "fixture-plivo-token-from-file\n"),
+        ("vonage_secret", "fixture-vonage-secret-from-file\n"),
+        ("telnyx_key", "fixture-telnyx-key-from-file\n"),
+        ("infobip_key", "fixture-infobip-key-from-file\n"),
     ] {
         env.files
             .insert(Path::new(CREDENTIALS).join(file), content.to_owned());
@@ -99,6 +109,15 @@ fn the_example_config_uses_every_channel_type_and_no_literal_secret() {
     assert!(account.thresholds.warning.is_some() && account.thresholds.critical.is_some());
     assert!(account.repeat_every.is_some());
     assert!(config.daemon.listen.is_some() && config.daemon.timezone.is_some());
+    // A second provider's wallet beside Exotel's; the other providers commented out.
+    let providers: Vec<&str> = config.accounts.iter().map(|a| a.provider_name()).collect();
+    assert_eq!(providers, ["exotel", "exotel", "twilio"]);
+    for other in ["plivo", "vonage", "telnyx", "infobip"] {
+        assert!(
+            text.contains(&format!("# provider = \"{other}\"")),
+            "{other}"
+        );
+    }
 }
 
 #[test]

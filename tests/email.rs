@@ -44,6 +44,7 @@ fn ctx() -> RenderCtx {
             "Asia/Kolkata".into(),
             jiff::tz::TimeZone::get("Asia/Kolkata").unwrap(),
         )),
+        instance: None,
     }
 }
 

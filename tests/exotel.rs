@@ -27,6 +27,7 @@ const DOCUMENTED: &str = r#"{"Account":{"AccountSid":"acme","BalanceData":{"Bala
 
 fn account(base_url: &str) -> AccountConfig {
     AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: "acme".into(),
@@ -44,6 +45,7 @@ fn account(base_url: &str) -> AccountConfig {
         thresholds: Thresholds::default(),
         runway: Default::default(),
         topup_min: rust_decimal::Decimal::ONE,
+        escalate: Vec::new(),
     }
 }
 
@@ -69,6 +71,7 @@ async fn serve(response: ResponseTemplate) -> MockServer {
 fn set_currency(account: &mut AccountConfig, currency: &str) {
     match &mut account.provider {
         ProviderConfig::Exotel(exotel) => exotel.currency = Some(currency.into()),
+        other => panic!("not an Exotel account: {other:?}"),
     }
 }
 

@@ -92,12 +92,12 @@ type = "console"
         .await
         .unwrap();
     for expected in [
-        "balance_alert_balance{account=\"primary\",currency=\"INR\"} 4000.5",
-        "balance_alert_level{account=\"primary\"} 1",
-        "balance_alert_last_success_timestamp_seconds{account=\"primary\"}",
+        "balance_alert_balance{account=\"primary\",provider=\"exotel\",currency=\"INR\"} 4000.5",
+        "balance_alert_level{account=\"primary\",provider=\"exotel\"} 1",
+        "balance_alert_last_success_timestamp_seconds{account=\"primary\",provider=\"exotel\"}",
         "balance_alert_outbox_pending",
         "balance_alert_config_reload_success 1",
-        "balance_alert_poll_errors_total{account=\"primary\",class=\"config\"} 0",
+        "balance_alert_poll_errors_total{account=\"primary\",provider=\"exotel\",class=\"config\"} 0",
         "# HELP balance_alert_notifications_total",
     ] {
         assert!(

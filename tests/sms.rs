@@ -55,6 +55,7 @@ impl Match for FormIs {
 
 fn account(base_url: &str) -> Arc<AccountConfig> {
     Arc::new(AccountConfig {
+        labels: Default::default(),
         name: "primary".into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: "acme".into(),
@@ -72,6 +73,7 @@ fn account(base_url: &str) -> Arc<AccountConfig> {
         thresholds: Thresholds::default(),
         runway: Default::default(),
         topup_min: rust_decimal::Decimal::ONE,
+        escalate: Vec::new(),
     })
 }
 

@@ -26,12 +26,14 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub mod env;
+mod ha;
 pub mod raw;
 pub(crate) mod runway;
 pub mod secret;
 pub mod validate;
 
 pub use env::{Env, MapEnv, ProcessEnv};
+pub use ha::HeartbeatConfig;
 pub use secret::{Secret, redact_secrets};
 pub use validate::{Checked, Ctx, Place, Res, Tables};
 
@@ -84,6 +86,14 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// When the daily summary goes out, in `timezone` (else UTC) (SPEC §9.6).
     pub summary_at: Option<jiff::civil::Time>,
+    /// `instance`: names this instance of an HA pair in messages and labels (§11.3).
+    pub instance: Option<String>,
+    /// `shard`: poll only the accounts of this shard (§11.3).
+    pub shard: Option<crate::core::Shard>,
+    /// `heartbeat`: the dead man's switch pinged while every loop is alive (§11.2).
+    pub heartbeat: Option<HeartbeatConfig>,
+    /// TLS, basic auth and the admin token of the web endpoint on `listen`.
+    pub web: crate::web::WebConfig,
 }
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
@@ -156,7 +166,7 @@ pub(crate) fn read_document<'a>(
 }
 
 /// `[daemon]`, with its defaults when the section is absent.
-pub(crate) fn daemon_section(ctx: &Ctx<'_>, raw: &RawFile) -> Res<DaemonConfig> {
+pub(crate) fn daemon_section(ctx: &mut Ctx<'_>, raw: &RawFile) -> Res<DaemonConfig> {
     match &raw.daemon {
         Some(d) => daemon(ctx, d),
         None => Ok(DaemonConfig {
@@ -167,6 +177,10 @@ pub(crate) fn daemon_section(ctx: &Ctx<'_>, raw: &RawFile) -> Res<DaemonConfig> 
             timezone: None,
             shutdown_grace: Duration::from_secs(10),
             summary_at: None,
+            instance: None,
+            shard: None,
+            heartbeat: None,
+            web: crate::web::WebConfig::default(),
         }),
     }
 }
@@ -182,7 +196,7 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
+fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
     let raw = d.get_ref();
     let state_file = match &raw.state_file {
         Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
@@ -235,13 +249,26 @@ fn daemon(ctx: &Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
         None => Duration::from_secs(10),
     };
     let summary_at = runway::summary_at(ctx, raw.summary_at.as_ref())?;
+    let (instance, shard, heartbeat) = ha::read(ctx, raw)?;
+    let web = crate::web::config::read(
+        ctx,
+        &d.span(),
+        &raw.web,
+        &raw.admin_token,
+        &raw.admin_token_file,
+        listen,
+    )?;
     Ok(DaemonConfig {
         summary_at,
+        web,
         state_file,
         listen,
         log_format,
         give_up_after,
         timezone,
         shutdown_grace,
+        instance,
+        shard,
+        heartbeat,
     })
 }

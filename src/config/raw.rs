@@ -40,6 +40,31 @@ pub(crate) struct RawDaemon {
     pub timezone: Opt<String>,
     pub shutdown_grace: Opt<RawDuration>,
     pub summary_at: Opt<String>,
+    pub instance: Opt<String>,
+    pub shard: Opt<RawShard>,
+    pub heartbeat: Opt<RawHeartbeat>,
+    pub web: Opt<crate::web::config::RawWeb>,
+    pub admin_token: Opt<String>,
+    pub admin_token_file: Opt<String>,
+}
+
+/// `[daemon] shard = { index, count }` (SPEC §11.3).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShard {
+    pub index: Opt<i64>,
+    pub count: Opt<i64>,
+}
+
+/// `[daemon] heartbeat = { url, every, fail_url }` (SPEC §11.2).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeartbeat {
+    pub url: Opt<String>,
+    pub url_file: Opt<String>,
+    pub every: Opt<RawDuration>,
+    pub fail_url: Opt<String>,
+    pub fail_url_file: Opt<String>,
 }
 
 /// The keys every `[[account]]` has, whatever its provider; the provider's own keys are
@@ -58,6 +83,8 @@ pub(crate) struct RawAccount {
     pub critical: Opt<RawThreshold>,
     pub runway: Opt<RawRunway>,
     pub topup_min: Opt<RawNumber>,
+    pub labels: Opt<std::collections::BTreeMap<String, Spanned<String>>>,
+    pub escalate: Opt<Vec<Spanned<RawEscalation>>>,
 }
 
 /// `runway = { window, floor, warning = {below, clear_above}, critical = {…} }`.
@@ -78,6 +105,15 @@ pub(crate) struct RawRunwayThreshold {
     pub clear_above: Opt<RawDuration>,
 }
 
+/// One escalation step, `{ after = "30m", level = "critical", to = ["oncall"] }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEscalation {
+    pub after: Opt<RawDuration>,
+    pub level: Opt<String>,
+    pub to: Option<StrList>,
+}
+
 /// The keys of `[[account]]` besides the provider's, in the order errors list them.
 pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "poll_interval",
@@ -90,6 +126,8 @@ pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "critical",
     "runway",
     "topup_min",
+    "labels",
+    "escalate",
 ];
 
 #[derive(Deserialize)]
@@ -108,6 +146,7 @@ pub(crate) struct RawChannel {
     pub kind: Opt<String>,
     pub min_level: Opt<String>,
     pub events: Option<StrList>,
+    pub quiet_hours: Option<StrList>,
 }
 
 /// A duration as written (`"5m"`); its own type so a wrong type says what is wanted.

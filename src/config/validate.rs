@@ -333,6 +333,19 @@ impl Ctx<'_> {
         Ok(Some(path))
     }
 
+    /// A file named by `v`, read now (so `validate` catches a typo): its path and text.
+    pub fn file_text(&self, v: &Spanned<String>, key: &str) -> Res<(PathBuf, String)> {
+        let path = PathBuf::from(self.string(v, key)?);
+        let text = self.env.read_file(&path).map_err(|e| {
+            self.err(
+                Some(v.span()),
+                key,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        Ok((path, text))
+    }
+
     /// A name (account, channel): non-empty and printable, as it ends up in metrics labels
     /// and messages.
     pub fn name(&self, v: &Spanned<String>, key: &str) -> Res<String> {

@@ -85,8 +85,23 @@ pub struct Emitted {
 }
 
 impl Emitted {
+    /// An event about the level the account stands at (a reminder, an escalation, a
+    /// mirrored standing alert): the latch that holds the level, amount or runway, is
+    /// its cause, and the `below` of that latch its threshold.
+    pub fn standing(kind: EventKind, state: &AccountState, policy: &Policy) -> Emitted {
+        let mut e = Emitted::plain(kind, state.level, None);
+        if state.amount_level() == state.level {
+            e.cause = Some(Cause::Balance);
+            e.threshold = policy.thresholds.for_level(state.level).map(|t| t.below);
+        } else {
+            e.cause = Some(Cause::Runway);
+            e.runway_threshold = policy.runway.for_level(state.level).map(|t| t.below);
+        }
+        e
+    }
+
     /// An event with no threshold, cause or top-up.
-    fn plain(kind: EventKind, level: Level, previous_level: Option<Level>) -> Emitted {
+    pub fn plain(kind: EventKind, level: Level, previous_level: Option<Level>) -> Emitted {
         Emitted {
             kind,
             level,
@@ -388,15 +403,7 @@ fn reminder(state: &mut AccountState, policy: &Policy, now: Timestamp) -> Option
         return None;
     }
     state.last_notice_at = Some(now);
-    let mut e = Emitted::plain(EventKind::Reminder, state.level, None);
-    if state.amount_level() == state.level {
-        e.cause = Some(Cause::Balance);
-        e.threshold = policy.thresholds.for_level(state.level).map(|t| t.below);
-    } else {
-        e.cause = Some(Cause::Runway);
-        e.runway_threshold = policy.runway.for_level(state.level).map(|t| t.below);
-    }
-    Some(e)
+    Some(Emitted::standing(EventKind::Reminder, state, policy))
 }
 
 /// A failed poll: remembers the streak and decides `monitor_failing`. Levels and latches
@@ -1360,7 +1367,7 @@ mod tests {
                         prop_assert!(self.failing, "recovered without failing");
                         self.failing = false;
                     }
-                    EventKind::Reminder | EventKind::Test => {}
+                    EventKind::Reminder | EventKind::Escalated | EventKind::Test => {}
                 }
                 Ok(())
             }

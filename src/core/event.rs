@@ -39,6 +39,8 @@ pub enum EventKind {
     Reminder,
     MonitorFailing,
     MonitorRecovered,
+    /// The account stayed at a level past an escalation step's `after` (SPEC §12).
+    Escalated,
     Test,
     /// The balance rose by at least `topup_min` (SPEC §9.4).
     ToppedUp,
@@ -55,6 +57,7 @@ impl EventKind {
             EventKind::Reminder => "reminder",
             EventKind::MonitorFailing => "monitor_failing",
             EventKind::MonitorRecovered => "monitor_recovered",
+            EventKind::Escalated => "escalated",
             EventKind::Test => "test",
             EventKind::ToppedUp => "topped_up",
             EventKind::Summary => "summary",
@@ -62,13 +65,14 @@ impl EventKind {
     }
 
     /// Every kind, in the order the docs list them.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Alert,
         EventKind::Improved,
         EventKind::Resolved,
         EventKind::Reminder,
         EventKind::MonitorFailing,
         EventKind::MonitorRecovered,
+        EventKind::Escalated,
         EventKind::Test,
         EventKind::ToppedUp,
         EventKind::Summary,
@@ -115,6 +119,11 @@ pub struct Event {
     pub id: String,
     pub event: EventKind,
     pub account: String,
+    /// The account's provider (`exotel`, `twilio`, …; SPEC §10). Events stored before
+    /// there were other providers were Exotel's.
+    #[serde(default = "exotel")]
+    pub provider: String,
+    /// The provider's identifier of the account (SPEC §10).
     pub sid: String,
     pub level: Level,
     pub previous_level: Option<Level>,
@@ -165,6 +174,7 @@ impl Default for Event {
             id: String::new(),
             event: EventKind::Test,
             account: String::new(),
+            provider: String::new(),
             sid: String::new(),
             level: Level::Ok,
             previous_level: None,
@@ -185,6 +195,10 @@ impl Default for Event {
             accounts: Vec::new(),
         }
     }
+}
+
+fn exotel() -> String {
+    "exotel".to_owned()
 }
 
 /// A fresh event id: 128 random bits, hex.

@@ -36,6 +36,9 @@ pub struct Routing {
     pub critical: BTreeSet<String>,
     /// Channels sent the standing `monitor_failing`.
     pub failing: BTreeSet<String>,
+    /// Channels sent an `escalated` since the level left `ok` (SPEC §12): the
+    /// follow-ups (`improved`, `resolved`) reach them too.
+    pub escalated: BTreeSet<String>,
 }
 
 /// Decides which channels receive an event of `kind` at `severity`, and updates the
@@ -60,13 +63,21 @@ pub fn route<C: Routed + ?Sized>(
         .filter(|c| kind == EventKind::Test || c.wants(kind))
         .filter(|c| match kind {
             EventKind::Alert | EventKind::Reminder => passes_filter(c),
-            EventKind::Improved => passes_filter(c) || memory.critical.contains(c.name()),
-            EventKind::Resolved => memory.alerted.contains(c.name()),
+            EventKind::Improved => {
+                passes_filter(c)
+                    || memory.critical.contains(c.name())
+                    || memory.escalated.contains(c.name())
+            }
+            EventKind::Resolved => {
+                memory.alerted.contains(c.name()) || memory.escalated.contains(c.name())
+            }
             EventKind::MonitorFailing => true,
             EventKind::MonitorRecovered => memory.failing.contains(c.name()),
             EventKind::Test | EventKind::ToppedUp => is_own(c),
             // Built per channel by the daemon's summary task, never routed.
             EventKind::Summary => false,
+            // Escalations name their channels themselves: see [`route_escalation`].
+            EventKind::Escalated => false,
         })
         .map(|c| c.name().to_owned())
         .collect();
@@ -84,18 +95,38 @@ pub fn route<C: Routed + ?Sized>(
         EventKind::Resolved => {
             memory.alerted.clear();
             memory.critical.clear();
+            memory.escalated.clear();
         }
         EventKind::MonitorFailing => memory.failing.extend(picked.iter().cloned()),
         EventKind::MonitorRecovered => memory.failing.clear(),
-        EventKind::Test | EventKind::ToppedUp | EventKind::Summary => {}
+        EventKind::Escalated | EventKind::Test | EventKind::ToppedUp | EventKind::Summary => {}
     }
+    picked
+}
+
+/// The channels an `escalated` event goes to: the step's `to`, whatever their
+/// `min_level` and whether or not they are in the account's `notify` (SPEC §12), in the
+/// order of `all`; a name no longer configured is skipped. Remembered so the follow-ups
+/// reach them.
+pub fn route_escalation<C: Routed + ?Sized>(
+    to: &[String],
+    all: &[&C],
+    memory: &mut Routing,
+) -> Vec<String> {
+    let picked: Vec<String> = all
+        .iter()
+        // A channel whose `events` list leaves `escalated` out never gets it (SPEC §9.5).
+        .filter(|c| c.wants(EventKind::Escalated) && to.iter().any(|t| t == c.name()))
+        .map(|c| c.name().to_owned())
+        .collect();
+    memory.escalated.extend(picked.iter().cloned());
     picked
 }
 
 /// The severity routing filters an event by (SPEC §4 table).
 pub fn severity(kind: EventKind, level: Level) -> Level {
     match kind {
-        EventKind::Alert | EventKind::Reminder => level,
+        EventKind::Alert | EventKind::Reminder | EventKind::Escalated => level,
         EventKind::Improved => Level::Warning,
         EventKind::Resolved
         | EventKind::MonitorRecovered
@@ -219,6 +250,44 @@ mod tests {
         // The default list (a channel that sets none) leaves both new kinds out.
         assert!(!default_events(EventKind::ToppedUp) && !default_events(EventKind::Summary));
         assert!(default_events(EventKind::Alert));
+    }
+
+    #[test]
+    fn escalations_reach_their_channels_and_so_do_the_follow_ups() {
+        let chat = channel("chat", Level::Warning);
+        // Not in notify, and its min_level would filter a warning.
+        let pager = channel("pager", Level::Critical);
+        let all = [&chat, &pager];
+        let own = [&chat];
+        let mut memory = Routing::default();
+        let go = |kind, level, memory: &mut Routing| {
+            route(kind, severity(kind, level), &own, &all, memory)
+        };
+        assert_eq!(go(EventKind::Alert, Level::Critical, &mut memory), ["chat"]);
+        let to = vec!["pager".to_owned(), "gone".to_owned()];
+        assert_eq!(route_escalation(&to, &all, &mut memory), ["pager"]);
+        // Reminders are not follow-ups: the pager heard the escalation, not the alert.
+        assert_eq!(
+            go(EventKind::Reminder, Level::Critical, &mut memory),
+            ["chat"]
+        );
+        assert_eq!(
+            go(EventKind::Improved, Level::Warning, &mut memory),
+            ["chat", "pager"]
+        );
+        assert_eq!(
+            go(EventKind::Resolved, Level::Ok, &mut memory),
+            ["chat", "pager"]
+        );
+        assert!(memory.escalated.is_empty());
+        // A warning escalation: improved cannot follow, resolved does.
+        let mut memory = Routing::default();
+        go(EventKind::Alert, Level::Warning, &mut memory);
+        route_escalation(&["pager".to_owned()], &all, &mut memory);
+        assert_eq!(
+            go(EventKind::Resolved, Level::Ok, &mut memory),
+            ["chat", "pager"]
+        );
     }
 
     #[test]

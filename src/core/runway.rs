@@ -10,9 +10,13 @@
 //! samples fit the §15 memory budget. Each bucket keeps only what the estimate needs:
 //! the spend that arrived in it (the drop from the previous sample, added when a sample
 //! comes in, so a top-up never counts as spend and a drop and a rise are never netted at
-//! a coarser grain than two consecutive samples) and how many samples it holds. The
-//! estimate is therefore off by at most about one bucket's worth of time at the old end
-//! of the window.
+//! a coarser grain than two consecutive samples), how many samples it holds, and the
+//! balance of its newest sample. The estimate is therefore off by at most about one
+//! bucket's worth of time at the old end of the window.
+//!
+//! The same ring is the account's only balance history: the dashboard's sparkline and
+//! chart ([`History::points`]) are drawn from the closing balance of each bucket, so
+//! there is one bounded history per account, not a second list of raw samples.
 
 use std::time::Duration;
 
@@ -21,7 +25,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
 
-/// Buckets per account. 128 × 5 bytes: 10,000 accounts cost ~7 MiB of history.
+/// Buckets per account. 128 × 9 bytes: 10,000 accounts cost ~12 MiB of history.
 pub const BUCKETS: usize = 128;
 
 /// Default `runway.window` (SPEC §9.1).
@@ -98,6 +102,17 @@ pub struct History {
     /// Samples in each bucket, saturating (only "at least 3" is ever asked).
     #[serde(with = "serde_big_array")]
     count: [u8; BUCKETS],
+    /// The balance of each bucket's newest sample, for drawing (an `f32`: a chart needs
+    /// no more than 7 digits).
+    #[serde(with = "serde_big_array")]
+    balance: [f32; BUCKETS],
+}
+
+/// One point of an account's drawn history: a bucket's newest sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Point {
+    pub at: Timestamp,
+    pub balance: Decimal,
 }
 
 /// serde for fixed arrays longer than 32 (serde's own impls stop there): a plain list.
@@ -148,9 +163,11 @@ impl History {
             last_balance: balance,
             spend: [0.0; BUCKETS],
             count: [0; BUCKETS],
+            balance: [0.0; BUCKETS],
         };
         let s = slot(h.head);
         h.count[s] = 1;
+        h.balance[s] = balance.to_f32().unwrap_or(0.0);
         h
     }
 
@@ -179,6 +196,7 @@ impl History {
                 let s = slot(index - k);
                 self.spend[s] = 0.0;
                 self.count[s] = 0;
+                self.balance[s] = 0.0;
             }
             self.head = index;
         }
@@ -188,6 +206,7 @@ impl History {
             self.spend[s] += drop.to_f32().unwrap_or(f32::MAX);
         }
         self.count[s] = self.count[s].saturating_add(1);
+        self.balance[s] = balance.to_f32().unwrap_or(0.0);
         self.last_at = t;
         self.last_balance = balance;
     }
@@ -199,6 +218,7 @@ impl History {
         self.head = old.last_at.div_euclid(i64::from(width));
         self.spend = [0.0; BUCKETS];
         self.count = [0; BUCKETS];
+        self.balance = [0.0; BUCKETS];
         let oldest = old.head - (BUCKETS as i64 - 1);
         for index in oldest..=old.head {
             let s = slot(index);
@@ -213,9 +233,51 @@ impl History {
             let n = slot(new_index);
             self.spend[n] += old.spend[s];
             self.count[n] = self.count[n].saturating_add(old.count[s]);
+            // Oldest to newest: the last old bucket to land here holds the newest sample.
+            if old.count[s] > 0 {
+                self.balance[n] = old.balance[s];
+            }
         }
         // Samples re-bucketed forward of their time must not make the span look longer.
         self.first_at = self.first_at.max(old.first_at);
+    }
+
+    /// The history to draw, oldest first, at most `max` points: each non-empty bucket's
+    /// newest balance at the bucket's end (several buckets merged into one point when
+    /// `max` is smaller than [`BUCKETS`]), and the newest sample exactly, last.
+    pub fn points(&self, max: usize) -> Vec<Point> {
+        let max = max.clamp(1, BUCKETS);
+        let per_point = BUCKETS.div_ceil(max) as i64;
+        let width = i64::from(self.width);
+        let oldest = self.head - (BUCKETS as i64 - 1);
+        let mut out = Vec::with_capacity(max);
+        // Groups of `per_point` buckets ending at the head; the head's group is the
+        // newest sample itself.
+        let mut end = self.head - per_point;
+        let mut groups = Vec::new();
+        while end >= oldest && groups.len() + 1 < max {
+            groups.push(end);
+            end -= per_point;
+        }
+        for &end in groups.iter().rev() {
+            let newest = (end + 1 - per_point..=end)
+                .rev()
+                .map(|index| (index, slot(index)))
+                .find(|&(index, s)| index >= oldest && self.count[s] > 0);
+            if let Some((index, s)) = newest {
+                // The bucket's end: its newest sample was at or before it.
+                let at = (index + 1) * width - 1;
+                out.push(Point {
+                    at: Timestamp::from_second(at).unwrap_or(Timestamp::UNIX_EPOCH),
+                    balance: Decimal::from_f32(self.balance[s]).unwrap_or_default(),
+                });
+            }
+        }
+        out.push(Point {
+            at: Timestamp::from_second(self.last_at).unwrap_or(Timestamp::UNIX_EPOCH),
+            balance: self.last_balance,
+        });
+        out
     }
 
     /// Oldest absolute bucket index inside `window` as seen at the newest sample.

@@ -18,13 +18,20 @@ use crate::config::{Checked, Ctx, Place, Res, Tables};
 use crate::core::Event;
 use crate::provider::AccountConfig;
 
+pub mod alertmanager;
 pub mod console;
+pub mod discord;
 pub mod email;
 pub mod exotel_sms;
 pub mod forecast;
+pub mod ntfy;
+pub mod pagerduty;
+mod post;
 pub mod render;
 pub mod slack;
 pub mod sms;
+pub mod teams;
+pub mod telegram;
 #[cfg(test)]
 mod test_events;
 pub mod twilio_sms;
@@ -58,6 +65,12 @@ pub enum ChannelKind {
     TwilioSms(twilio_sms::TwilioSmsConfig),
     Webhook(webhook::WebhookConfig),
     Console(console::ConsoleConfig),
+    PagerDuty(pagerduty::PagerDutyConfig),
+    Alertmanager(alertmanager::AlertmanagerConfig),
+    Teams(teams::TeamsConfig),
+    Discord(discord::DiscordConfig),
+    Telegram(telegram::TelegramConfig),
+    Ntfy(ntfy::NtfyConfig),
 }
 
 /// Every channel type with its keys, in the order errors list them.
@@ -68,6 +81,12 @@ const TYPES: &[(&str, &[&str])] = &[
     type_entry::<twilio_sms::TwilioSmsConfig>(),
     type_entry::<webhook::WebhookConfig>(),
     type_entry::<console::ConsoleConfig>(),
+    type_entry::<pagerduty::PagerDutyConfig>(),
+    type_entry::<alertmanager::AlertmanagerConfig>(),
+    type_entry::<teams::TeamsConfig>(),
+    type_entry::<discord::DiscordConfig>(),
+    type_entry::<telegram::TelegramConfig>(),
+    type_entry::<ntfy::NtfyConfig>(),
 ];
 
 const fn type_entry<T: ChannelType>() -> (&'static str, &'static [&'static str]) {
@@ -97,6 +116,12 @@ impl ChannelKind {
         all.extend(read(ctx, tables, accounts, ChannelKind::TwilioSms)?);
         all.extend(read(ctx, tables, accounts, ChannelKind::Webhook)?);
         all.extend(read(ctx, tables, accounts, ChannelKind::Console)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::PagerDuty)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Alertmanager)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Teams)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Discord)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Telegram)?);
+        all.extend(read(ctx, tables, accounts, ChannelKind::Ntfy)?);
         Ok(all)
     }
 
@@ -124,6 +149,12 @@ impl ChannelKind {
             ChannelKind::TwilioSms(_) => twilio_sms::TwilioSmsConfig::NAME,
             ChannelKind::Webhook(_) => webhook::WebhookConfig::NAME,
             ChannelKind::Console(_) => console::ConsoleConfig::NAME,
+            ChannelKind::PagerDuty(_) => pagerduty::PagerDutyConfig::NAME,
+            ChannelKind::Alertmanager(_) => alertmanager::AlertmanagerConfig::NAME,
+            ChannelKind::Teams(_) => teams::TeamsConfig::NAME,
+            ChannelKind::Discord(_) => discord::DiscordConfig::NAME,
+            ChannelKind::Telegram(_) => telegram::TelegramConfig::NAME,
+            ChannelKind::Ntfy(_) => ntfy::NtfyConfig::NAME,
         }
     }
 
@@ -132,8 +163,15 @@ impl ChannelKind {
     pub fn paid_from_a_watched_wallet(&self) -> bool {
         matches!(self, ChannelKind::ExotelSms(_))
     }
+
+    /// True when the channel takes one event per account even when many accounts fail
+    /// at once (SPEC §17 grouping): machines read these, not people.
+    pub fn one_event_per_account(&self) -> bool {
+        matches!(self, ChannelKind::Webhook(_) | ChannelKind::Alertmanager(_))
+    }
 }
 
+pub use post::{AccountFacts, Accounts, event_json};
 pub use render::RenderCtx;
 
 /// Why a delivery did not go through.
@@ -178,6 +216,12 @@ pub enum Channel {
     TwilioSms(twilio_sms::TwilioSms),
     Webhook(webhook::Webhook),
     Console(console::Console),
+    PagerDuty(pagerduty::PagerDuty),
+    Alertmanager(alertmanager::Alertmanager),
+    Teams(teams::Teams),
+    Discord(discord::Discord),
+    Telegram(telegram::Telegram),
+    Ntfy(ntfy::Ntfy),
 }
 
 impl Channel {
@@ -190,6 +234,14 @@ impl Channel {
             ChannelKind::TwilioSms(c) => Channel::TwilioSms(twilio_sms::TwilioSms::new(c)?),
             ChannelKind::Webhook(c) => Channel::Webhook(webhook::Webhook::new(c)?),
             ChannelKind::Console(_) => Channel::Console(console::Console::stdout()),
+            ChannelKind::PagerDuty(c) => Channel::PagerDuty(pagerduty::PagerDuty::new(c)?),
+            ChannelKind::Alertmanager(c) => {
+                Channel::Alertmanager(alertmanager::Alertmanager::new(c)?)
+            }
+            ChannelKind::Teams(c) => Channel::Teams(teams::Teams::new(c)?),
+            ChannelKind::Discord(c) => Channel::Discord(discord::Discord::new(c)?),
+            ChannelKind::Telegram(c) => Channel::Telegram(telegram::Telegram::new(c)?),
+            ChannelKind::Ntfy(c) => Channel::Ntfy(ntfy::Ntfy::new(c)?),
         })
     }
 }
@@ -202,11 +254,35 @@ impl Channel {
         match self {
             // Slack may first wait for the webhook's next one-a-second slot.
             Channel::Slack(_) => request + request,
-            Channel::Webhook(_) | Channel::Console(_) => request,
+            Channel::Webhook(_)
+            | Channel::Console(_)
+            | Channel::Teams(_)
+            | Channel::Discord(_)
+            | Channel::Telegram(_)
+            | Channel::Ntfy(_) => request,
+            // A test is a trigger and a resolve.
+            Channel::PagerDuty(_) => request + request,
+            Channel::Alertmanager(c) => c.max_send_time(),
             Channel::Email(_) => email::SEND_TIMEOUT,
             // One request per recipient, one after another.
             Channel::ExotelSms(c) => request.saturating_mul(c.recipients().max(1) as u32),
             Channel::TwilioSms(c) => request.saturating_mul(c.recipients().max(1) as u32),
+        }
+    }
+}
+
+impl Channel {
+    /// True for a channel that mirrors state rather than sending messages (Alertmanager):
+    /// it is told each account's standing alerts at start ([`Channel::restore`]).
+    pub fn mirrors_state(&self) -> bool {
+        matches!(self, Channel::Alertmanager(_))
+    }
+
+    /// Seeds a state-mirroring channel with standing events (a `reminder` per non-ok
+    /// account, a `monitor_failing` per failing one); others ignore it.
+    pub fn restore(&self, standing: &[Event], ctx: &RenderCtx) {
+        if let Channel::Alertmanager(c) = self {
+            c.restore(standing, ctx);
         }
     }
 }
@@ -220,6 +296,12 @@ impl Notifier for Channel {
             Channel::TwilioSms(c) => c.send(event, ctx).await,
             Channel::Webhook(c) => c.send(event, ctx).await,
             Channel::Console(c) => c.send(event, ctx).await,
+            Channel::PagerDuty(c) => c.send(event, ctx).await,
+            Channel::Alertmanager(c) => c.send(event, ctx).await,
+            Channel::Teams(c) => c.send(event, ctx).await,
+            Channel::Discord(c) => c.send(event, ctx).await,
+            Channel::Telegram(c) => c.send(event, ctx).await,
+            Channel::Ntfy(c) => c.send(event, ctx).await,
         }
     }
 }
@@ -242,6 +324,12 @@ mod tests {
         check::<twilio_sms::TwilioSmsConfig>();
         check::<webhook::WebhookConfig>();
         check::<console::ConsoleConfig>();
-        assert_eq!(TYPES.len(), 6);
+        check::<pagerduty::PagerDutyConfig>();
+        check::<alertmanager::AlertmanagerConfig>();
+        check::<teams::TeamsConfig>();
+        check::<discord::DiscordConfig>();
+        check::<telegram::TelegramConfig>();
+        check::<ntfy::NtfyConfig>();
+        assert_eq!(TYPES.len(), 12);
     }
 }

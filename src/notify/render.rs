@@ -19,6 +19,8 @@ use crate::core::{Cause, Event, EventKind, Level};
 pub struct RenderCtx {
     /// `[daemon] timezone`: human-facing times are also shown in this zone.
     pub timezone: Option<(String, jiff::tz::TimeZone)>,
+    /// `[daemon] instance` (SPEC §11.3): which of an HA pair speaks, in every message.
+    pub instance: Option<String>,
 }
 
 /// Who signs every message; short so it fits an SMS.
@@ -64,6 +66,11 @@ pub(super) fn error_text(event: &Event) -> &str {
         .unwrap_or("unknown error")
 }
 
+/// The provider's name as people write it ("Exotel", "Twilio"), for the wording.
+pub(super) fn provider_name(event: &Event) -> &'static str {
+    crate::provider::display_name(&event.provider)
+}
+
 /// One line saying what happened, e.g. `[CRITICAL] Exotel balance low: primary 850.00 INR`.
 /// Also the email subject and the Slack `text` fallback.
 pub fn headline(event: &Event) -> String {
@@ -80,46 +87,51 @@ fn one_line(text: &str) -> String {
 
 fn headline_raw(event: &Event) -> String {
     let account = &event.account;
+    let p = provider_name(event);
     let level = level_upper(event.level);
     match event.event {
         EventKind::Alert if event.cause == Some(Cause::Runway) => format!(
-            "[{level}] Exotel balance runs out soon: {account} {}{}",
+            "[{level}] {p} balance runs out soon: {account} {}{}",
             balance_text(event),
             runway_left(event)
         ),
         EventKind::Reminder if event.cause == Some(Cause::Runway) => format!(
-            "[{level}] Reminder, Exotel balance runs out soon: {account} {}{}",
+            "[{level}] Reminder, {p} balance runs out soon: {account} {}{}",
             balance_text(event),
             runway_left(event)
         ),
         EventKind::Alert => {
             format!(
-                "[{level}] Exotel balance low: {account} {}",
+                "[{level}] {p} balance low: {account} {}",
                 balance_text(event)
             )
         }
         EventKind::Improved => format!(
-            "[{level}] Exotel balance improved: {account} {}, no longer critical",
+            "[{level}] {p} balance improved: {account} {}, no longer critical",
             balance_text(event)
         ),
         EventKind::Resolved => format!(
-            "[OK] Exotel balance recovered: {account} {}",
+            "[OK] {p} balance recovered: {account} {}",
             balance_text(event)
         ),
         EventKind::Reminder => format!(
-            "[{level}] Reminder, Exotel balance still low: {account} {}",
+            "[{level}] Reminder, {p} balance still low: {account} {}",
+            balance_text(event)
+        ),
+        EventKind::Escalated => format!(
+            "[{level}] Escalated, {p} balance still low: {account} {}",
             balance_text(event)
         ),
         EventKind::MonitorFailing => format!(
-            "[MONITOR FAILING] Cannot read Exotel balance of {account}: {}",
+            "[MONITOR FAILING] Cannot read {p} balance of {account}: {}",
             shorten(error_text(event), HEADLINE_ERROR_CHARS)
         ),
         EventKind::MonitorRecovered => match event.balance {
             Some(_) => format!(
-                "[OK] Exotel balance monitor recovered: {account} {}",
+                "[OK] {p} balance monitor recovered: {account} {}",
                 balance_text(event)
             ),
-            None => format!("[OK] Exotel balance monitor recovered: {account}"),
+            None => format!("[OK] {p} balance monitor recovered: {account}"),
         },
         EventKind::Test => match event.balance {
             Some(_) => format!(
@@ -129,7 +141,7 @@ fn headline_raw(event: &Event) -> String {
             None => format!("[TEST] balance-alert test message: {account}"),
         },
         EventKind::ToppedUp => format!(
-            "[{level}] Exotel balance topped up: {account} {}",
+            "[{level}] {p} balance topped up: {account} {}",
             balance_text(event)
         ),
         EventKind::Summary => {
@@ -188,65 +200,76 @@ pub(super) fn summary(event: &Event, ctx: &RenderCtx) -> String {
 /// One sentence explaining the event.
 fn explain(event: &Event) -> String {
     let account = &event.account;
+    let p = provider_name(event);
     let level = event.level.as_str();
     let threshold = threshold_text(event);
     let runway = event.cause == Some(Cause::Runway);
     match event.event {
         EventKind::Alert if runway => match threshold {
             Some(t) => format!(
-                "At the current spend the Exotel balance of {account} runs out soon ({t}): \
+                "At the current spend the {p} balance of {account} runs out soon ({t}): \
                  level {level}. Top up the account."
             ),
-            None => format!("The Exotel balance of {account} runs out soon: level {level}."),
+            None => format!("The {p} balance of {account} runs out soon: level {level}."),
         },
         EventKind::Reminder if runway => match threshold {
             Some(t) => {
-                format!("The Exotel balance of {account} still runs out soon ({t}): level {level}.")
+                format!("The {p} balance of {account} still runs out soon ({t}): level {level}.")
             }
-            None => format!("The Exotel balance of {account} still runs out soon: level {level}."),
+            None => format!("The {p} balance of {account} still runs out soon: level {level}."),
         },
         EventKind::Improved | EventKind::Resolved if runway => match threshold {
             Some(t) => {
-                format!("The Exotel balance of {account} lasts longer again ({t}): level {level}.")
+                format!("The {p} balance of {account} lasts longer again ({t}): level {level}.")
             }
-            None => format!("The Exotel balance of {account} lasts longer again: level {level}."),
+            None => format!("The {p} balance of {account} lasts longer again: level {level}."),
         },
         EventKind::Alert => match threshold {
-            Some(t) => format!(
-                "The Exotel balance of {account} is {t}: level {level}. Top up the account."
-            ),
-            None => format!("The Exotel balance of {account} is at level {level}."),
+            Some(t) => {
+                format!("The {p} balance of {account} is {t}: level {level}. Top up the account.")
+            }
+            None => format!("The {p} balance of {account} is at level {level}."),
         },
         EventKind::Improved => match threshold {
-            Some(t) => format!(
-                "The Exotel balance of {account} rose {t}: no longer critical, still {level}."
-            ),
+            Some(t) => {
+                format!("The {p} balance of {account} rose {t}: no longer critical, still {level}.")
+            }
             None => {
-                format!("The Exotel balance of {account} is no longer critical, still {level}.")
+                format!("The {p} balance of {account} is no longer critical, still {level}.")
             }
         },
         EventKind::Resolved => match threshold {
-            Some(t) => format!("The Exotel balance of {account} is back {t}: level ok."),
-            None => format!("The Exotel balance of {account} is back to level ok."),
+            Some(t) => format!("The {p} balance of {account} is back {t}: level ok."),
+            None => format!("The {p} balance of {account} is back to level ok."),
         },
         EventKind::Reminder => match threshold {
-            Some(t) => format!("The Exotel balance of {account} is still {t}: level {level}."),
-            None => format!("The Exotel balance of {account} is still at level {level}."),
+            Some(t) => format!("The {p} balance of {account} is still {t}: level {level}."),
+            None => format!("The {p} balance of {account} is still at level {level}."),
+        },
+        EventKind::Escalated => match threshold {
+            Some(t) => format!(
+                "Escalated: the {p} balance of {account} is still {t} (level {level}) and \
+                 nobody has fixed it. Top up the account."
+            ),
+            None => format!(
+                "Escalated: the {p} balance of {account} is still at level {level} and \
+                 nobody has fixed it. Top up the account."
+            ),
         },
         EventKind::MonitorFailing => format!(
-            "balance-alert cannot read the Exotel balance of {account}, so its level is not \
+            "balance-alert cannot read the {p} balance of {account}, so its level is not \
              being checked: {}",
             error_text(event)
         ),
         EventKind::MonitorRecovered => format!(
-            "balance-alert reads the Exotel balance of {account} again; its level is being \
+            "balance-alert reads the {p} balance of {account} again; its level is being \
              checked."
         ),
         EventKind::Test => {
             format!("This is a test message from balance-alert for {account}; no action is needed.")
         }
         EventKind::ToppedUp => {
-            format!("The Exotel balance of {account} was topped up: level {level}.")
+            format!("The {p} balance of {account} was topped up: level {level}.")
         }
         EventKind::Summary => {
             let total = event.accounts.len();
@@ -315,6 +338,9 @@ pub fn facts(event: &Event, ctx: &RenderCtx) -> Vec<(&'static str, String)> {
     }
     if event.event != EventKind::MonitorFailing {
         out.extend(forecast::runway_facts(event, ctx));
+    }
+    if let Some(instance) = &ctx.instance {
+        out.push(("Instance", instance.clone()));
     }
     out
 }

@@ -8,7 +8,9 @@ use std::time::SystemTime;
 
 use super::DeliveryError;
 use super::forecast;
-use super::render::{SIGNATURE, balance_text, error_text, group_digits, level_upper};
+use super::render::{
+    SIGNATURE, balance_text, error_text, group_digits, level_upper, provider_name,
+};
 use crate::config::raw::{Opt, StrList};
 use crate::config::{Ctx, Place, Res};
 use crate::core::{Event, EventKind};
@@ -279,6 +281,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         _ => event.threshold.map(group_digits),
     };
     let level = level_upper(event.level);
+    let p = provider_name(event);
     let (prefix, detail) = match event.event {
         EventKind::Alert => (
             level.to_string(),
@@ -292,6 +295,10 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
             format!("IMPROVED, {level}"),
             threshold.map(|t| format!(" (above {t})")),
         ),
+        EventKind::Escalated => (
+            format!("ESCALATED, STILL {level}"),
+            threshold.map(|t| format!(" (below {t})")),
+        ),
         EventKind::Resolved => (
             "RESOLVED".to_string(),
             threshold.map(|t| format!(" (above {t})")),
@@ -299,9 +306,7 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         EventKind::MonitorFailing => {
             let error = cut(&gsm7_sanitize(error_text(event)), SMS_ERROR_CHARS);
             return fit_account(&event.account, |account| {
-                format!(
-                    "MONITOR FAILING: cannot read Exotel {account} balance: {error}. {SIGNATURE}"
-                )
+                format!("MONITOR FAILING: cannot read {p} {account} balance: {error}. {SIGNATURE}")
             });
         }
         EventKind::MonitorRecovered => ("MONITOR OK".to_string(), None),
@@ -316,13 +321,13 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
     // The runway goes in when it fits; the account, level and balance always do.
     let future = forecast::runway_short(event);
     let with = fit_account(&event.account, |account| {
-        format!("{prefix}: Exotel {account} balance {balance}{detail}.{future} {SIGNATURE}")
+        format!("{prefix}: {p} {account} balance {balance}{detail}.{future} {SIGNATURE}")
     });
     if future.is_empty() || with.contains(event.account.as_str()) {
         return with;
     }
     fit_account(&event.account, |account| {
-        format!("{prefix}: Exotel {account} balance {balance}{detail}. {SIGNATURE}")
+        format!("{prefix}: {p} {account} balance {balance}{detail}. {SIGNATURE}")
     })
 }
 
@@ -538,6 +543,20 @@ mod tests {
     use crate::notify::test_events::*;
 
     #[test]
+    fn sms_bodies_name_the_provider() {
+        assert_eq!(
+            sms_body(&twilio_alert(), None),
+            "CRITICAL: Twilio us-voice balance 7.25 USD (below 10). balance-alert"
+        );
+        let body = sms_body(&telnyx_failing(), None);
+        assert!(
+            body.starts_with("MONITOR FAILING: cannot read Telnyx sip balance: HTTP 401"),
+            "{body}"
+        );
+        assert!(sms_fits(&body), "{body}");
+    }
+
+    #[test]
     fn sms_default_bodies() {
         let cases = [
             (
@@ -641,11 +660,12 @@ mod tests {
         fn every_sms_fits_one_segment(
             account in "\\PC{0,80}",
             balance in -1_000_000_000i64..1_000_000_000,
-            kind in 0usize..7,
+            kind in 0usize..8,
         ) {
             let kinds = [
                 EventKind::Alert, EventKind::Improved, EventKind::Resolved, EventKind::Reminder,
                 EventKind::MonitorFailing, EventKind::MonitorRecovered, EventKind::Test,
+                EventKind::Escalated,
             ];
             let event = Event {
                 event: kinds[kind],

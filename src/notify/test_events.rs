@@ -19,6 +19,7 @@ pub(crate) fn alert() -> Event {
         id: "0123456789abcdef0123456789abcdef".into(),
         event: EventKind::Alert,
         account: "primary".into(),
+        provider: "exotel".into(),
         sid: "acme".into(),
         level: Level::Critical,
         previous_level: Some(Level::Warning),
@@ -64,6 +65,14 @@ pub(crate) fn reminder() -> Event {
     }
 }
 
+pub(crate) fn escalated() -> Event {
+    Event {
+        event: EventKind::Escalated,
+        previous_level: None,
+        ..alert()
+    }
+}
+
 pub(crate) fn failing() -> Event {
     Event {
         event: EventKind::MonitorFailing,
@@ -101,11 +110,41 @@ pub(crate) fn test_event() -> Event {
     }
 }
 
+/// A Twilio wallet (SPEC §10) turning critical: no pricing plan, no `DateUpdated`.
+pub(crate) fn twilio_alert() -> Event {
+    Event {
+        account: "us-voice".into(),
+        provider: "twilio".into(),
+        sid: "AC0123456789abcdef".into(),
+        balance: Some(dec("7.25")),
+        currency: "USD".into(),
+        threshold: Some(dec("10")),
+        pricing_plan: None,
+        date_updated: None,
+        ..alert()
+    }
+}
+
+/// A Telnyx wallet whose monitor fails: `sid` is the account name.
+pub(crate) fn telnyx_failing() -> Event {
+    Event {
+        account: "sip".into(),
+        provider: "telnyx".into(),
+        sid: "sip".into(),
+        currency: "USD".into(),
+        error: Some(
+            "HTTP 401 Unauthorized: Authentication failed (code 10009); check api_key".into(),
+        ),
+        ..failing()
+    }
+}
+
 pub(crate) fn kolkata() -> RenderCtx {
     RenderCtx {
         timezone: Some((
             "Asia/Kolkata".into(),
             jiff::tz::TimeZone::get("Asia/Kolkata").unwrap(),
         )),
+        instance: None,
     }
 }

@@ -20,6 +20,10 @@ pub struct AccountConfig {
     pub ca_file: Option<PathBuf>,
     pub notify: Vec<String>,
     pub thresholds: Thresholds,
+    /// `labels = {…}`: extra Alertmanager labels for this account's alerts.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Escalation steps (SPEC §12), `after` increasing.
+    pub escalate: Vec<crate::core::escalation::Step>,
     /// Runway window, floor and latches (SPEC §9.2).
     pub runway: crate::core::RunwayPolicy,
     /// The smallest rise that counts as a top-up (SPEC §9.4).
@@ -30,9 +34,15 @@ pub struct AccountConfig {
 pub const RATE_FLOOR: Duration = Duration::from_secs(60);
 
 impl AccountConfig {
-    /// The provider's identifier of the account (Exotel's SID), as events carry it.
+    /// The provider's identifier of the account (Exotel's SID, Twilio's Account SID,
+    /// …; the account's name where the provider has none), as events carry it.
     pub fn sid(&self) -> &str {
-        self.provider.account_id()
+        self.provider.account_id().unwrap_or(&self.name)
+    }
+
+    /// The `provider` value (`exotel`, `twilio`, …), as events and metrics carry it.
+    pub fn provider_name(&self) -> &'static str {
+        self.provider.type_name()
     }
     /// The currency used when the API omits one.
     pub fn fallback_currency(&self) -> &str {
@@ -41,6 +51,12 @@ impl AccountConfig {
     /// The currency the account insists on, if any.
     pub fn expected_currency(&self) -> Option<&str> {
         self.provider.expected_currency()
+    }
+    /// True when an escalation step of this account names `channel`.
+    pub fn escalates_to(&self, channel: &str) -> bool {
+        self.escalate
+            .iter()
+            .any(|s| s.to.iter().any(|t| t == channel))
     }
     /// True when `base_url` points at a loopback address (tests, the demo).
     pub fn is_loopback(&self) -> bool {

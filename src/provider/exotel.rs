@@ -215,6 +215,7 @@ impl ExotelClient {
                 .unwrap_or_default();
             let (exception, snippet) = error_details(&body);
             return Err(PollError::Status {
+                provider: NAME,
                 status: status.as_u16(),
                 exception: exception.map(|e| RestException {
                     message: e.message.map(|m| self.redact(&m)),
@@ -231,7 +232,10 @@ impl ExotelClient {
                 http::BodyReadError::TooLarge { limit } => {
                     PollError::Body(BodyError::TooLarge { limit })
                 }
-                http::BodyReadError::Read(detail) => PollError::Request { detail },
+                http::BodyReadError::Read(detail) => PollError::Request {
+                    provider: "Exotel",
+                    detail,
+                },
             })?;
         let parsed =
             parse_balance(&body).map_err(|e| PollError::Body(self.redact_body_error(e)))?;
@@ -374,8 +378,20 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
         return Err(BodyError::Exception(exception));
     }
     Err(BodyError::NoAmount {
+        expected: "Account.BalanceData.Balance or Balance.Amount",
         found: describe_keys(&top),
     })
+}
+
+/// What to check for a status that needs a human.
+pub fn hint(status: u16) -> Option<&'static str> {
+    match status {
+        401 => Some("check api_key and api_token"),
+        402 => Some("Exotel reports payment required: is the account out of funds or suspended?"),
+        403 => Some("check that the API key may read the balance and the account is active"),
+        404 => Some("check sid and region or base_url"),
+        _ => None,
+    }
 }
 
 /// Removes an account's key and token (also as the Basic auth value, and a secret cut
@@ -623,6 +639,7 @@ mod tests {
     #[test]
     fn error_classes() {
         let status = |status| PollError::Status {
+            provider: NAME,
             status,
             exception: None,
             snippet: None,
@@ -655,6 +672,7 @@ mod tests {
     #[test]
     fn status_messages() {
         let e = PollError::Status {
+            provider: NAME,
             status: 401,
             exception: Some(RestException {
                 status: Some(401),
@@ -669,6 +687,7 @@ mod tests {
             "HTTP 401 Unauthorized: Authentication failed (code 20003); check api_key and api_token"
         );
         let e = PollError::Status {
+            provider: NAME,
             status: 502,
             exception: None,
             snippet: Some("upstream down".into()),
@@ -676,6 +695,7 @@ mod tests {
         };
         assert_eq!(e.to_string(), "HTTP 502 Bad Gateway: upstream down");
         let e = PollError::Status {
+            provider: NAME,
             status: 599,
             exception: None,
             snippet: None,
@@ -740,6 +760,7 @@ mod tests {
     fn redaction_covers_basic_auth_and_cut_off_secrets() {
         use base64::Engine as _;
         let account = AccountConfig {
+            labels: Default::default(),
             name: "primary".into(),
             provider: ProviderConfig::Exotel(ExotelConfig {
                 sid: "acme".into(),
@@ -757,8 +778,11 @@ mod tests {
             thresholds: Default::default(),
             runway: Default::default(),
             topup_min: rust_decimal::Decimal::ONE,
+            escalate: Vec::new(),
         };
-        let ProviderConfig::Exotel(config) = &account.provider;
+        let ProviderConfig::Exotel(config) = &account.provider else {
+            unreachable!()
+        };
         let client =
             ExotelClient::with_cache(config, &account, &mut http::ClientCache::new()).unwrap();
         let basic =

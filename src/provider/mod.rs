@@ -18,7 +18,13 @@ use crate::http;
 
 mod account;
 pub mod exotel;
+pub mod infobip;
 mod json;
+pub mod plivo;
+mod shared;
+pub mod telnyx;
+pub mod twilio;
+pub mod vonage;
 
 pub use account::{AccountConfig, RATE_FLOOR, is_loopback_url};
 
@@ -26,16 +32,33 @@ pub use account::{AccountConfig, RATE_FLOOR, is_loopback_url};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProviderConfig {
     Exotel(exotel::ExotelConfig),
+    Twilio(twilio::TwilioConfig),
+    Plivo(plivo::PlivoConfig),
+    Vonage(vonage::VonageConfig),
+    Telnyx(telnyx::TelnyxConfig),
+    Infobip(infobip::InfobipConfig),
 }
 
 impl ProviderConfig {
     /// The `provider` values an account may name.
-    pub const NAMES: &'static [&'static str] = &[exotel::NAME];
+    pub const NAMES: &'static [&'static str] = &[
+        exotel::NAME,
+        twilio::NAME,
+        plivo::NAME,
+        vonage::NAME,
+        telnyx::NAME,
+        infobip::NAME,
+    ];
 
     /// The keys a provider takes besides the common account keys, by `provider` value.
     pub fn fields(name: &str) -> Option<&'static [&'static str]> {
         match name {
             exotel::NAME => Some(exotel::FIELDS),
+            twilio::NAME => Some(twilio::FIELDS),
+            plivo::NAME => Some(plivo::FIELDS),
+            vonage::NAME => Some(vonage::FIELDS),
+            telnyx::NAME => Some(telnyx::FIELDS),
+            infobip::NAME => Some(infobip::FIELDS),
             _ => None,
         }
     }
@@ -46,6 +69,21 @@ impl ProviderConfig {
         all.extend(ctx.typed_tables(tables, exotel::NAME, |ctx, raw, at| {
             exotel::ExotelConfig::validate(ctx, raw, at).map(ProviderConfig::Exotel)
         })?);
+        all.extend(ctx.typed_tables(tables, twilio::NAME, |ctx, raw, at| {
+            twilio::TwilioConfig::validate(ctx, raw, at).map(ProviderConfig::Twilio)
+        })?);
+        all.extend(ctx.typed_tables(tables, plivo::NAME, |ctx, raw, at| {
+            plivo::PlivoConfig::validate(ctx, raw, at).map(ProviderConfig::Plivo)
+        })?);
+        all.extend(ctx.typed_tables(tables, vonage::NAME, |ctx, raw, at| {
+            vonage::VonageConfig::validate(ctx, raw, at).map(ProviderConfig::Vonage)
+        })?);
+        all.extend(ctx.typed_tables(tables, telnyx::NAME, |ctx, raw, at| {
+            telnyx::TelnyxConfig::validate(ctx, raw, at).map(ProviderConfig::Telnyx)
+        })?);
+        all.extend(ctx.typed_tables(tables, infobip::NAME, |ctx, raw, at| {
+            infobip::InfobipConfig::validate(ctx, raw, at).map(ProviderConfig::Infobip)
+        })?);
         Ok(all)
     }
 
@@ -53,13 +91,29 @@ impl ProviderConfig {
     pub fn type_name(&self) -> &'static str {
         match self {
             ProviderConfig::Exotel(_) => exotel::NAME,
+            ProviderConfig::Twilio(_) => twilio::NAME,
+            ProviderConfig::Plivo(_) => plivo::NAME,
+            ProviderConfig::Vonage(_) => vonage::NAME,
+            ProviderConfig::Telnyx(_) => telnyx::NAME,
+            ProviderConfig::Infobip(_) => infobip::NAME,
         }
     }
 
-    /// The provider's identifier of the account, as events and metrics carry it.
-    pub fn account_id(&self) -> &str {
+    /// The provider's name as people write it ("Twilio"), for messages.
+    pub fn display_name(&self) -> &'static str {
+        display_name(self.type_name())
+    }
+
+    /// The provider's identifier of the account, as events and metrics carry it;
+    /// `None` where the only credential is a secret key (Telnyx, Infobip), and the
+    /// account's name stands in (SPEC §10).
+    pub fn account_id(&self) -> Option<&str> {
         match self {
-            ProviderConfig::Exotel(c) => &c.sid,
+            ProviderConfig::Exotel(c) => Some(&c.sid),
+            ProviderConfig::Twilio(c) => Some(&c.account_sid),
+            ProviderConfig::Plivo(c) => Some(&c.auth_id),
+            ProviderConfig::Vonage(c) => Some(&c.api_key),
+            ProviderConfig::Telnyx(_) | ProviderConfig::Infobip(_) => None,
         }
     }
 
@@ -67,6 +121,11 @@ impl ProviderConfig {
     pub fn base_url(&self) -> &str {
         match self {
             ProviderConfig::Exotel(c) => &c.base_url,
+            ProviderConfig::Twilio(c) => &c.base_url,
+            ProviderConfig::Plivo(c) => &c.base_url,
+            ProviderConfig::Vonage(c) => &c.base_url,
+            ProviderConfig::Telnyx(c) => &c.base_url,
+            ProviderConfig::Infobip(c) => &c.base_url,
         }
     }
 
@@ -74,6 +133,11 @@ impl ProviderConfig {
     pub fn fallback_currency(&self) -> &str {
         match self {
             ProviderConfig::Exotel(c) => c.currency.as_deref().unwrap_or("INR"),
+            ProviderConfig::Twilio(c) => c.currency.as_deref().unwrap_or(twilio::CURRENCY),
+            ProviderConfig::Plivo(c) => c.currency.as_deref().unwrap_or(plivo::CURRENCY),
+            ProviderConfig::Vonage(c) => c.currency.as_deref().unwrap_or(vonage::CURRENCY),
+            ProviderConfig::Telnyx(c) => c.currency.as_deref().unwrap_or(telnyx::CURRENCY),
+            ProviderConfig::Infobip(c) => c.currency.as_deref().unwrap_or(infobip::CURRENCY),
         }
     }
 
@@ -81,6 +145,11 @@ impl ProviderConfig {
     pub fn expected_currency(&self) -> Option<&str> {
         match self {
             ProviderConfig::Exotel(c) => c.currency.as_deref(),
+            ProviderConfig::Twilio(c) => c.currency.as_deref(),
+            ProviderConfig::Plivo(c) => c.currency.as_deref(),
+            ProviderConfig::Vonage(c) => c.currency.as_deref(),
+            ProviderConfig::Telnyx(c) => c.currency.as_deref(),
+            ProviderConfig::Infobip(c) => c.currency.as_deref(),
         }
     }
 
@@ -88,6 +157,7 @@ impl ProviderConfig {
     pub fn exotel(&self) -> Option<&exotel::ExotelConfig> {
         match self {
             ProviderConfig::Exotel(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -96,6 +166,11 @@ impl ProviderConfig {
 #[derive(Debug)]
 pub enum Client {
     Exotel(exotel::ExotelClient),
+    Twilio(twilio::TwilioClient),
+    Plivo(plivo::PlivoClient),
+    Vonage(vonage::VonageClient),
+    Telnyx(telnyx::TelnyxClient),
+    Infobip(infobip::InfobipClient),
 }
 
 impl Client {
@@ -117,6 +192,21 @@ impl Client {
             ProviderConfig::Exotel(c) => {
                 Client::Exotel(exotel::ExotelClient::with_cache(c, account, cache)?)
             }
+            ProviderConfig::Twilio(c) => {
+                Client::Twilio(twilio::TwilioClient::with_cache(c, account, cache)?)
+            }
+            ProviderConfig::Plivo(c) => {
+                Client::Plivo(plivo::PlivoClient::with_cache(c, account, cache)?)
+            }
+            ProviderConfig::Vonage(c) => {
+                Client::Vonage(vonage::VonageClient::with_cache(c, account, cache)?)
+            }
+            ProviderConfig::Telnyx(c) => {
+                Client::Telnyx(telnyx::TelnyxClient::with_cache(c, account, cache)?)
+            }
+            ProviderConfig::Infobip(c) => {
+                Client::Infobip(infobip::InfobipClient::with_cache(c, account, cache)?)
+            }
         })
     }
 
@@ -124,6 +214,11 @@ impl Client {
     pub async fn fetch_balance(&self) -> Result<Balance, PollError> {
         match self {
             Client::Exotel(c) => c.fetch_balance().await,
+            Client::Twilio(c) => c.fetch_balance().await,
+            Client::Plivo(c) => c.fetch_balance().await,
+            Client::Vonage(c) => c.fetch_balance().await,
+            Client::Telnyx(c) => c.fetch_balance().await,
+            Client::Infobip(c) => c.fetch_balance().await,
         }
     }
 }
@@ -175,7 +270,22 @@ impl ParsedBalance {
     }
 }
 
-/// What `{"RestException": {...}}` (or nothing recognisable) said about a failed request.
+/// The provider's name as people write it, by `provider` value: each value is the
+/// name in lower case.
+pub fn display_name(name: &str) -> &'static str {
+    match name {
+        exotel::NAME => "Exotel",
+        twilio::NAME => "Twilio",
+        plivo::NAME => "Plivo",
+        vonage::NAME => "Vonage",
+        telnyx::NAME => "Telnyx",
+        infobip::NAME => "Infobip",
+        _ => "the provider",
+    }
+}
+
+/// What an error body said: Exotel's `{"RestException": {...}}`, or each other
+/// provider's error fields mapped onto a code and a message (SPEC §10's list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestException {
     /// Exotel's own `Status`, when present (normally equal to the HTTP status).
@@ -219,11 +329,12 @@ pub enum BodyError {
     NotAnObject(String),
     #[error("the API answered with an error: {0}")]
     Exception(RestException),
-    #[error(
-        "no balance amount in the response (expected Account.BalanceData.Balance or \
-         Balance.Amount; found {found})"
-    )]
-    NoAmount { found: String },
+    /// `expected` names the field(s) the provider's parser looks for.
+    #[error("no balance amount in the response (expected {expected}; found {found})")]
+    NoAmount {
+        expected: &'static str,
+        found: String,
+    },
     #[error("{field} is not a number: {value}")]
     NotANumber { field: &'static str, value: String },
     #[error("{field} {value} cannot be represented exactly as a decimal")]
@@ -234,33 +345,46 @@ pub enum BodyError {
     TooLarge { limit: usize },
 }
 
-/// A failed poll. `Display` is written for operators and never contains the API key,
-/// the API token or a URL.
+/// A failed poll. `Display` is written for operators and never contains a credential
+/// or a URL. `provider` is the `provider` value in [`PollError::Status`] (it picks the
+/// hint) and the display name in the transport variants.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PollError {
     /// A non-2xx answer.
-    #[error("{}", describe_status(*status, exception.as_ref(), snippet.as_deref()))]
+    #[error("{}", describe_status(provider, *status, exception.as_ref(), snippet.as_deref()))]
     Status {
+        provider: &'static str,
         status: u16,
-        /// The parsed `RestException`, when the body had one.
+        /// The provider's error text, when the body had it.
         exception: Option<RestException>,
         /// A short, single-line excerpt of any other body (XML, plain text, HTML title).
         snippet: Option<String>,
         retry_after: Option<Duration>,
     },
     #[error(
-        "Exotel did not answer within {}{}",
+        "{provider} did not answer within {}{}",
         humantime::format_duration(*after),
         if detail.is_empty() { String::new() } else { format!(" ({detail})") }
     )]
-    Timeout { after: Duration, detail: String },
+    Timeout {
+        provider: &'static str,
+        after: Duration,
+        detail: String,
+    },
     /// `host` is the base URL (never holds credentials): a Mumbai account on the
     /// Singapore host, or a proxy in the way, shows at once.
-    #[error("cannot reach Exotel at {host}: {detail}")]
-    Connect { host: String, detail: String },
+    #[error("cannot reach {provider} at {host}: {detail}")]
+    Connect {
+        provider: &'static str,
+        host: String,
+        detail: String,
+    },
     /// Any other transport failure (including a body cut off mid-read).
-    #[error("request to Exotel failed: {detail}")]
-    Request { detail: String },
+    #[error("request to {provider} failed: {detail}")]
+    Request {
+        provider: &'static str,
+        detail: String,
+    },
     #[error("bad balance response: {0}")]
     Body(#[from] BodyError),
     #[error("currency mismatch: account expects {expected}, API reports {reported}")]
@@ -293,7 +417,21 @@ impl PollError {
     }
 }
 
+/// What to check for a status that needs a human, in the provider's own words.
+fn hint(provider: &str, status: u16) -> Option<&'static str> {
+    match provider {
+        exotel::NAME => exotel::hint(status),
+        twilio::NAME => twilio::hint(status),
+        plivo::NAME => plivo::hint(status),
+        vonage::NAME => vonage::hint(status),
+        telnyx::NAME => telnyx::hint(status),
+        infobip::NAME => infobip::hint(status),
+        _ => None,
+    }
+}
+
 fn describe_status(
+    provider: &str,
     status: u16,
     exception: Option<&RestException>,
     snippet: Option<&str>,
@@ -319,15 +457,7 @@ fn describe_status(
         out.push_str(": ");
         out.push_str(snippet);
     }
-    // The statuses that need a human say what to check.
-    let hint = match status {
-        401 => Some("check api_key and api_token"),
-        402 => Some("Exotel reports payment required: is the account out of funds or suspended?"),
-        403 => Some("check that the API key may read the balance and the account is active"),
-        404 => Some("check sid and region or base_url"),
-        _ => None,
-    };
-    if let Some(hint) = hint {
+    if let Some(hint) = hint(provider, status) {
         out.push_str("; ");
         out.push_str(hint);
     }
@@ -350,18 +480,24 @@ fn transport_error(
             .map(|rest| rest.trim_start_matches(": ").to_string())
             .unwrap_or_else(|| described.clone())
     };
+    let provider = account.provider.display_name();
     if err.is_timeout() {
         PollError::Timeout {
+            provider,
             after: account.timeout,
             detail: detail("timed out"),
         }
     } else if err.is_connect() {
         PollError::Connect {
+            provider,
             host: account.provider.base_url().to_owned(),
             detail: detail("connection failed"),
         }
     } else {
-        PollError::Request { detail: described }
+        PollError::Request {
+            provider,
+            detail: described,
+        }
     }
 }
 
@@ -380,7 +516,8 @@ fn redact_body_error(err: BodyError, redact: impl Fn(&str) -> String) -> BodyErr
         },
         BodyError::NotAnObject(s) => BodyError::NotAnObject(redact(&s)),
         BodyError::Exception(e) => BodyError::Exception(exception(e)),
-        BodyError::NoAmount { found } => BodyError::NoAmount {
+        BodyError::NoAmount { expected, found } => BodyError::NoAmount {
+            expected,
             found: redact(&found),
         },
         BodyError::NotANumber { field, value } => BodyError::NotANumber {
@@ -417,6 +554,11 @@ mod tests {
     #[test]
     fn every_provider_declares_the_keys_its_raw_struct_reads() {
         assert_eq!(serde_fields::<exotel::Raw>(), exotel::FIELDS);
+        assert_eq!(serde_fields::<twilio::Raw>(), twilio::FIELDS);
+        assert_eq!(serde_fields::<plivo::Raw>(), plivo::FIELDS);
+        assert_eq!(serde_fields::<vonage::Raw>(), vonage::FIELDS);
+        assert_eq!(serde_fields::<telnyx::Raw>(), telnyx::FIELDS);
+        assert_eq!(serde_fields::<infobip::Raw>(), infobip::FIELDS);
         for name in ProviderConfig::NAMES {
             assert!(ProviderConfig::fields(name).is_some(), "{name}");
         }

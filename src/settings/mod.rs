@@ -17,6 +17,7 @@ use crate::core::{EventKind, Level};
 use crate::notify::ChannelKind;
 use crate::provider::{AccountConfig, ProviderConfig};
 
+mod paging;
 mod sections;
 
 /// A validated configuration.
@@ -47,6 +48,8 @@ pub struct ChannelConfig {
     /// The event kinds it wants (SPEC §9.5); `None`: all but `topped_up` and `summary`.
     pub events: Option<Vec<EventKind>>,
     pub kind: ChannelKind,
+    /// When warning and ok messages wait (SPEC §12); empty: never.
+    pub quiet_hours: crate::core::quiet::QuietHours,
 }
 
 impl ChannelConfig {
@@ -76,19 +79,54 @@ impl Config {
     /// 2 accounts (primary, backup), 1 channel (ops-slack: slack)`.
     pub fn summary(&self) -> String {
         let accounts: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+        let shard = self
+            .shard_summary()
+            .map(|s| format!("; {s}"))
+            .unwrap_or_default();
         let channels: Vec<String> = self
             .channels
             .iter()
             .map(|c| format!("{}: {}", c.name, c.kind.type_name()))
             .collect();
         format!(
-            "config OK: {}: {} ({}), {} ({})",
+            "config OK: {}: {} ({}), {} ({}){shard}",
             self.path.display(),
             plural(accounts.len(), "account"),
             accounts.join(", "),
             plural(channels.len(), "channel"),
             channels.join(", ")
         )
+    }
+
+    /// True when this instance polls `account` (its shard owns it, or no shard is set).
+    pub fn owns(&self, account: &str) -> bool {
+        crate::core::shard::owned(self.daemon.shard, account)
+    }
+
+    /// The accounts this instance polls, in config order.
+    pub fn owned_accounts(&self) -> Vec<&Arc<AccountConfig>> {
+        self.accounts
+            .iter()
+            .filter(|a| self.owns(&a.name))
+            .collect()
+    }
+
+    /// `shard 1 of 3 polls 2 accounts (primary, backup)`, when a shard is set: what
+    /// `validate` (and `status`) say about the split.
+    pub fn shard_summary(&self) -> Option<String> {
+        let shard = self.daemon.shard?;
+        let owned: Vec<&str> = self
+            .owned_accounts()
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        Some(format!(
+            "shard {} of {} polls {} ({})",
+            shard.index,
+            shard.count,
+            plural(owned.len(), "account"),
+            owned.join(", ")
+        ))
     }
 }
 
@@ -145,7 +183,7 @@ fn parse_checked(
     let channel_tables = sections::channel_tables(&ctx, &raw);
     sections::unknown_keys(&ctx, &account_tables, &channel_tables)?;
 
-    let daemon = config::daemon_section(&ctx, &raw)?;
+    let daemon = config::daemon_section(&mut ctx, &raw)?;
 
     if raw.account.is_empty() {
         return Err(ctx.err(
@@ -217,8 +255,12 @@ fn parse_checked(
             ));
         }
     }
+    paging::escalation_targets(&ctx, &raw, &accounts, &channel_lines)?;
     for c in &channels {
-        if !accounts.iter().any(|a| a.notify.contains(&c.name)) {
+        if !accounts
+            .iter()
+            .any(|a| a.notify.contains(&c.name) || a.escalates_to(&c.name))
+        {
             ctx.warn(format!(
                 "channel \"{}\" is in no account's notify list: it only gets monitor_failing",
                 c.name

@@ -18,6 +18,9 @@ use crate::notify::ChannelKind;
 use crate::provider::ProviderConfig;
 use crate::provider::{AccountConfig, RATE_FLOOR, is_loopback_url};
 
+/// The keys of `[[channel]]` besides name, type, min_level and the type's own.
+const CHANNEL_KEYS: &[&str] = &["quiet_hours"];
+
 /// The provider an account names, `exotel` when it names none.
 const DEFAULT_PROVIDER: &str = "exotel";
 
@@ -93,7 +96,7 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
             let rest: &[&str] = if tables.section == "account" {
                 ACCOUNT_KEYS
             } else {
-                &[]
+                CHANNEL_KEYS
             };
             let known = |key: &str| {
                 common.contains(&key)
@@ -254,9 +257,16 @@ pub(super) fn account(
         ));
     }
 
+    let escalate = match &raw.escalate {
+        Some(steps) => super::paging::escalate(ctx, steps, &key("escalate"))?,
+        None => Vec::new(),
+    };
+    let labels = labels(ctx, &raw.labels, &key("labels"))?;
+
     Ok(AccountConfig {
         name,
         provider,
+        escalate,
         poll_interval,
         repeat_every,
         blind_after,
@@ -266,7 +276,54 @@ pub(super) fn account(
         thresholds: Thresholds { warning, critical },
         runway,
         topup_min,
+        labels,
     })
+}
+
+/// Labels the daemon sets itself; an account's `labels` table may not override them.
+pub const RESERVED_LABELS: &[&str] = &[
+    "alertname",
+    "account",
+    "sid",
+    "provider",
+    "severity",
+    "instance",
+];
+
+/// `labels = {…}`: Alertmanager label names (`[a-zA-Z_][a-zA-Z0-9_]*`, not `__`-prefixed,
+/// not one the daemon sets) with non-empty values.
+fn labels(
+    ctx: &Ctx<'_>,
+    raw: &crate::config::raw::Opt<std::collections::BTreeMap<String, Spanned<String>>>,
+    base: &str,
+) -> Res<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(table) = raw else { return Ok(out) };
+    for (name, value) in table.get_ref() {
+        let key = format!("{base}.{name}");
+        let valid = !name.is_empty()
+            && !name.starts_with("__")
+            && name
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+        if !valid {
+            return Err(ctx.err(
+                Some(value.span()),
+                &key,
+                "not a valid label name: use letters, digits and _ (not first a digit, not starting with __)",
+            ));
+        }
+        if RESERVED_LABELS.contains(&name.as_str()) {
+            return Err(ctx.err(
+                Some(value.span()),
+                &key,
+                format!("`{name}` is set by balance-alert itself; choose another label name"),
+            ));
+        }
+        out.insert(name.clone(), ctx.string(value, &key)?);
+    }
+    Ok(out)
 }
 
 fn threshold(ctx: &Ctx<'_>, t: &Spanned<RawThreshold>, base: &str) -> Res<Threshold> {
@@ -327,7 +384,7 @@ pub(super) fn channel(
             ),
         ));
     };
-    let common = ["name", "type", "min_level", "events"];
+    let common = ["name", "type", "min_level", "events", "quiet_hours"];
     let entries = table_entries(ctx.tree.get_ref(), "channel", index);
     if let Some((field, value)) = entries
         .iter()
@@ -348,11 +405,16 @@ pub(super) fn channel(
         None => Level::Warning,
     };
     let events = crate::config::runway::events(ctx, raw.events.as_ref(), base)?;
+    let quiet_hours = match &raw.quiet_hours {
+        Some(list) => super::paging::quiet_hours(ctx, list, &format!("{base}.quiet_hours"))?,
+        None => Default::default(),
+    };
     let kind = ctx.take(kinds, index)?;
     Ok(ChannelConfig {
         name,
         min_level,
         events,
         kind,
+        quiet_hours,
     })
 }

@@ -1031,10 +1031,104 @@ fn provider_defaults_to_exotel_and_names_the_others_it_does_not_know() {
     assert_eq!(c.accounts[0].provider.type_name(), "exotel");
     assert_eq!(ok(ACCOUNT).accounts[0].provider.type_name(), "exotel");
     assert_err(
-        &account_with("provider = \"twilio\""),
+        &account_with("provider = \"messagebird\""),
         7,
         "account[0].provider",
-        "unknown provider \"twilio\": expected one of exotel",
+        "unknown provider \"messagebird\": expected one of exotel, twilio, plivo, vonage, telnyx, infobip",
+    );
+    // An Exotel account turned into a Twilio one keeps Exotel's keys: each is named.
+    assert_err(
+        &account_with("provider = \"twilio\""),
+        4,
+        "account[0].sid",
+        "unknown key; expected one of `name`, `provider`, `account_sid`, `auth_token`",
+    );
+}
+
+#[test]
+fn each_provider_reads_its_own_keys() {
+    let twilio = "[[account]]\nname = \"t\"\nprovider = \"twilio\"\naccount_sid = \"AC0123\"\nauth_token = \"${EXOTEL_API_TOKEN}\"\n";
+    let c = ok(twilio);
+    let a = &c.accounts[0];
+    assert_eq!((a.sid(), a.provider_name()), ("AC0123", "twilio"));
+    assert_eq!(a.provider.base_url(), "https://api.twilio.com");
+    assert_eq!(
+        (a.fallback_currency(), a.expected_currency()),
+        ("USD", None)
+    );
+
+    let plivo = "[[account]]\nname = \"p\"\nprovider = \"plivo\"\nauth_id = \"MA0123\"\nauth_token = \"${EXOTEL_API_TOKEN}\"\ncurrency = \"INR\"\n";
+    let a = ok(plivo).accounts[0].clone();
+    assert_eq!(
+        (a.sid(), a.provider.base_url()),
+        ("MA0123", "https://api.plivo.com")
+    );
+    assert_eq!(
+        (a.fallback_currency(), a.expected_currency()),
+        ("INR", Some("INR"))
+    );
+
+    let vonage = "[[account]]\nname = \"v\"\nprovider = \"vonage\"\napi_key = \"abcd1234\"\napi_secret = \"${EXOTEL_API_TOKEN}\"\n";
+    let a = ok(vonage).accounts[0].clone();
+    assert_eq!(
+        (a.sid(), a.provider.base_url()),
+        ("abcd1234", "https://rest.nexmo.com")
+    );
+    assert_eq!(a.fallback_currency(), "EUR");
+
+    // Telnyx and Infobip: the account's name is its sid (the key is a secret).
+    let telnyx =
+        "[[account]]\nname = \"tx\"\nprovider = \"telnyx\"\napi_key = \"${EXOTEL_API_TOKEN}\"\n";
+    let a = ok(telnyx).accounts[0].clone();
+    assert_eq!(
+        (a.sid(), a.provider.base_url()),
+        ("tx", "https://api.telnyx.com")
+    );
+
+    let infobip = "[[account]]\nname = \"ib\"\nprovider = \"infobip\"\nbase_url = \"https://abcd.api.infobip.com/\"\napi_key = \"${EXOTEL_API_TOKEN}\"\n";
+    let a = ok(infobip).accounts[0].clone();
+    assert_eq!(
+        (a.sid(), a.provider.base_url()),
+        ("ib", "https://abcd.api.infobip.com")
+    );
+    assert_eq!(a.provider.display_name(), "Infobip");
+
+    // Wrong or missing keys, at their line, by key.
+    assert_err(
+        &infobip.replace("base_url = \"https://abcd.api.infobip.com/\"\n", ""),
+        1,
+        "account[0].base_url",
+        "missing required key",
+    );
+    assert_err(
+        &format!("{twilio}api_token = \"x\"\n"),
+        6,
+        "account[0].api_token",
+        "unknown key",
+    );
+    assert_err(
+        &twilio.replace("auth_token = \"${EXOTEL_API_TOKEN}\"\n", ""),
+        1,
+        "account[0].auth_token",
+        "missing required key (or auth_token_file)",
+    );
+    assert_err(
+        &format!("{vonage}currency = \"eur\"\n"),
+        6,
+        "account[0].currency",
+        "not a currency code",
+    );
+    assert_err(
+        &twilio.replace("AC0123", "AC/../x"),
+        4,
+        "account[0].account_sid",
+        "may only contain",
+    );
+    assert_err(
+        &format!("{telnyx}poll_interval = \"10s\"\n"),
+        5,
+        "account[0].poll_interval",
+        "rate floor",
     );
 }
 
@@ -1048,10 +1142,43 @@ fn a_key_of_no_type_is_unknown_and_a_key_of_another_type_is_named_so() {
     assert_eq!(e.key.as_deref(), Some("channel \"ops\".webhok"));
     assert_eq!(
         e.message,
-        "unknown key; expected one of name, type, min_level, events, webhook_url, webhook_url_file"
+        // events (SPEC §9.5) and quiet_hours (SPEC §12) are keys every channel takes.
+        "unknown key; expected one of name, type, min_level, events, webhook_url, webhook_url_file, quiet_hours"
     );
     let text = text.replace("  webhok = 1", "to = [\"a@b.c\"]");
     let e = err(&text);
     assert_eq!((e.line, e.column), (Some(12), Some(6)), "{e}");
     assert_eq!(e.message, "`to` is not a field of a slack channel");
+}
+
+#[test]
+fn escalation_steps_and_quiet_hours_are_read() {
+    let config = ok(&format!(
+        "{}\n[[channel]]\nname = \"c\"\ntype = \"slack\"\nwebhook_url = \"${{SLACK_WEBHOOK_URL}}\"\nquiet_hours = [\"22:00-07:00\", \"Sat 00:00-24:00\"]\n\n[[channel]]\nname = \"pager\"\ntype = \"webhook\"\nurl = \"https://pager.example/x\"\nmin_level = \"critical\"\n",
+        account_with(
+            r#"notify = ["c"]
+escalate = [{ after = "30m", level = "critical", to = ["pager"] }, { after = "2h", level = "warning", to = ["pager", "c"] }]"#
+        )
+    ));
+    let steps = &config.accounts[0].escalate;
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].after, Duration::from_secs(1800));
+    assert_eq!(steps[0].level, Level::Critical);
+    assert_eq!(steps[0].to, ["pager"]);
+    assert_eq!(steps[1].level, Level::Warning);
+    assert_eq!(steps[1].to, ["pager", "c"]);
+    let quiet: Vec<String> = config.channels[0]
+        .quiet_hours
+        .ranges
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(quiet, ["22:00-07:00", "sat 00:00-24:00"]);
+    assert!(config.channels[1].quiet_hours.is_empty());
+    // The pager is reached only by escalation: no "only gets monitor_failing" warning.
+    assert!(
+        !config.warnings.iter().any(|w| w.contains("\"pager\"")),
+        "{:?}",
+        config.warnings
+    );
 }

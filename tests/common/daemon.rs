@@ -44,6 +44,7 @@ pub fn worked_thresholds() -> Thresholds {
 
 pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
     AccountConfig {
+        labels: Default::default(),
         name: name.into(),
         provider: ProviderConfig::Exotel(ExotelConfig {
             sid: SID.into(),
@@ -61,6 +62,7 @@ pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
         thresholds: worked_thresholds(),
         runway: Default::default(),
         topup_min: rust_decimal::Decimal::ONE,
+        escalate: Vec::new(),
     }
 }
 
@@ -73,6 +75,7 @@ pub fn webhook(name: &str, url: &str, min_level: Level) -> ChannelConfig {
             url: Secret::new(url),
             headers: vec![("x-test".into(), Secret::new("yes"))],
         }),
+        quiet_hours: Default::default(),
     }
 }
 
@@ -84,6 +87,7 @@ pub fn slack(name: &str, url: &str) -> ChannelConfig {
         kind: ChannelKind::Slack(SlackConfig {
             webhook_url: Secret::new(url),
         }),
+        quiet_hours: Default::default(),
     }
 }
 
@@ -102,6 +106,10 @@ pub fn config(
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
             summary_at: None,
+            instance: None,
+            shard: None,
+            heartbeat: None,
+            web: Default::default(),
         },
         accounts: accounts.into_iter().map(Arc::new).collect(),
         channels: channels.into_iter().map(Arc::new).collect(),

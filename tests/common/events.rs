@@ -17,6 +17,7 @@ pub fn critical_alert() -> Event {
         id: "0123456789abcdef0123456789abcdef".into(),
         event: EventKind::Alert,
         account: "primary".into(),
+        provider: "exotel".into(),
         sid: "acme".into(),
         level: Level::Critical,
         previous_level: Some(Level::Warning),

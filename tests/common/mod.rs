@@ -5,4 +5,5 @@ pub mod cli;
 pub mod daemon;
 pub mod events;
 pub mod process;
+pub mod providers;
 pub mod smtp;

@@ -1,11 +1,12 @@
 //! A real SMTP server for email tests: `tests/support/smtp_server.py` (Python
 //! aiosmtpd) run as a child process, plus the TLS material it serves, made with rcgen.
 //!
-//! The interpreter is `$SMTP_TEST_PYTHON`, else `python3` on the PATH when it can import
-//! aiosmtpd, else a virtualenv under `target/` that the first test creates with
-//! `pip install aiosmtpd` (so `cargo test` alone works on a fresh machine). Missing
-//! python3, or no way to get aiosmtpd, is a test failure naming the install command,
-//! never a silent skip.
+//! The interpreter is `$SMTP_TEST_PYTHON` (`.ci/run` points it at its virtualenv,
+//! target/ci-venv), else `python3` on the PATH when it can import aiosmtpd, else a
+//! virtualenv under `target/` that the first test creates with `pip install aiosmtpd`
+//! (so `cargo test` alone works on a fresh machine; never pip into the system Python,
+//! which Debian refuses anyway). Missing python3, or no way to get aiosmtpd, is a test
+//! failure naming the install command, never a silent skip.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead, BufReader, Write};
@@ -66,7 +67,9 @@ pub struct SmtpServer {
 }
 
 const PYTHON_HELP: &str = "the email tests run a real SMTP server: they need python3 with \
-                           aiosmtpd (`pip install aiosmtpd`)";
+                           aiosmtpd in a virtualenv, made under target/ by the first test \
+                           (Debian/Ubuntu: `sudo apt-get install python3-venv` first), or \
+                           SMTP_TEST_PYTHON naming a python that has aiosmtpd";
 
 impl SmtpServer {
     /// Starts the server; `tls` is the certificate and key for the TLS modes.

@@ -158,7 +158,32 @@ fn seven_days_of_minute_samples_stay_in_128_buckets() {
     let e = h.estimate(window, h.last_balance(), Decimal::ZERO);
     let burn = e.burn_per_day.unwrap().to_f64().unwrap();
     assert!((burn - 1440.0).abs() / 1440.0 < 0.01, "{burn}");
-    assert!(std::mem::size_of::<History>() <= 720);
+    // Spend, count and closing balance per bucket, plus the header.
+    assert!(std::mem::size_of::<History>() <= 1200);
+}
+
+#[test]
+fn points_draw_each_bucket_s_newest_balance_and_end_on_the_newest_sample() {
+    let window = Duration::from_secs(128 * 60); // one-minute buckets
+    let mut h = History::new(window, at(0), cents(100_000));
+    for k in 1..=300 {
+        h.push(window, at(k * 30), cents(100_000 - k * 100));
+    }
+    let all = h.points(BUCKETS);
+    assert_eq!(all.len(), BUCKETS);
+    let last = all.last().unwrap();
+    assert_eq!((last.at, last.balance), (at(9000), h.last_balance()));
+    // The bucket before the head: its newest sample (k = 298) at the bucket's end.
+    let before = all[all.len() - 2];
+    assert_eq!(before.at, at(8999));
+    assert_eq!(before.balance, cents(100_000 - 298 * 100));
+    assert!(all.windows(2).all(|w| w[0].at < w[1].at));
+    // Fewer points: merged buckets, still ending on the newest sample.
+    let few = h.points(16);
+    assert_eq!(few.len(), 16);
+    assert_eq!(few.last(), all.last());
+    // A history of one sample is one point.
+    assert_eq!(History::new(window, at(5), cents(7)).points(16).len(), 1);
 }
 
 proptest! {

@@ -208,7 +208,7 @@ fn the_summary_sms_fits_one_segment_worst_first() {
     assert!(text.contains("low CRITICAL"), "{text}");
     // Webhook: the documented shape.
     let body: serde_json::Value =
-        serde_json::from_str(&crate::notify::webhook::webhook_body(&event)).unwrap();
+        serde_json::from_str(&crate::notify::webhook::webhook_body(&event, &kolkata_ctx())).unwrap();
     assert_eq!(body["event"], "summary");
     assert_eq!(body["accounts"].as_array().unwrap().len(), 10_002);
     assert_eq!(body["accounts"][10_000]["account"], "low");

@@ -235,6 +235,37 @@ Sent by balance-alert.
 }
 
 #[test]
+fn other_providers_are_named_in_every_line() {
+    assert_eq!(
+        headline(&twilio_alert()),
+        "[CRITICAL] Twilio balance low: us-voice 7.25 USD"
+    );
+    let expected = "\
+The Twilio balance of us-voice is below 10 USD: level critical. Top up the account.
+
+Account:        us-voice
+Account SID:    AC0123456789abcdef
+Balance:        7.25 USD
+Level:          critical
+Previous level: warning
+Threshold:      below 10 USD
+Observed at:    2026-04-24T05:02:18Z
+
+Sent by balance-alert.
+";
+    assert_eq!(text_body(&twilio_alert(), &RenderCtx::default()), expected);
+    assert_eq!(
+        headline(&telnyx_failing()),
+        "[MONITOR FAILING] Cannot read Telnyx balance of sip: HTTP 401 Unauthorized: Authentication failed (code 10009); check api_key"
+    );
+    assert_eq!(
+        summary(&telnyx_failing(), &RenderCtx::default()),
+        "balance-alert cannot read the Telnyx balance of sip, so its level is not being \
+         checked: HTTP 401 Unauthorized: Authentication failed (code 10009); check api_key"
+    );
+}
+
+#[test]
 fn amounts() {
     assert_eq!(format_amount(dec("1543.75"), "INR"), "1,543.75 INR");
     assert_eq!(format_amount(dec("-2500.00"), "INR"), "-2,500.00 INR");
@@ -249,4 +280,35 @@ fn amounts() {
     assert_eq!(format_amount(dec("-999"), "INR"), "-999 INR");
     assert_eq!(format_amount(dec("-0.00"), "INR"), "0.00 INR");
     assert_eq!(format_amount(dec("618.3"), ""), "618.3");
+}
+
+#[test]
+fn text_body_escalated() {
+    let expected = "\
+Escalated: the Exotel balance of primary is still below 1,000 INR (level critical) and nobody has fixed it. Top up the account.
+
+Account:            primary
+Account SID:        acme
+Balance:            850.00 INR
+Level:              critical
+Threshold:          below 1,000 INR
+Pricing plan:       Pay As You Go
+Exotel DateUpdated: 2026-04-24 10:32:18 (as reported by Exotel, no time zone)
+Observed at:        2026-04-24T05:02:18Z
+
+Sent by balance-alert.
+";
+    assert_eq!(text_body(&escalated(), &RenderCtx::default()), expected);
+    assert_eq!(
+        headline(&escalated()),
+        "[CRITICAL] Escalated, Exotel balance still low: primary 850.00 INR"
+    );
+    assert_eq!(
+        crate::notify::sms::sms_body(&escalated(), None),
+        "ESCALATED, STILL CRITICAL: Exotel primary balance 850.00 INR (below 1,000). balance-alert"
+    );
+    // The webhook's public JSON names the kind.
+    let json = serde_json::to_value(escalated()).unwrap();
+    assert_eq!(json["event"], "escalated");
+    assert_eq!(json["level"], "critical");
 }
