@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
+use serde::Deserialize;
 
 use crate::core::runway::{self, Runway};
 use crate::notify::forecast::{duration_words, money};
@@ -132,10 +133,30 @@ pub fn line(account: &str, reading: &Reading, need: Decimal, v: &Verdict) -> Str
     )
 }
 
+/// The daemon's `/api/v1/status`, as far as preflight reads it (the documented shape,
+/// `web::view::Status`, of which only these fields matter here).
+#[derive(Debug, Deserialize)]
+struct Status {
+    accounts: Vec<StatusAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusAccount {
+    name: String,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    balance: Option<Decimal>,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    last_success_at: Option<Timestamp>,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    burn_per_day: Option<Decimal>,
+}
+
 /// The daemon's reading of `account` from its status API (with the web client's TLS
 /// and basic auth, SPEC §13), if it answers and has one.
 async fn ask_daemon(config: &config::Config, account: &str) -> Result<Option<Reading>, String> {
-    let status = crate::web::commands::fetch_live_status(config).await?;
+    let status: Status = crate::web::commands::fetch_live_status(config).await?;
     let Some(a) = status.accounts.into_iter().find(|a| a.name == account) else {
         return Ok(None);
     };

@@ -153,11 +153,11 @@ events = ["alert", "resolved", "topped_up"]
     // The metrics while known.
     let text = metrics(port).await;
     assert!(
-        text.contains("balance_alert_runway_seconds{account=\"primary\"}"),
+        text.contains("balance_alert_runway_seconds{account=\"primary\",provider=\"exotel\"}"),
         "{text}"
     );
     assert!(
-        text.contains("balance_alert_burn_rate_per_day{account=\"primary\",currency=\"INR\"}"),
+        text.contains("balance_alert_burn_rate_per_day{account=\"primary\",provider=\"exotel\",currency=\"INR\"}"),
         "{text}"
     );
 
@@ -448,9 +448,9 @@ async fn preflight_asks_the_daemon_first_and_falls_back_when_stale() {
         ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "version": "x",
             "accounts": [
-                {"name": "other", "balance": "1.00", "currency": "INR", "last_success": fresh},
+                {"name": "other", "balance": "1.00", "currency": "INR", "last_success_at": fresh},
                 {"name": "primary", "balance": "50000.00", "currency": "INR",
-                 "last_success": at, "burn_per_day": "1000", "runway_seconds": 4_320_000}
+                 "last_success_at": at, "burn_per_day": "1000", "runway_seconds": 4_320_000}
             ]
         }))
     };

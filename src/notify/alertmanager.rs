@@ -33,8 +33,8 @@ use tokio::sync::{Notify, watch};
 use toml::Spanned;
 use tracing::{info, warn};
 
-use super::post::{self, Accounts};
 use super::forecast::runway_sentence;
+use super::post::{self, Accounts};
 use super::render::{headline, summary, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, RawDuration, StrList};

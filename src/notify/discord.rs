@@ -14,8 +14,8 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::post;
 use super::forecast::summary_lines;
+use super::post;
 use super::render::{SIGNATURE, facts, headline, shorten, summary};
 use super::teams::{self, TeamsConfig};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};

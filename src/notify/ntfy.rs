@@ -11,8 +11,8 @@ use std::sync::Arc;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::post;
 use super::forecast::summary_lines;
+use super::post;
 use super::render::{headline, text_body};
 
 /// Characters of a summary's body: a `₹` is 3 bytes, so this keeps under 4,096 bytes.

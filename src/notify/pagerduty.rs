@@ -254,6 +254,13 @@ mod tests {
                     "date_updated": "2026-04-24 10:32:18",
                     "observed_at": "2026-04-24T05:02:18.123456Z",
                     "error": null,
+                    "cause": null,
+                    "burn_per_day": null,
+                    "runway_seconds": null,
+                    "depletes_at": null,
+                    "runway_threshold_seconds": null,
+                    "topup_amount": null,
+                    "burn_window_seconds": null,
                     "instance": null
                 }
             }

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use toml::Spanned;
 
-use super::post;
 use super::forecast::summary_lines;
+use super::post;
 use super::render::{SIGNATURE, facts, headline, summary};
 
 /// Characters of a summary's account list: Teams takes cards of about 28 KB.

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use toml::Spanned;
 
-use super::post;
 use super::forecast::summary_lines;
+use super::post;
 use super::render::{headline, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;

@@ -54,9 +54,11 @@ pub async fn probe_health(config: &Config, timeout: Duration) -> Result<(), Stri
         .map_err(|e| e.to_string())
 }
 
-/// The status from the running daemon only (`preflight`: a state file's balance is no
-/// fresher than its own request would be).
-pub async fn fetch_live_status(config: &Config) -> Result<Status, String> {
+/// The status from the running daemon only, read as `T` (`preflight` reads the few
+/// fields it needs; a state file's balance is no fresher than its own request would be).
+pub async fn fetch_live_status<T: serde::de::DeserializeOwned>(
+    config: &Config,
+) -> Result<T, String> {
     let client = client(config)?;
     let body = client
         .send(client.request(reqwest::Method::GET, "/api/v1/status"))

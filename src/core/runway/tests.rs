@@ -173,10 +173,11 @@ fn points_draw_each_bucket_s_newest_balance_and_end_on_the_newest_sample() {
     assert_eq!(all.len(), BUCKETS);
     let last = all.last().unwrap();
     assert_eq!((last.at, last.balance), (at(9000), h.last_balance()));
-    // The bucket before the head: its newest sample (k = 298) at the bucket's end.
+    // The bucket before the head (buckets align to unix minutes, `at` is 20 s past
+    // one): its newest sample (k = 299, at 8970) drawn at the bucket's end.
     let before = all[all.len() - 2];
-    assert_eq!(before.at, at(8999));
-    assert_eq!(before.balance, cents(100_000 - 298 * 100));
+    assert_eq!(before.at, at(8979));
+    assert_eq!(before.balance, cents(100_000 - 299 * 100));
     assert!(all.windows(2).all(|w| w[0].at < w[1].at));
     // Fewer points: merged buckets, still ending on the newest sample.
     let few = h.points(16);

@@ -207,12 +207,82 @@ fn the_summary_sms_fits_one_segment_worst_first() {
     let text = slack.to_string();
     assert!(text.contains("low CRITICAL"), "{text}");
     // Webhook: the documented shape.
-    let body: serde_json::Value =
-        serde_json::from_str(&crate::notify::webhook::webhook_body(&event, &kolkata_ctx())).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&crate::notify::webhook::webhook_body(
+        &event,
+        &kolkata_ctx(),
+    ))
+    .unwrap();
     assert_eq!(body["event"], "summary");
     assert_eq!(body["accounts"].as_array().unwrap().len(), 10_002);
     assert_eq!(body["accounts"][10_000]["account"], "low");
     assert_eq!(body["accounts"][10_000]["runway_seconds"], 7_200);
     assert_eq!(body["accounts"][10_000]["spend_24h"], "10.00");
     assert!(body.get("at").is_some());
+    // The channels of SPEC §11.1: worst first within each one's limit, never cut mid-list.
+    let ctx = kolkata_ctx();
+    let discord = crate::notify::discord::discord_payload(&event, &ctx);
+    let description = discord["embeds"][0]["description"].as_str().unwrap();
+    assert!(description.starts_with("10002 accounts"), "{description}");
+    assert!(description.contains("low CRITICAL") && description.ends_with("more ok."));
+    assert!(
+        discord["embeds"][0]["fields"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let teams = crate::notify::teams::teams_payload(&event, &ctx).to_string();
+    assert!(
+        teams.contains("low CRITICAL") && teams.contains("more ok."),
+        "{teams}"
+    );
+    let telegram =
+        crate::notify::telegram::telegram_body(&event, &ctx, &serde_json::json!(1))["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert!(telegram.chars().count() <= 4096 && telegram.ends_with("more ok."));
+    let ntfy = crate::notify::ntfy::ntfy_request(&event, &ctx).body;
+    assert!(ntfy.len() <= 4096 && ntfy.contains("low CRITICAL") && ntfy.ends_with("more ok."));
+    // PagerDuty: informational, resolved at once, under its own key.
+    let pd = crate::notify::pagerduty::pagerduty_body(&event, &ctx, "", "k");
+    assert_eq!(pd["dedup_key"], "balance-alert/summary");
+    assert_eq!(pd["payload"]["severity"], "info");
+}
+
+#[test]
+fn paging_channels_carry_runway_alerts_and_top_ups() {
+    let runway = Event {
+        level: Level::Warning,
+        threshold: None,
+        cause: Some(crate::core::Cause::Runway),
+        runway_threshold_seconds: Some(4 * 86_400),
+        ..draining()
+    };
+    let ctx = kolkata_ctx();
+    // A runway alert is the account's balance incident, saying which latch it was.
+    let pd = crate::notify::pagerduty::pagerduty_body(&runway, &ctx, "exotel", "k");
+    assert_eq!(pd["dedup_key"], "balance-alert/exotel/acme/balance");
+    assert_eq!(pd["event_action"], "trigger");
+    assert_eq!(pd["payload"]["severity"], "warning");
+    assert_eq!(pd["payload"]["custom_details"]["cause"], "runway");
+    assert!(
+        pd["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("runs out soon")
+    );
+    let topped = Event {
+        event: crate::core::EventKind::ToppedUp,
+        level: Level::Ok,
+        topup_amount: Some(dec("10000.00")),
+        ..draining()
+    };
+    let pd = crate::notify::pagerduty::pagerduty_body(&topped, &ctx, "exotel", "k");
+    assert_eq!(pd["dedup_key"], "balance-alert/exotel/acme/topup");
+    assert_eq!(pd["payload"]["severity"], "info");
+    // Chat channels say the future too.
+    let discord = crate::notify::discord::discord_payload(&runway, &ctx).to_string();
+    assert!(discord.contains("2 days 15 hours"), "{discord}");
+    let ntfy = crate::notify::ntfy::ntfy_request(&topped, &ctx).body;
+    assert!(ntfy.contains("Topped up by 10,000.00 INR."), "{ntfy}");
 }
