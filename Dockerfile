@@ -55,7 +55,7 @@ COPY --from=build --chown=65532:65532 /state /var/lib/balance-alert
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     BALANCE_ALERT_CONFIG=/etc/balance-alert/config.toml
 USER 65532:65532
-# state_file = "/var/lib/balance-alert/state.json" (the default) lives here.
+# state_file = "/var/lib/balance-alert/state.db" (the default) lives here.
 VOLUME ["/var/lib/balance-alert"]
 # /metrics and /healthz when the config sets listen = "0.0.0.0:9184".
 EXPOSE 9184

@@ -217,13 +217,14 @@ fn main() {
         // then the page (runway figures are not known yet here, so no forecast lines).
         let now: Timestamp = "2026-12-03T04:00:00Z".parse().unwrap();
         let (config, state, samples) = daemon_inputs(now);
+        let live_state = balance_alert::state::State::from(state);
         ok &= report(
             "status/build+render",
             measure(|| {
                 let status =
                     balance_alert::web::snapshot::status(&balance_alert::web::snapshot::Inputs {
                         config: &config,
-                        state: &state,
+                        state: &live_state,
                         histories: &samples,
                         activity: None,
                         now,

@@ -8,8 +8,8 @@
 //!   been polled at least once (and again at the end);
 //! - the latency from the simulated Exotel handing over a response that crosses a
 //!   threshold to the webhook POST for it arriving at the receiver;
-//! - the state file's size and how long serializing and writing it take, since every
-//!   crossing rewrites it before the message leaves.
+//! - the state database's size (each crossing writes only its own rows; the size is
+//!   what start-up reads).
 //!
 //! ```text
 //! cargo run --profile bench --example load -- 1
@@ -25,8 +25,8 @@
 //! (run the daemon on a current-thread runtime instead of the production 2 workers).
 //!
 //! Every account has a 7-day runway window and starts with a full 7 days of 60 s
-//! samples in its history (written to the sample file before the daemon starts, which
-//! loads it as after a restart): the §15 row "10,000 accounts with a 7-day runway window
+//! samples in its history (written to the state database before the daemon starts,
+//! which loads it as after a restart): the §15 row "10,000 accounts with a 7-day runway window
 //! of 60 s samples".
 //!
 //! RSS includes the harness itself (the two servers, their thread and its bookkeeping);
@@ -226,7 +226,8 @@ fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -
 /// The runway window every account uses: the §15 memory row's 7 days.
 const HISTORY_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 
-/// Writes the sample file the daemon loads at start: for every account a full
+/// Writes the runway histories the daemon loads at start into its state database,
+/// through the real store (one `samples` row per account): for every account a full
 /// `HISTORY_WINDOW` of 60 s samples (a steady drain of 1 INR a minute ending at 9,000),
 /// pushed one by one through the real downsampling. Returns how many samples each has.
 fn write_histories(dir: &std::path::Path, names: &[String]) -> usize {
@@ -244,20 +245,24 @@ fn write_histories(dir: &std::path::Path, names: &[String]) -> usize {
     }
     // Every account gets the same (fully pushed) history; pushing 10,080 samples for
     // each of 10,000 accounts only makes the harness slower, not the daemon bigger.
-    let all: std::collections::BTreeMap<&String, &History> =
-        names.iter().map(|n| (n, &one)).collect();
-    let bytes = serde_json::to_vec(&all).expect("histories serialize");
-    std::fs::write(
-        balance_alert::state::samples_path(&dir.join("state.json")),
-        &bytes,
-    )
-    .expect("write sample file");
+    let db = dir.join("state.db");
+    let (store, _) = balance_alert::state::Store::open(&db, now).expect("open the state database");
+    for name in names {
+        store.with_history(name, |h| *h = Some(one.clone()));
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            store.flush_samples().await.expect("write the histories");
+            store.close().await;
+        });
     println!(
-        "sample file: {} accounts × {} samples (7 days at 60 s) in {} buckets, {:.2} MiB",
+        "histories: {} accounts × {} samples (7 days at 60 s) in {} buckets, {:.2} MiB of database",
         names.len(),
         minutes + 1,
         balance_alert::core::runway::BUCKETS,
-        bytes.len() as f64 / (1024.0 * 1024.0)
+        std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / (1024.0 * 1024.0)
     );
     minutes as usize + 1
 }
@@ -281,7 +286,7 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
     Config {
         path: dir.join("config.toml"),
         daemon: DaemonConfig {
-            state_file: dir.join("state.json"),
+            state_file: dir.join("state.db"),
             listen: None,
             log_format: LogFormat::Text,
             give_up_after: Duration::from_secs(3600),
@@ -438,21 +443,13 @@ fn main() {
             let _ = tokio::time::timeout(Duration::from_secs(1), peers.posted.notified()).await;
         }
         report_rss(&format!("after {crossings} crossings"));
-        // Every crossing rewrites the whole state file before the message is sent, so
-        // its size is what the crossing latency grows with: time the two halves of
-        // that write (serializing under the state lock, then the atomic write + fsync).
-        let t = Instant::now();
-        let bytes = serde_json::to_vec(&*ready.store.lock()).expect("state serializes");
-        let serialize = t.elapsed();
-        let scratch = dir.join("scratch.json");
-        let t = Instant::now();
-        balance_alert::state::write_atomic(&scratch, &bytes).expect("scratch write");
-        let write = t.elapsed();
+        // Each crossing writes only its own rows (one account, one outbox row per
+        // channel); the database's size says what start-up has to read.
+        let db = ready.store.path().to_path_buf();
+        let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
         println!(
-            "state.json is {:.2} MiB ({total} accounts): serialize {:.2} ms, write+fsync {:.2} ms",
-            bytes.len() as f64 / (1024.0 * 1024.0),
-            serialize.as_secs_f64() * 1e3,
-            write.as_secs_f64() * 1e3
+            "state database is {:.2} MiB ({total} accounts)",
+            size as f64 / (1024.0 * 1024.0)
         );
         let _ = stop_tx.send(());
         daemon.await.expect("daemon task").expect("daemon run");

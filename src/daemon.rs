@@ -8,10 +8,15 @@
 //! dropping its `mpsc::Sender`. Deliveries in flight get `[daemon] shutdown_grace` to
 //! finish; whatever is still pending stays in the persisted outbox for the next start.
 //!
+//! Files: `poll.rs` (the account tasks), `commit.rs` (a poll's result to state and
+//! outbox), `worker.rs` (the channel workers), `control.rs` (spawning, reload, the
+//! flushers and the stop), `paging.rs` (escalation and quiet hours); this file wires
+//! them in [`run`].
+//!
 //! Per-poll work is kept small: parse, evaluate, and a state write only when something
 //! that must survive a crash changed (a level, a latch, a reminder time, the outbox).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -25,6 +30,7 @@ use tracing::{debug, error, info, warn};
 use crate::Clock;
 use crate::core::evaluate::{self, AccountState, Emitted, Observation, Policy};
 use crate::core::{ErrorClass, Event, EventKind, new_event_id, routing, snooze};
+use crate::delivery::{self, Pick, Queue};
 use crate::health::{self, Heartbeat, Heartbeats};
 use crate::metrics::Metrics;
 use crate::notify::{self, Channel, Notifier, RenderCtx};
@@ -34,11 +40,20 @@ use crate::settings::{ChannelConfig, Config};
 use crate::state::{Opened, OutboxEntry, StateError, Store};
 use crate::web::{self, activity::Activity, live::Live, view::Delivery, view::DeliveryResult};
 
+mod commit;
+mod control;
 mod paging;
+mod poll;
+mod worker;
+
+use commit::{build_event, decimal_to_f64};
+use control::{policy, restore_mirror};
+use poll::{AccountTask, sleep_until_opt};
+use worker::Worker;
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
-/// How often the sample history is flushed.
+/// How often the runway histories (and last balances) are flushed.
 const SAMPLE_FLUSH_EVERY: Duration = Duration::from_secs(60);
 /// Delivery retries start at 1 s and double up to this.
 const MAX_DELIVERY_BACKOFF: Duration = Duration::from_secs(300);
@@ -185,15 +200,7 @@ pub async fn run(
 
     let (store, opened) = Store::open(&config.daemon.state_file, clock.now())?;
     let store = Arc::new(store);
-    match &opened {
-        Opened::Fresh => info!(path = %store.path().display(), "no saved state; starting fresh"),
-        Opened::Restored => info!(path = %store.path().display(), "restored saved state"),
-        Opened::MovedAside(aside) => warn!(
-            path = %store.path().display(),
-            moved_to = %aside.display(),
-            "state file was corrupt; moved it aside and starting fresh"
-        ),
-    }
+    log_opened(&store, &opened);
 
     let metrics = Metrics::new();
     let heartbeats = Heartbeats::new();
@@ -218,68 +225,11 @@ pub async fn run(
 
     // Reconcile saved state with the config: forget removed accounts, drop deliveries
     // for removed channels (saying how many), hand the rest to their workers in order.
-    let mut pending: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
-    {
-        let mut state = store.lock();
-        state
-            .accounts
-            .retain(|name, _| config.account(name).is_some());
-        let mut dropped: HashMap<String, usize> = HashMap::new();
-        let mut outbox = std::mem::take(&mut state.outbox);
-        outbox.sort_by_key(|e| e.seq);
-        for entry in outbox {
-            if entry.is_held() && config.channel(&entry.channel).is_some() {
-                // Waits for the release task, not for a worker.
-                state.outbox.push(entry);
-                continue;
-            }
-            if config.channel(&entry.channel).is_some() {
-                pending
-                    .entry(entry.channel.clone())
-                    .or_default()
-                    .push(entry.clone());
-                state.outbox.push(entry);
-            } else {
-                *dropped.entry(entry.channel).or_default() += 1;
-            }
-        }
-        for entries in pending.values_mut() {
-            let kept = without_superseded_reminders(std::mem::take(entries));
-            *entries = kept.into();
-        }
-        let kept: std::collections::HashSet<u64> =
-            pending.values().flatten().map(|e| e.seq).collect();
-        state
-            .outbox
-            .retain(|e| e.is_held() || kept.contains(&e.seq));
-        for (channel, count) in dropped {
-            warn!(
-                channel,
-                count, "dropping pending deliveries for a channel no longer configured"
-            );
-        }
-        for (name, record) in &state.accounts {
-            // Kept accounts only (see the retain above).
-            let Some(provider) = config.account(name).map(|a| a.provider_name()) else {
-                continue;
-            };
-            metrics.set_level(name, provider, record.eval.level);
-            if let Some(last) = &record.eval.last {
-                let balance = decimal_to_f64(last.balance);
-                metrics.set_balance(name, provider, &last.currency, balance);
-                metrics.set_last_success(name, provider, last.observed_at);
-                metrics.set_runway(name, provider, &last.currency, &record.eval.estimate);
-            }
-        }
-        metrics.set_outbox_pending(state.outbox.len());
-        if !state.outbox.is_empty() {
-            info!(pending = state.outbox.len(), "resuming pending deliveries");
-        }
+    let mut pending = reconcile(&store, &config, &metrics);
+    if let Err(e) = store.save().await {
+        // Not fatal: the daemon runs from memory and says so (SPEC §17).
+        debug!(error = %e, "cannot write the reconciled state");
     }
-    store.retain_histories(|name| config.account(name).is_some());
-    store.mark_dirty();
-    // Fails fast when the state directory is not writable.
-    store.save().await?;
 
     // Bind before any task starts: a taken port must stop the start cleanly.
     // TLS files are read now: a bad certificate stops the start, not the first request.
@@ -335,6 +285,7 @@ pub async fn run(
         daemon.spawn_account(setup);
     }
     daemon.spawn_sample_flusher();
+    daemon.spawn_state_watcher();
     if let Some(at) = daemon.config.daemon.summary_at {
         let tz = daemon
             .config
@@ -442,12 +393,120 @@ pub async fn run(
     {
         warn!("some tasks did not stop in time; saving state anyway");
     }
-    store.save_all().await?;
-    info!(
-        pending = store.lock().outbox.len(),
-        "state saved; pending deliveries will resume at the next start"
-    );
+    let pending = store.lock().outbox().len();
+    match store.save_all().await {
+        Ok(()) => info!(
+            pending,
+            "state saved; pending deliveries will resume at the next start"
+        ),
+        Err(e) => {
+            error!(
+                error = %e,
+                pending,
+                "cannot save the state at shutdown; what is only in memory is lost"
+            );
+            store.close().await;
+            return Err(e.into());
+        }
+    }
+    store.close().await;
     Ok(())
+}
+
+/// Says in the log what opening the state found.
+fn log_opened(store: &Store, opened: &Opened) {
+    let path = store.path().display();
+    match opened {
+        Opened::Fresh => info!(path = %path, "no saved state; starting fresh"),
+        Opened::Restored => info!(path = %path, "restored saved state"),
+        Opened::Imported(kept) => {
+            info!(path = %path, kept_as = %kept.display(), "imported the JSON state of an earlier version")
+        }
+        Opened::Salvaged {
+            aside,
+            reason,
+            accounts,
+            deliveries,
+        } => warn!(
+            path = %path,
+            moved_to = %aside.display(),
+            problem = %reason,
+            accounts,
+            deliveries,
+            "state database was damaged; moved it aside and carried over what could be read"
+        ),
+        Opened::MemoryOnly(reason) => error!(
+            path = %path,
+            %reason,
+            "cannot persist state; monitoring goes on from memory (levels and pending \
+             messages are lost if the daemon stops before the disk is fixed)"
+        ),
+    }
+}
+
+/// Forgets accounts (and runway histories) no longer configured, drops deliveries for
+/// removed channels (saying how many), and returns the rest by channel, oldest first.
+fn reconcile(
+    store: &Store,
+    config: &Config,
+    metrics: &Metrics,
+) -> HashMap<String, Vec<OutboxEntry>> {
+    let gone: Vec<String> = store
+        .lock()
+        .accounts
+        .keys()
+        .filter(|name| config.account(name).is_none())
+        .cloned()
+        .collect();
+    for name in gone {
+        store.forget(&name);
+    }
+    store.retain_histories(|name| config.account(name).is_some());
+    let mut state = store.lock();
+    let mut dropped: HashMap<String, usize> = HashMap::new();
+    state.retain_outbox(|e| {
+        let keep = config.channel(&e.channel).is_some();
+        if !keep {
+            *dropped.entry(e.channel.clone()).or_default() += 1;
+        }
+        keep
+    });
+    for (channel, count) in dropped {
+        warn!(
+            channel,
+            count, "dropping pending deliveries for a channel no longer configured"
+        );
+    }
+    let mut pending: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
+    // Held entries wait for the release task, not for a worker.
+    for entry in state.outbox().values().filter(|e| !e.is_held()) {
+        pending
+            .entry(entry.channel.clone())
+            .or_default()
+            .push(entry.clone());
+    }
+    for (name, record) in &state.accounts {
+        // Kept accounts only (the rest were forgotten above).
+        let Some(provider) = config.account(name).map(|a| a.provider_name()) else {
+            continue;
+        };
+        metrics.set_level(name, provider, record.eval.level);
+        if let Some(last) = &record.eval.last {
+            let balance = decimal_to_f64(last.balance);
+            metrics.set_balance(name, provider, &last.currency, balance);
+            metrics.set_last_success(name, provider, last.observed_at);
+            metrics.set_runway(name, provider, &last.currency, &record.eval.estimate);
+        }
+    }
+    metrics.set_outbox_pending(state.outbox().len());
+    metrics.set_outbox_held(paging::held_count(&state));
+    if !state.outbox().is_empty() {
+        info!(
+            pending = state.outbox().len(),
+            "resuming pending deliveries"
+        );
+    }
+    pending
 }
 
 async fn recv_reload(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
@@ -493,1112 +552,10 @@ fn build_channels(config: &Config) -> Result<Vec<BuiltChannel>, RunError> {
         .collect()
 }
 
-impl Daemon {
-    fn shutdown_handle(&self) -> Shutdown {
-        Shutdown::new(self.notify_shutdown.subscribe())
-    }
-
-    fn spawn_account(&mut self, setup: AccountSetup) {
-        let name = setup.config.name.clone();
-        self.shared
-            .metrics
-            .register_account(&name, setup.config.provider_name());
-        let (tx, rx) = watch::channel(setup);
-        let task = AccountTask {
-            shared: self.shared.clone(),
-            setup: rx,
-            shutdown: self.shutdown_handle(),
-            _done: self.complete_tx.clone(),
-        };
-        tokio::spawn(task.run());
-        self.accounts.insert(name, tx);
-    }
-
-    fn spawn_worker(
-        &mut self,
-        config: Arc<ChannelConfig>,
-        channel: Arc<Channel>,
-        initial: Vec<OutboxEntry>,
-    ) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.shared.metrics.register_channel(&config.name);
-        let worker = Worker {
-            heartbeat: self
-                .shared
-                .heartbeats
-                .register(format!("channel {}", config.name)),
-            shared: self.shared.clone(),
-            name: config.name.clone(),
-            channel,
-            queue: initial.into(),
-            attempts: 0,
-            not_before: Instant::now(),
-            rx,
-            shutdown: self.shutdown_handle(),
-            _done: self.complete_tx.clone(),
-        };
-        tokio::spawn(worker.run());
-        self.shared
-            .routes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(config.name.clone(), Route { config, tx });
-    }
-
-    fn spawn_sample_flusher(&self) {
-        let shared = self.shared.clone();
-        let mut shutdown = self.shutdown_handle();
-        let done = self.complete_tx.clone();
-        tokio::spawn(async move {
-            let heartbeat = shared.heartbeats.register("sample flusher");
-            loop {
-                heartbeat.expect_back_within(SAMPLE_FLUSH_EVERY + HEARTBEAT_SLACK);
-                tokio::select! {
-                    _ = tokio::time::sleep(SAMPLE_FLUSH_EVERY) => {}
-                    _ = shutdown.recv() => break,
-                }
-                if let Err(e) = shared.store.flush_samples().await {
-                    warn!(error = %e, "cannot write the sample history");
-                }
-                // Last balances and request times (the rate floor across a crash).
-                if let Err(e) = shared.store.save_touched().await {
-                    warn!(error = %e, "cannot write the state file");
-                    shared.metrics.inc_state_write_error();
-                }
-            }
-            drop(done);
-        });
-    }
-
-    /// The daily summary (SPEC §9.6): sleeps until the next `summary_at`, then queues
-    /// one `summary` per channel that wants it. Due times are computed from the wall
-    /// clock each time, so a summary that fell due while the daemon was down is skipped.
-    fn spawn_summary(&self, at: jiff::civil::Time, tz: jiff::tz::TimeZone) {
-        let shared = self.shared.clone();
-        let mut shutdown = self.shutdown_handle();
-        let done = self.complete_tx.clone();
-        tokio::spawn(async move {
-            let heartbeat = shared.heartbeats.register("daily summary");
-            let mut due = crate::summary::next_due(shared.clock.now(), at, &tz);
-            info!(next = %due, "daily summary scheduled");
-            loop {
-                let wait = Duration::try_from(due.duration_since(shared.clock.now()))
-                    .unwrap_or(Duration::ZERO);
-                // Wake at least hourly: the wall clock may step, and the heartbeat
-                // must not look stuck for a day.
-                let nap = wait.min(Duration::from_secs(3600));
-                heartbeat.expect_back_within(nap + HEARTBEAT_SLACK);
-                tokio::select! {
-                    _ = tokio::time::sleep(nap) => {}
-                    _ = shutdown.recv() => break,
-                }
-                if shared.clock.now() < due {
-                    continue;
-                }
-                shared.send_summaries(due).await;
-                due = crate::summary::next_due(due.max(shared.clock.now()), at, &tz);
-            }
-            drop(done);
-        });
-    }
-
-    /// SIGHUP: read the config again. An invalid file changes nothing; a valid one is
-    /// applied without losing any account's level or any pending delivery.
-    async fn reload(&mut self) {
-        let path = self.config.path.clone();
-        let new = match crate::settings::load(&path) {
-            Ok(new) => new,
-            Err(e) => {
-                error!(error = %e, "config reload refused; the running config stays in force");
-                self.shared.metrics.set_reload_success(false);
-                return;
-            }
-        };
-        let built = build_clients(&new).and_then(|c| Ok((c, build_channels(&new)?)));
-        let (clients, channels) = match built {
-            Ok(b) => b,
-            Err(e) => {
-                error!(error = %e, "config reload refused; the running config stays in force");
-                self.shared.metrics.set_reload_success(false);
-                return;
-            }
-        };
-        for warning in &new.warnings {
-            warn!("{warning}");
-        }
-        if new.daemon != self.config.daemon {
-            warn!("changes to [daemon] need a restart; they are not applied by a reload");
-        }
-
-        // Channels first, so the accounts' new `notify` lists find their workers.
-        let removed: Vec<String> = {
-            let routes = self.shared.routes.read().unwrap_or_else(|p| p.into_inner());
-            routes
-                .keys()
-                .filter(|name| new.channel(name).is_none())
-                .cloned()
-                .collect()
-        };
-        for name in &removed {
-            self.shared
-                .routes
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(name);
-            let dropped = {
-                let mut state = self.shared.store.lock();
-                let before = state.outbox.len();
-                state.outbox.retain(|e| &e.channel != name);
-                before - state.outbox.len()
-            };
-            if dropped > 0 {
-                warn!(channel = %name, count = dropped, "channel removed by reload; dropping its pending deliveries");
-            }
-        }
-        for (config, channel) in channels {
-            let existing = {
-                let mut routes = self
-                    .shared
-                    .routes
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner());
-                match routes.get_mut(&config.name) {
-                    Some(route) => {
-                        let changed = route.config != config;
-                        route.config = config.clone();
-                        if changed {
-                            let _ = route.tx.send(WorkerMsg::Reconfigure(channel.clone()));
-                        }
-                        true
-                    }
-                    None => false,
-                }
-            };
-            if !existing {
-                self.spawn_worker(config, channel, Vec::new());
-            }
-        }
-
-        // Accounts: removed ones are forgotten, kept ones re-evaluated at once, new
-        // ones start polling.
-        let gone: Vec<String> = self
-            .accounts
-            .keys()
-            .filter(|name| new.account(name).is_none())
-            .cloned()
-            .collect();
-        for name in gone {
-            // Dropping the sender ends the task.
-            self.accounts.remove(&name);
-            self.shared.store.forget(&name);
-            self.shared.metrics.forget_account(&name);
-            self.shared.activity.forget_account(&name);
-            info!(account = %name, "account removed by reload; its state is forgotten");
-        }
-        for setup in clients {
-            match self.accounts.get(&setup.config.name) {
-                Some(tx) => {
-                    tx.send_replace(setup);
-                }
-                None => self.spawn_account(setup),
-            }
-        }
-
-        *self
-            .shared
-            .accounts
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = new.accounts.clone();
-        let new_daemon = std::mem::replace(&mut self.config.daemon, new.daemon.clone());
-        self.config = Config {
-            daemon: new_daemon,
-            ..new
-        };
-        if let Some(live) = &self.live {
-            live.set_config(Arc::new(self.config.clone()));
-        }
-        self.shared.store.mark_dirty();
-        if let Err(e) = self.shared.store.save().await {
-            error!(error = %e, "cannot save state after reload");
-            self.shared.metrics.inc_state_write_error();
-        }
-        self.shared
-            .metrics
-            .set_outbox_pending(self.shared.store.lock().outbox.len());
-        self.shared.metrics.set_reload_success(true);
-        // Quiet hours may have changed: re-plan the held messages.
-        self.shared.paging.wake.notify_one();
-        info!(
-            accounts = self.accounts.len(),
-            channels = self.config.channels.len(),
-            "config reloaded"
-        );
-    }
-}
-
-/// A channel that mirrors state (Alertmanager) starts with each account's standing
-/// alerts as the saved state has them, so a restart keeps re-posting them (SPEC §11.1).
-fn restore_mirror(
-    config: &Config,
-    store: &Store,
-    channel: &str,
-    sender: &Channel,
-    render: &RenderCtx,
-) {
-    if !sender.mirrors_state() {
-        return;
-    }
-    let now = Timestamp::now();
-    let state = store.lock();
-    let mut standing = Vec::new();
-    for (name, record) in &state.accounts {
-        let Some(account) = config.account(name) else {
-            continue;
-        };
-        let eval = &record.eval;
-        if eval.level != crate::core::Level::Ok && record.routing.alerted.contains(channel) {
-            let emitted = Emitted::standing(EventKind::Reminder, eval, &policy(account));
-            standing.push(build_event(account, eval, &emitted, now));
-        }
-        if eval.monitor_failing && record.routing.failing.contains(channel) {
-            let emitted = Emitted::plain(EventKind::MonitorFailing, eval.level, None);
-            standing.push(build_event(account, eval, &emitted, now));
-        }
-    }
-    drop(state);
-    sender.restore(&standing, render);
-}
-
-/// The evaluator settings for an account.
-fn policy(account: &AccountConfig) -> Policy {
-    Policy {
-        thresholds: account.thresholds,
-        repeat_every: account.repeat_every,
-        blind_after: account.blind_after,
-        runway: account.runway,
-        topup_min: Some(account.topup_min),
-    }
-}
-
-/// The parts of an account's state whose change must reach disk before anything is
-/// sent. The last balance and error text are not among them: they change every poll.
-fn must_persist(old: &AccountState, new: &AccountState) -> bool {
-    old.warning_active != new.warning_active
-        || old.critical_active != new.critical_active
-        || old.level != new.level
-        || old.last_notice_at != new.last_notice_at
-        || old.failing_since != new.failing_since
-        || old.monitor_failing != new.monitor_failing
-}
-
-impl Shared {
-    /// Stores an account's new state and turns its events into outbox entries: routed,
-    /// persisted, then handed to the channel workers.
-    async fn commit(
-        &self,
-        account: &AccountConfig,
-        new: AccountState,
-        emitted: Vec<Emitted>,
-        polled_at: Option<Timestamp>,
-        setup: &watch::Receiver<AccountSetup>,
-    ) {
-        let now = self.clock.now();
-        let (entries, dirty, pending) = {
-            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-            let mut guard = self.store.lock();
-            // A reload drops the account's sender before it forgets the account under
-            // this lock, so checked here a late result can never bring it back.
-            if setup.has_changed().is_err() {
-                return;
-            }
-            let state = &mut *guard;
-            let record = state.accounts.entry(account.name.clone()).or_default();
-            // A snooze silences reminders until it expires or the level changes.
-            let mut emitted = emitted;
-            let before = emitted.len();
-            let snooze_ended = snooze::settle(&mut record.snooze, new.level, now, &mut emitted);
-            if emitted.len() < before {
-                info!(account = %account.name, "reminder skipped: the account is snoozed");
-            }
-            if let Some(why) = snooze_ended {
-                info!(account = %account.name, reason = why.as_str(), "snooze ended");
-            }
-            let dirty =
-                must_persist(&record.eval, &new) || !emitted.is_empty() || snooze_ended.is_some();
-            if polled_at.is_some() {
-                record.last_poll_at = polled_at;
-            }
-            record.eval = new;
-            let due = paging::tick(account, record, now);
-            let dirty = dirty || !due.is_empty();
-            let channels: Vec<&ChannelConfig> = account
-                .notify
-                .iter()
-                .filter_map(|n| routes.get(n).map(|r| &*r.config))
-                .collect();
-            // Follow-ups and monitor_failing may reach channels beyond the account's
-            // own (SPEC §5); routing picks from all of them.
-            let mut everyone: Vec<&ChannelConfig> = routes.values().map(|r| &*r.config).collect();
-            everyone.sort_by(|a, b| a.name.cmp(&b.name));
-            let mut entries = Vec::new();
-            let mut held = 0usize;
-            // The steps that fell due follow the poll's own events (SPEC §12).
-            let emitted = emitted
-                .into_iter()
-                .map(|e| (e, None))
-                .chain(due.into_iter().map(|d| {
-                    // Says which latch holds the level now: amount or runway (SPEC §9.2).
-                    let escalated = Emitted {
-                        level: d.level,
-                        ..Emitted::standing(EventKind::Escalated, &record.eval, &policy(account))
-                    };
-                    (escalated, Some(d.to))
-                }));
-            for (emitted, to) in emitted {
-                let event = build_event(account, &record.eval, &emitted, now);
-                let severity = routing::severity(emitted.kind, emitted.level);
-                let targets = match to {
-                    Some(to) => routing::route_escalation(&to, &everyone, &mut record.routing),
-                    None => routing::route(
-                        emitted.kind,
-                        severity,
-                        &channels,
-                        &everyone,
-                        &mut record.routing,
-                    ),
-                };
-                info!(
-                    account = %account.name,
-                    provider = account.provider_name(),
-                    event = emitted.kind.as_str(),
-                    level = %emitted.level,
-                    // Values, not Debug: a plain decimal and a comma-joined list read the
-                    // same in text and JSON (jq, Loki), and an absent balance is omitted.
-                    balance = event.balance.map(tracing::field::display),
-                    channels = %targets.join(","),
-                    "event"
-                );
-                self.activity.event(
-                    &account.name,
-                    now,
-                    emitted.kind.as_str(),
-                    emitted.level,
-                    event.balance,
-                    targets.clone(),
-                );
-                for channel in targets {
-                    let held_until = paging::hold_until(
-                        &self.paging,
-                        &routes,
-                        &channel,
-                        emitted.kind,
-                        severity,
-                        now,
-                    );
-                    if held_until.is_none() {
-                        held += paging::drop_superseded_held(
-                            &mut state.outbox,
-                            &channel,
-                            &account.name,
-                            emitted.kind,
-                        );
-                    }
-                    let entry = OutboxEntry {
-                        seq: state.next_seq,
-                        channel,
-                        created_at: now,
-                        event: event.clone(),
-                        held_until,
-                    };
-                    state.next_seq += 1;
-                    state.outbox.push(entry.clone());
-                    match held_until {
-                        Some(until) => {
-                            held += 1;
-                            info!(account = %account.name, channel = %entry.channel, event = emitted.kind.as_str(), until = %until, "held for quiet hours");
-                        }
-                        None => entries.push(entry),
-                    }
-                }
-            }
-            if held > 0 {
-                self.metrics.set_outbox_held(paging::held_count(state));
-                self.paging.wake.notify_one();
-            }
-            (entries, dirty, state.outbox.len())
-        };
-        if !dirty {
-            // Last balance and request time: kept by the next save or the minute flush.
-            self.store.touch_account(&account.name);
-        }
-        if dirty {
-            self.store.mark_account_dirty(&account.name);
-            if let Err(e) = self.store.save().await {
-                // Still send: a message that leaves without being persisted beats one
-                // that never leaves.
-                error!(error = %e, "cannot persist state before delivery");
-                self.metrics.inc_state_write_error();
-            }
-        }
-        self.metrics.set_outbox_pending(pending);
-        if entries.is_empty() {
-            return;
-        }
-        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        for entry in entries {
-            if let Some(route) = routes.get(&entry.channel) {
-                if route.tx.send(WorkerMsg::Enqueue(Box::new(entry))).is_err() {
-                    // The worker is gone (it panicked); the entry stays in the outbox
-                    // and goes out after a restart. /healthz reports the dead task.
-                    error!("delivery worker is not running; message kept in the outbox");
-                }
-            }
-        }
-    }
-
-    /// Queues one `summary` for each channel whose `events` names it, covering every
-    /// account that lists the channel in `notify`: persisted, then handed to the workers.
-    async fn send_summaries(&self, at: Timestamp) {
-        let now = self.clock.now();
-        let accounts = self
-            .accounts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let entries: Vec<OutboxEntry> = {
-            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-            let mut names: Vec<&String> = routes
-                .iter()
-                .filter(|(_, r)| r.config.wants(EventKind::Summary))
-                .map(|(n, _)| n)
-                .collect();
-            names.sort();
-            let mut guard = self.store.lock();
-            let state = &mut *guard;
-            let mut entries = Vec::new();
-            for name in names {
-                let rows: Vec<_> = accounts
-                    .iter()
-                    .filter(|a| a.notify.iter().any(|n| n == name))
-                    .map(|a| crate::summary::row(a, state.accounts.get(&a.name).map(|r| &r.eval)))
-                    .collect();
-                if rows.is_empty() {
-                    continue;
-                }
-                let entry = OutboxEntry {
-                    seq: state.next_seq,
-                    channel: name.clone(),
-                    created_at: now,
-                    event: crate::summary::build(rows, at),
-                    held_until: None,
-                };
-                state.next_seq += 1;
-                state.outbox.push(entry.clone());
-                entries.push(entry);
-            }
-            entries
-        };
-        if entries.is_empty() {
-            return;
-        }
-        info!(channels = entries.len(), "daily summary");
-        self.store.mark_outbox_dirty();
-        if let Err(e) = self.store.save().await {
-            error!(error = %e, "cannot persist the daily summary before delivery");
-            self.metrics.inc_state_write_error();
-        }
-        self.metrics
-            .set_outbox_pending(self.store.lock().outbox.len());
-        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        for entry in entries {
-            if let Some(route) = routes.get(&entry.channel) {
-                let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
-            }
-        }
-    }
-
-    /// Removes delivered (or abandoned) entries from the persisted outbox.
-    async fn remove_from_outbox(&self, seqs: &[u64]) {
-        let pending = {
-            let mut state = self.store.lock();
-            state.outbox.retain(|e| !seqs.contains(&e.seq));
-            state.outbox.len()
-        };
-        self.metrics.set_outbox_pending(pending);
-        self.store.mark_outbox_dirty();
-        if let Err(e) = self.store.save().await {
-            error!(error = %e, "cannot persist the outbox");
-            self.metrics.inc_state_write_error();
-        }
-    }
-}
-
-/// The message for an event, with everything SPEC §4 says it carries.
-fn build_event(
-    account: &AccountConfig,
-    state: &AccountState,
-    emitted: &Emitted,
-    now: Timestamp,
-) -> Event {
-    let last = state.last.as_ref();
-    // Every account message but a failing monitor's tells the future (SPEC §9.3).
-    let tells_future = !matches!(emitted.kind, EventKind::MonitorFailing | EventKind::Test);
-    let estimate = state.estimate;
-    let known = tells_future && estimate.burn_per_day.is_some();
-    Event {
-        cause: emitted.cause,
-        runway_threshold_seconds: emitted.runway_threshold,
-        topup_amount: emitted.topup_amount,
-        burn_per_day: estimate.burn_per_day.filter(|_| known),
-        runway_seconds: estimate.runway.seconds().filter(|_| known),
-        depletes_at: last
-            .and_then(|o| estimate.depletes_at(o.observed_at))
-            .filter(|_| known),
-        burn_window_seconds: Some(estimate.span_seconds).filter(|_| known),
-        accounts: Vec::new(),
-        id: new_event_id(),
-        event: emitted.kind,
-        account: account.name.clone(),
-        provider: account.provider_name().to_owned(),
-        sid: account.sid().to_owned(),
-        level: emitted.level,
-        previous_level: emitted.previous_level,
-        balance: last.map(|o| o.balance),
-        currency: last
-            .map(|o| o.currency.clone())
-            .unwrap_or_else(|| account.fallback_currency().to_string()),
-        threshold: emitted.threshold,
-        pricing_plan: last.and_then(|o| o.pricing_plan.clone()),
-        date_updated: last.and_then(|o| o.date_updated.clone()),
-        observed_at: match (emitted.kind, last) {
-            (EventKind::MonitorFailing, _) | (_, None) => now,
-            (_, Some(o)) => o.observed_at,
-        },
-        error: match emitted.kind {
-            EventKind::MonitorFailing => state.last_error.clone(),
-            _ => None,
-        },
-    }
-}
-
-fn decimal_to_f64(d: rust_decimal::Decimal) -> f64 {
-    use rust_decimal::prelude::ToPrimitive;
-    d.to_f64().unwrap_or(f64::NAN)
-}
-
-/// The wait before the next poll after `failures` consecutive failures (SPEC §2): 60 s
-/// (or `poll_interval` if shorter), doubling, never longer than `poll_interval` unless
-/// a larger `Retry-After` says so, never shorter than the rate floor. `jitter` in
-/// [0, 1) shaves up to 10 % off so retries of many accounts spread out.
-pub fn poll_backoff(
-    failures: u32,
-    poll_interval: Duration,
-    floor: Duration,
-    retry_after: Option<Duration>,
-    jitter: f64,
-) -> Duration {
-    let first = Duration::from_secs(60).min(poll_interval);
-    let doublings = failures.saturating_sub(1).min(20);
-    let grown = first.saturating_mul(1u32 << doublings).min(poll_interval);
-    let wait = grown.mul_f64(1.0 - 0.1 * jitter.clamp(0.0, 1.0)).max(floor);
-    match retry_after {
-        Some(ra) if ra > wait => ra,
-        _ => wait,
-    }
-}
-
-/// The wait before the next delivery attempt: 1 s doubling to 5 min, with jitter, and
-/// never sooner than the peer's `Retry-After`.
-pub fn delivery_backoff(attempts: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(20);
-    let grown = Duration::from_secs(1)
-        .saturating_mul(1u32 << doublings)
-        .min(MAX_DELIVERY_BACKOFF);
-    let wait = grown.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0));
-    match retry_after {
-        Some(ra) if ra > wait => ra,
-        _ => wait,
-    }
-}
-
-struct AccountTask {
-    shared: Arc<Shared>,
-    setup: watch::Receiver<AccountSetup>,
-    shutdown: Shutdown,
-    /// Dropped when the task ends: that is how `run` learns it finished.
-    _done: mpsc::Sender<()>,
-}
-
-impl AccountTask {
-    async fn run(mut self) {
-        let AccountSetup {
-            mut config,
-            mut client,
-        } = self.setup.borrow_and_update().clone();
-        let heartbeat = self
-            .shared
-            .heartbeats
-            .register(format!("account {}", config.name));
-        let mut next = self.first_poll(&config);
-        let mut failures = 0u32;
-        let mut last_request: Option<Instant> = None;
-        // When a long Retry-After pushes the next poll past `blind_after`, the task
-        // wakes at that moment anyway so `monitor_failing` is not late.
-        let mut blind_check: Option<Instant> = None;
-        // When the next escalation step falls due between polls (SPEC §12).
-        let mut escalation_check = self.escalation_due(&config);
-        loop {
-            let wake = blind_check.map_or(next, |b| b.min(next));
-            let wake = escalation_check.map_or(wake, |e| e.min(wake));
-            heartbeat.expect_back_within(
-                wake.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
-            );
-            // Biased: a removal by reload (or shutdown) must win over a poll that is
-            // already due, or a removed account gets polled once more.
-            tokio::select! {
-                biased;
-                _ = self.shutdown.recv() => return,
-                changed = self.setup.changed() => {
-                    if changed.is_err() {
-                        return; // removed by a reload
-                    }
-                    let setup = self.setup.borrow_and_update().clone();
-                    config = setup.config;
-                    client = setup.client;
-                    self.reevaluate(&config).await;
-                    if let Some(last) = last_request {
-                        next = if failures == 0 {
-                            last + config.poll_interval
-                        } else {
-                            // Perhaps the reload fixed what was failing: try again as
-                            // soon as the rate floor allows.
-                            next.min(last + config.rate_floor())
-                        };
-                    }
-                    let state = self.current_state(&config.name);
-                    blind_check =
-                        blindness_due(&state, &config, self.shared.clock.now(), Instant::now());
-                    escalation_check = self.escalation_due(&config);
-                    continue;
-                }
-                _ = sleep_until_opt(blind_check.filter(|b| *b < next)) => {
-                    blind_check = self.check_blindness(&config).await;
-                    escalation_check = self.escalation_due(&config);
-                    continue;
-                }
-                _ = sleep_until_opt(escalation_check.filter(|e| *e < next)) => {
-                    // Nothing new is known: only the clock moved.
-                    let state = self.current_state(&config.name);
-                    self.shared.commit(&config, state, Vec::new(), None, &self.setup).await;
-                    escalation_check = self.escalation_due(&config);
-                    continue;
-                }
-                _ = tokio::time::sleep_until(next) => {}
-            }
-            heartbeat.expect_back_within(config.timeout + HEARTBEAT_SLACK);
-            let started = Instant::now();
-            last_request = Some(started);
-            let polled_at = self.shared.clock.now();
-            self.note_request(&config.name, polled_at);
-            let result = tokio::select! {
-                r = client.fetch_balance() => r,
-                _ = self.shutdown.recv() => return,
-            };
-            if self.setup.has_changed().is_err() {
-                return; // removed by a reload while the request was out
-            }
-            let before = self.current_state(&config.name);
-            let now = self.shared.clock.now();
-            let metrics = &self.shared.metrics;
-            let (new, emitted) = match result {
-                Ok(balance) => {
-                    failures = 0;
-                    next = started + config.poll_interval;
-                    metrics.set_balance(
-                        &config.name,
-                        config.provider_name(),
-                        &balance.currency,
-                        decimal_to_f64(balance.amount),
-                    );
-                    metrics.set_last_success(&config.name, config.provider_name(), now);
-                    let estimate = self.shared.store.with_history(&config.name, |h| {
-                        crate::core::runway::record(h, &config.runway, now, balance.amount)
-                    });
-                    metrics.set_runway(
-                        &config.name,
-                        config.provider_name(),
-                        &balance.currency,
-                        &estimate,
-                    );
-                    debug!(account = %config.name, provider = config.provider_name(), balance = %balance.amount, currency = %balance.currency, "balance polled");
-                    let observation = Observation {
-                        balance: balance.amount,
-                        currency: balance.currency,
-                        pricing_plan: balance.pricing_plan,
-                        date_updated: balance.date_updated,
-                        observed_at: now,
-                    };
-                    evaluate::on_poll(&before, &policy(&config), observation, estimate, now)
-                }
-                Err(err) => {
-                    failures += 1;
-                    let class = err.class();
-                    metrics.inc_poll_error(&config.name, config.provider_name(), class);
-                    let wait = match class {
-                        // A credential fix should be noticed at the normal cadence.
-                        ErrorClass::Config => config
-                            .poll_interval
-                            .max(err.retry_after().unwrap_or_default()),
-                        ErrorClass::Throttled | ErrorClass::Transient => poll_backoff(
-                            failures,
-                            config.poll_interval,
-                            config.rate_floor(),
-                            err.retry_after(),
-                            fastrand::f64(),
-                        ),
-                    };
-                    next = started + wait;
-                    warn!(
-                        account = %config.name,
-                        provider = config.provider_name(),
-                        class = class.as_str(),
-                        error = %err,
-                        retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
-                        "balance poll failed"
-                    );
-                    evaluate::on_failure(&before, &policy(&config), class, &err.to_string(), now)
-                }
-            };
-            metrics.set_level(&config.name, config.provider_name(), new.level);
-            // Counted from after the response, like `failing_since` in the state.
-            blind_check = blindness_due(&new, &config, now, Instant::now());
-            self.shared
-                .commit(&config, new, emitted, Some(polled_at), &self.setup)
-                .await;
-            escalation_check = self.escalation_due(&config);
-        }
-    }
-
-    /// When the account's next escalation step falls due, if its clock runs.
-    fn escalation_due(&self, config: &AccountConfig) -> Option<Instant> {
-        let state = self.shared.store.lock();
-        let record = state.accounts.get(&config.name)?;
-        // Just past it, like blindness: the step fires at `after`, not before.
-        paging::next_escalation(config, record, self.shared.clock.now())
-            .map(|d| Instant::now() + d + Duration::from_millis(1))
-    }
-
-    /// Startup jitter spreads many accounts out; the rate floor holds across restarts.
-    fn first_poll(&self, config: &AccountConfig) -> Instant {
-        let spread = config.poll_interval.min(Duration::from_secs(30));
-        let mut due = Instant::now() + spread.mul_f64(fastrand::f64());
-        let last = self
-            .shared
-            .store
-            .lock()
-            .accounts
-            .get(&config.name)
-            .and_then(|r| r.last_poll_at);
-        if let Some(last) = last {
-            let since = self.shared.clock.now().duration_since(last);
-            let since = Duration::try_from(since).unwrap_or(Duration::ZERO);
-            let floor = config.rate_floor();
-            if since < floor {
-                due = due.max(Instant::now() + (floor - since));
-            }
-        }
-        due
-    }
-
-    /// Records the request time in memory at once, so the shutdown save carries it
-    /// and the rate floor holds across a restart even when this request is cut short.
-    fn note_request(&self, name: &str, at: Timestamp) {
-        let mut state = self.shared.store.lock();
-        if self.setup.has_changed().is_err() {
-            return; // removed by a reload: do not bring its record back
-        }
-        state
-            .accounts
-            .entry(name.to_string())
-            .or_default()
-            .last_poll_at = Some(at);
-    }
-
-    /// Between polls: raises `monitor_failing` once failures have lasted longer than
-    /// `blind_after`, without making a request.
-    /// Returns when to check again if the account is failing but not yet blind (the
-    /// wall clock and the monotonic clock may drift apart a little).
-    async fn check_blindness(&self, config: &AccountConfig) -> Option<Instant> {
-        let before = self.current_state(&config.name);
-        let error = before.last_error.clone()?;
-        let now = self.shared.clock.now();
-        let (new, emitted) =
-            evaluate::on_failure(&before, &policy(config), ErrorClass::Transient, &error, now);
-        let again = blindness_due(&new, config, now, Instant::now())
-            .map(|due| due.max(Instant::now() + Duration::from_millis(100)));
-        self.shared
-            .commit(config, new, emitted, None, &self.setup)
-            .await;
-        again
-    }
-
-    fn current_state(&self, name: &str) -> AccountState {
-        self.shared
-            .store
-            .lock()
-            .accounts
-            .get(name)
-            .map(|r| r.eval.clone())
-            .unwrap_or_default()
-    }
-
-    /// After a reload: the last known balance against the new thresholds, at once.
-    async fn reevaluate(&self, config: &AccountConfig) {
-        let before = self.current_state(&config.name);
-        if let (Some(want), Some(last)) = (config.expected_currency(), &before.last) {
-            if !want.eq_ignore_ascii_case(&last.currency) {
-                // Thresholds in one currency are never compared with amounts in
-                // another; the next poll settles it (or fails as a config error).
-                info!(account = %config.name, "currency changed by reload; waiting for the next poll");
-                return;
-            }
-        }
-        let (new, emitted) =
-            evaluate::reevaluate(&before, &policy(config), self.shared.clock.now());
-        self.shared
-            .metrics
-            .set_level(&config.name, config.provider_name(), new.level);
-        self.shared
-            .commit(config, new, emitted, None, &self.setup)
-            .await;
-    }
-}
-
-/// Drains one channel's queue in order, retrying with backoff.
-struct Worker {
-    shared: Arc<Shared>,
-    name: String,
-    channel: Arc<Channel>,
-    queue: VecDeque<OutboxEntry>,
-    /// Failed attempts of the entry at the head of the queue.
-    attempts: u32,
-    not_before: Instant,
-    rx: mpsc::UnboundedReceiver<WorkerMsg>,
-    heartbeat: Heartbeat,
-    shutdown: Shutdown,
-    _done: mpsc::Sender<()>,
-}
-
-impl Worker {
-    async fn run(mut self) {
-        loop {
-            let due = (!self.queue.is_empty()).then_some(self.not_before);
-            match due {
-                Some(due) => self.heartbeat.expect_back_within(
-                    due.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
-                ),
-                None => self.heartbeat.idle(),
-            }
-            tokio::select! {
-                biased;
-                _ = self.shutdown.recv() => return,
-                msg = self.rx.recv() => match msg {
-                    None => return, // channel removed by a reload
-                    Some(WorkerMsg::Enqueue(entry)) => { self.enqueue(*entry).await; continue; }
-                    Some(WorkerMsg::Reconfigure(channel)) => {
-                        self.channel = channel;
-                        // The fix may be in the new settings: retry the head now.
-                        self.attempts = 0;
-                        self.not_before = Instant::now();
-                        continue;
-                    }
-                },
-                _ = sleep_until_opt(due) => {}
-            }
-            if !self.deliver_head().await {
-                return;
-            }
-        }
-    }
-
-    /// Queues an entry; a pending `reminder` for the same account is dropped, since a
-    /// newer event now says more.
-    async fn enqueue(&mut self, entry: OutboxEntry) {
-        let head = self.queue.front().map(|e| e.seq);
-        let superseded = drop_superseded_reminders(&mut self.queue, &entry);
-        if !superseded.is_empty() {
-            debug!(channel = %self.name, count = superseded.len(), "dropping superseded reminders");
-            if self.queue.front().map(|e| e.seq) != head {
-                // The entry being retried is gone; its backoff does not carry over.
-                self.attempts = 0;
-                self.not_before = Instant::now();
-            }
-            for _ in &superseded {
-                self.shared.metrics.inc_notification(&self.name, "dropped");
-            }
-            self.shared.remove_from_outbox(&superseded).await;
-        }
-        if self.queue.is_empty() {
-            self.not_before = Instant::now();
-        }
-        self.queue.push_back(entry);
-    }
-
-    /// Sends the head of the queue. Returns false when shutdown ended the worker.
-    async fn deliver_head(&mut self) -> bool {
-        let Some(entry) = self.queue.front().cloned() else {
-            return true;
-        };
-        self.heartbeat
-            .expect_back_within(self.channel.max_send_time() + HEARTBEAT_SLACK);
-        let (channel, shared) = (self.channel.clone(), self.shared.clone());
-        let send = channel.send(&entry.event, &shared.render);
-        tokio::pin!(send);
-        let result = tokio::select! {
-            r = &mut send => r,
-            _ = self.shutdown.recv() => {
-                // Shutdown: the message in flight gets the grace period, then stays in
-                // the outbox for the next start.
-                match tokio::time::timeout(self.shared.grace, &mut send).await {
-                    Ok(r) => {
-                        self.settle(&entry, r).await;
-                    }
-                    Err(_) => warn!(
-                        channel = %self.name,
-                        event = entry.event.event.as_str(),
-                        "delivery still in flight at shutdown; kept in the outbox"
-                    ),
-                }
-                return false;
-            }
-        };
-        self.settle(&entry, result).await;
-        true
-    }
-
-    async fn settle(&mut self, entry: &OutboxEntry, result: Result<(), notify::DeliveryError>) {
-        let (outcome, error) = match &result {
-            Ok(()) => (DeliveryResult::Delivered, None),
-            Err(notify::DeliveryError::Permanent(reason)) => {
-                (DeliveryResult::Failed, Some(reason.to_string()))
-            }
-            Err(notify::DeliveryError::Retry { reason, .. }) => {
-                (DeliveryResult::Retrying, Some(reason.to_string()))
-            }
-        };
-        let metrics = &self.shared.metrics;
-        let mut gave_up = false;
-        let done = match result {
-            Ok(()) => {
-                info!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), id = %entry.event.id, "delivered");
-                metrics.inc_notification(&self.name, "delivered");
-                true
-            }
-            Err(notify::DeliveryError::Permanent(reason)) => {
-                error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, "delivery refused permanently; not retried");
-                metrics.inc_notification(&self.name, "failed");
-                true
-            }
-            Err(notify::DeliveryError::Retry {
-                reason,
-                retry_after,
-            }) => {
-                self.attempts += 1;
-                let age = self.shared.clock.now().duration_since(entry.created_at);
-                let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
-                if age >= self.shared.give_up_after {
-                    error!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempts = self.attempts, "giving up on delivery after give_up_after");
-                    metrics.inc_notification(&self.name, "gave_up");
-                    gave_up = true;
-                    true
-                } else {
-                    // Never wait past the give-up moment: the last try happens then.
-                    let left = self.shared.give_up_after.saturating_sub(age);
-                    let wait = delivery_backoff(self.attempts, retry_after, fastrand::f64())
-                        .min(left + Duration::from_millis(1));
-                    warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = self.attempts, retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)), "delivery failed; will retry");
-                    metrics.inc_notification(&self.name, "retried");
-                    self.not_before = Instant::now() + wait;
-                    false
-                }
-            }
-        };
-        self.shared.activity.delivery(
-            &self.name,
-            Delivery {
-                at: self.shared.clock.now(),
-                result: if gave_up {
-                    DeliveryResult::GaveUp
-                } else {
-                    outcome
-                },
-                event: entry.event.event.as_str().to_string(),
-                account: entry.event.account.clone(),
-                error,
-            },
-        );
-        if done {
-            self.attempts = 0;
-            self.not_before = Instant::now();
-            if self.queue.front().is_some_and(|e| e.seq == entry.seq) {
-                self.queue.pop_front();
-            }
-            self.shared.remove_from_outbox(&[entry.seq]).await;
-        }
-    }
-}
-
-/// A restored queue gets the same rule as a live one: a reminder followed by a newer
-/// event for the same account is dropped.
-fn without_superseded_reminders(entries: Vec<OutboxEntry>) -> VecDeque<OutboxEntry> {
-    let mut queue: VecDeque<OutboxEntry> = VecDeque::with_capacity(entries.len());
-    for entry in entries {
-        drop_superseded_reminders(&mut queue, &entry);
-        queue.push_back(entry);
-    }
-    queue
-}
-
-/// Removes the pending reminders for `newer`'s account from `queue` (SPEC §5: a newer
-/// event queued behind a reminder says more); returns their sequence numbers.
-fn drop_superseded_reminders(queue: &mut VecDeque<OutboxEntry>, newer: &OutboxEntry) -> Vec<u64> {
-    let mut dropped = Vec::new();
-    queue.retain(|e| {
-        let stale = e.event.event == EventKind::Reminder && e.event.account == newer.event.account;
-        if stale {
-            dropped.push(e.seq);
-        }
-        !stale
-    });
-    dropped
-}
-
-/// When a failing account (not yet reported) turns blind, as a monotonic instant.
-fn blindness_due(
-    state: &AccountState,
-    config: &AccountConfig,
-    now: Timestamp,
-    now_instant: Instant,
-) -> Option<Instant> {
-    if state.monitor_failing {
-        return None;
-    }
-    let since = state.failing_since?;
-    let elapsed = Duration::try_from(now.duration_since(since)).unwrap_or(Duration::ZERO);
-    let left = config.blind_after.saturating_sub(elapsed);
-    // "Longer than blind_after": just past it.
-    Some(now_instant + left + Duration::from_millis(1))
-}
-
-async fn sleep_until_opt(due: Option<Instant>) {
-    match due {
-        Some(due) => tokio::time::sleep_until(due).await,
-        None => std::future::pending().await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::poll::poll_backoff;
+    use super::worker::delivery_backoff;
     use super::*;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
@@ -1632,49 +589,5 @@ mod tests {
         assert_eq!(delivery_backoff(30, None, 0.0), S(300));
         assert!(delivery_backoff(30, None, 0.9) >= S(240));
         assert_eq!(delivery_backoff(1, Some(S(30)), 0.0), S(30));
-    }
-
-    fn entry(seq: u64, account: &str, kind: EventKind) -> OutboxEntry {
-        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        OutboxEntry {
-            seq,
-            channel: "c".into(),
-            created_at: at,
-            event: Event {
-                id: seq.to_string(),
-                event: kind,
-                account: account.into(),
-                provider: "exotel".into(),
-                sid: "s".into(),
-                level: crate::core::Level::Warning,
-                previous_level: None,
-                balance: None,
-                currency: "INR".into(),
-                threshold: None,
-                pricing_plan: None,
-                date_updated: None,
-                observed_at: at,
-                error: None,
-                ..Default::default()
-            },
-            held_until: None,
-        }
-    }
-
-    #[test]
-    fn a_restored_queue_drops_reminders_that_newer_events_supersede() {
-        let restored = vec![
-            entry(1, "a", EventKind::Alert),
-            entry(2, "a", EventKind::Reminder),
-            entry(3, "b", EventKind::Reminder),
-            entry(4, "a", EventKind::Improved),
-            entry(5, "a", EventKind::Reminder),
-        ];
-        let kept: Vec<u64> = without_superseded_reminders(restored)
-            .iter()
-            .map(|e| e.seq)
-            .collect();
-        // a's first reminder gave way to its improved; b's and a's last one stay.
-        assert_eq!(kept, [1, 3, 4, 5]);
     }
 }

@@ -378,7 +378,7 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
             // Let the last notifications leave before stopping.
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if ready.store.lock().outbox.is_empty() {
+                if ready.store.lock().outbox().is_empty() {
                     break;
                 }
             }

@@ -126,8 +126,13 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Parses a `Retry-After` value: delta-seconds or an HTTP date, capped at
 /// [`MAX_RETRY_AFTER`].
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let wait = if let Ok(secs) = value.parse::<u64>() {
-        Duration::from_secs(secs)
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Any number of seconds above the cap is the cap (SPEC §17), however many
+        // digits: `99999999999999999999999` overflows u64 but means "a long time".
+        match value.parse::<u64>() {
+            Ok(secs) => Duration::from_secs(secs),
+            Err(_) => MAX_RETRY_AFTER,
+        }
     } else {
         let when = httpdate::parse_http_date(value).ok()?;
         when.duration_since(now).unwrap_or(Duration::ZERO)
@@ -241,5 +246,12 @@ mod tests {
             parse_retry_after("18446744073709551615", now),
             Some(MAX_RETRY_AFTER)
         );
+        // Issue 7: past u64 it fell back to the default 1 s; above the cap is the cap.
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("999999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 }

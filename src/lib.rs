@@ -48,8 +48,11 @@
 //!   and the checks that span them.
 //! - [`http`]: the one place HTTP clients are built (rustls, private CA, timeouts,
 //!   proxies) plus `Retry-After` and bounded body reading shared by every HTTP peer.
-//! - [`state`]: the persisted state file and outbox, written atomically; the runway
-//!   histories in the sample file beside it.
+//! - [`state`]: the persisted state (levels, outbox, runway histories) in an embedded
+//!   SQLite database behind a small backend seam, written row by row; runs from memory
+//!   when the disk refuses.
+//! - [`delivery`]: one channel's queue: per-account order, accounts in turn, grouped
+//!   outage messages.
 //! - [`summary`]: when the daily summary is due and what it says.
 //! - [`daemon`]: the scheduler (one task per account), delivery workers (one per
 //!   channel), reload and shutdown, and (`daemon/paging.rs`) escalation ticks and the
@@ -71,6 +74,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod delivery;
 pub mod demo;
 pub mod health;
 pub mod heartbeat;

@@ -89,6 +89,7 @@ pub struct Metrics {
     state_write_errors: Counter,
     burn_rate: Family<BalanceLabels, FloatGauge>,
     runway: Family<AccountLabels, FloatGauge>,
+    state_writable: Gauge,
     heartbeat_failures: Counter,
     /// The provider and currency each account's series carry, so a changed provider or
     /// currency (or a forgotten account) removes the old series instead of leaving a
@@ -117,6 +118,7 @@ impl Metrics {
         let state_write_errors = Counter::default();
         let burn_rate = Family::<BalanceLabels, FloatGauge>::default();
         let runway = Family::<AccountLabels, FloatGauge>::default();
+        let state_writable = Gauge::default();
         let heartbeat_failures = Counter::default();
         // prometheus-client appends "." to each help text and "_total" to counter names.
         registry.register(
@@ -179,6 +181,12 @@ impl Metrics {
             runway.clone(),
         );
         registry.register(
+            "balance_alert_state_writable",
+            "Whether the state database is being written (1) or the daemon runs from memory (0)",
+            state_writable.clone(),
+        );
+        state_writable.set(1);
+        registry.register(
             "balance_alert_heartbeat_failures",
             "Heartbeat pings (SPEC 11.2) that did not reach the dead man's switch",
             heartbeat_failures.clone(),
@@ -198,6 +206,7 @@ impl Metrics {
             state_write_errors,
             burn_rate,
             runway,
+            state_writable,
             heartbeat_failures,
             known: Mutex::new(HashMap::new()),
         })
@@ -354,6 +363,10 @@ impl Metrics {
 
     pub fn inc_state_write_error(&self) {
         self.state_write_errors.inc();
+    }
+
+    pub fn set_state_writable(&self, ok: bool) {
+        self.state_writable.set(i64::from(ok));
     }
 
     pub fn set_reload_success(&self, ok: bool) {
@@ -735,6 +748,7 @@ mod tests {
             ("balance_alert_outbox_held", "gauge"),
             ("balance_alert_config_reload_success", "gauge"),
             ("balance_alert_state_write_errors_total", "counter"),
+            ("balance_alert_state_writable", "gauge"),
             ("balance_alert_heartbeat_failures_total", "counter"),
         ];
         for (name, ty) in expected {

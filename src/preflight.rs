@@ -177,7 +177,11 @@ async fn ask_provider(account: &AccountConfig, state_file: &Path) -> Result<Read
     let client = Client::new(account)?;
     let b = client.fetch_balance().await.map_err(|e| e.to_string())?;
     let now = Timestamp::now();
-    let burn = crate::state::load_history(state_file, &account.name).and_then(|mut h| {
+    // Read-only: preflight must never write (or lock) the daemon's database.
+    let history = crate::state::read_histories(state_file)
+        .ok()
+        .and_then(|mut all| all.remove(&account.name));
+    let burn = history.and_then(|mut h| {
         h.push(account.runway.window, now, b.amount);
         h.estimate(account.runway.window, b.amount, account.runway.floor)
             .burn_per_day

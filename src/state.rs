@@ -1,31 +1,50 @@
-//! Persisted state (SPEC §8): per-account levels, latches, reminder times and routing
-//! memory, plus the delivery outbox, in one JSON file written atomically (temp file,
-//! fsync, rename, fsync of the directory). The bounded runway history of each account
-//! ([`crate::core::History`], SPEC §9.1) lives in a sibling file flushed at most once a
-//! minute, so a poll that changes nothing writes nothing. The store treats a history as
-//! an opaque serializable value: it keeps, saves and loads it, and the core decides
-//! what is in it.
+//! Persisted state (SPEC §8, §17): per-account levels, latches, reminder times and
+//! routing memory, the delivery outbox and each account's bounded runway history
+//! ([`crate::core::History`], SPEC §9.1), kept in memory and written row by row to an
+//! embedded database behind the [`backend::Backend`] seam. The store treats a history
+//! as an opaque serializable value: one `samples` row per account, written by the
+//! minute flush only when a poll changed it; the core decides what is in it.
 //!
-//! Writes are coalesced: [`Store::save`] returns once a snapshot that includes the
-//! caller's change is on disk, and concurrent callers share one write.
+//! The daemon works on the in-memory [`State`]; every change marks the rows it touched,
+//! and [`Store::save`] writes just those rows in one transaction before a message may
+//! leave. When the database cannot be opened or written (full or read-only disk, a
+//! directory in its place), the store keeps running from memory, says so through
+//! [`Store::writability`], and retries every few seconds; once a write succeeds again
+//! everything in memory is written out.
+//!
+//! Opening also imports a JSON state file of an earlier version ([`import`]), refuses a
+//! database of a newer version, and salvages a damaged one.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{info, warn};
 
 use crate::core::Snooze;
 use crate::core::escalation::EscalationClock;
-use crate::core::{AccountState, Event, History, Routing};
+use crate::core::{AccountState, Event, History, Level, Routing};
 
-const FORMAT_VERSION: u32 = 1;
+pub mod backend;
+mod import;
+mod sqlite;
 
-/// Everything that must survive a restart.
+use backend::{Backend, Batch, Loaded, OutboxRow};
+pub use sqlite::SCHEMA_VERSION;
+
+/// Rows of the minute flush written per transaction.
+const FLUSH_SLICE: usize = 500;
+
+/// How often writes are retried while the state cannot be written.
+pub const RETRY_EVERY: Duration = Duration::from_secs(5);
+
+/// Everything that must survive a restart, as one document: the JSON state file of
+/// earlier versions, and what [`read_snapshot`] returns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateFile {
     pub version: u32,
@@ -82,8 +101,8 @@ impl OutboxEntry {
     }
 }
 
-/// One balance reading, as the sample file of earlier versions kept them (a list per
-/// account); read once on upgrade into a [`History`].
+/// One balance reading, as earlier versions kept them (a list per account, in the
+/// `samples` rows and in the JSON sample file); read once into a [`History`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
     pub at: Timestamp,
@@ -91,49 +110,19 @@ pub struct Sample {
     pub balance: Decimal,
 }
 
-/// Why the state could not be loaded or saved.
+/// Why the state cannot be used at all. Anything else (a full disk, a read-only one)
+/// is not an error: the daemon runs from memory.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot read state file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error(
-        "cannot write state file {path} ([daemon] state_file): {source}; run as a user who may \
-         write there, or point state_file elsewhere"
+        "state {path} was written by a newer version of balance-alert (schema version \
+         {version}; this build reads up to {SCHEMA_VERSION}); refusing to overwrite it: run \
+         the newer version, or point [daemon] state_file elsewhere"
     )]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// The state file on disk and its in-memory copy.
-#[derive(Debug)]
-pub struct Store {
-    path: PathBuf,
-    samples_path: PathBuf,
-    state: Mutex<StateFile>,
-    samples: Mutex<BTreeMap<String, History>>,
-    samples_dirty: std::sync::atomic::AtomicBool,
-    /// Each account's record as JSON, re-serialized only when the account changed, so
-    /// a crossing on one of 10,000 accounts does not re-encode the other 9,999 before
-    /// its message may leave.
-    encoded: Mutex<Encoded>,
-    /// Bumped by every change that must reach disk.
-    requested: AtomicU64,
-    /// Highest `requested` value known to be on disk; guarded by the write lock.
-    written: tokio::sync::Mutex<u64>,
-}
-
-#[derive(Debug, Default)]
-struct Encoded {
-    records: BTreeMap<String, String>,
-    /// Accounts whose record changed since it was last encoded.
-    stale: std::collections::HashSet<String>,
-    /// Everything may have changed: re-encode every record.
-    all_stale: bool,
+    NewerVersion { path: PathBuf, version: u64 },
+    /// A write failed; the state stays in memory and is retried.
+    #[error("cannot write state {path}: {reason}")]
+    Unwritable { path: PathBuf, reason: String },
 }
 
 /// What [`Store::open`] found.
@@ -141,65 +130,310 @@ struct Encoded {
 pub enum Opened {
     Fresh,
     Restored,
-    /// The file was unreadable as state; it was moved to this path.
-    MovedAside(PathBuf),
+    /// An earlier version's JSON state was imported; the file was renamed to this path.
+    Imported(PathBuf),
+    /// The database was damaged: moved to `aside`, with what could be read carried over.
+    Salvaged {
+        aside: PathBuf,
+        reason: String,
+        accounts: usize,
+        deliveries: usize,
+    },
+    /// Cannot be opened or written: running from memory.
+    MemoryOnly(String),
+}
+
+/// Rows changed since the last write.
+#[derive(Debug, Default)]
+struct Dirty {
+    replace_all: bool,
+    /// Accounts whose change must be written before a message leaves.
+    accounts: BTreeSet<String>,
+    /// Accounts whose change can wait for the minute flush (last balance, request time).
+    touched: BTreeSet<String>,
+    outbox: BTreeSet<u64>,
+    /// Runway histories, also written by the minute flush.
+    samples: BTreeSet<String>,
+    next_seq: bool,
+    /// Something that must survive a power cut is among them.
+    durable: bool,
+}
+
+impl Dirty {
+    /// What a write before a message leaves must carry; the rest waits for the flush,
+    /// so a crossing on one of 10,000 accounts does not first write the other 9,999.
+    fn take_urgent(&mut self) -> Dirty {
+        for name in &self.accounts {
+            self.touched.remove(name);
+        }
+        Dirty {
+            replace_all: std::mem::take(&mut self.replace_all),
+            accounts: std::mem::take(&mut self.accounts),
+            touched: BTreeSet::new(),
+            outbox: std::mem::take(&mut self.outbox),
+            samples: BTreeSet::new(),
+            next_seq: std::mem::take(&mut self.next_seq),
+            durable: std::mem::take(&mut self.durable),
+        }
+    }
+
+    /// The urgent rows and up to `limit` of the lazy ones (touched accounts, runway
+    /// histories): the minute flush of 10,000 accounts goes in slices, so a crossing
+    /// waits for one slice at most, not for the whole flush.
+    fn take_slice(&mut self, limit: usize) -> Dirty {
+        let mut slice = self.take_urgent();
+        let take = |from: &mut BTreeSet<String>| {
+            let mut out = BTreeSet::new();
+            while out.len() < limit {
+                match from.pop_first() {
+                    Some(name) => out.insert(name),
+                    None => break,
+                };
+            }
+            out
+        };
+        slice.touched = take(&mut self.touched);
+        slice.samples = take(&mut self.samples);
+        slice
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.replace_all
+            && self.accounts.is_empty()
+            && self.touched.is_empty()
+            && self.outbox.is_empty()
+            && self.samples.is_empty()
+            && !self.next_seq
+    }
+
+    fn merge(&mut self, other: Dirty) {
+        self.replace_all |= other.replace_all;
+        self.accounts.extend(other.accounts);
+        self.touched.extend(other.touched);
+        self.outbox.extend(other.outbox);
+        self.samples.extend(other.samples);
+        self.next_seq |= other.next_seq;
+        self.durable |= other.durable;
+    }
+}
+
+/// The in-memory state the daemon works on. Account records are changed in place
+/// (then [`Store::mark_account_dirty`] or [`Store::touch_account`]); the outbox only
+/// through its methods, which track the rows to write.
+#[derive(Debug, Default)]
+pub struct State {
+    pub accounts: BTreeMap<String, AccountRecord>,
+    outbox: BTreeMap<u64, OutboxEntry>,
+    next_seq: u64,
+    samples: BTreeMap<String, History>,
+    dirty: Dirty,
+}
+
+impl From<StateFile> for State {
+    /// A state document (an earlier version's file, a test's or benchmark's fixture) as
+    /// the in-memory state.
+    fn from(file: StateFile) -> State {
+        State::from_loaded(Loaded {
+            accounts: file.accounts,
+            outbox: file.outbox,
+            next_seq: file.next_seq,
+            ..Loaded::default()
+        })
+    }
+}
+
+impl State {
+    /// Every account's runway history.
+    pub fn histories(&self) -> &BTreeMap<String, History> {
+        &self.samples
+    }
+
+    /// Pending deliveries by sequence number (the order they were made).
+    pub fn outbox(&self) -> &BTreeMap<u64, OutboxEntry> {
+        &self.outbox
+    }
+
+    /// Adds a delivery with the next sequence number and returns it.
+    pub fn push_outbox(
+        &mut self,
+        channel: String,
+        created_at: Timestamp,
+        event: Event,
+        held_until: Option<Timestamp>,
+    ) -> OutboxEntry {
+        let entry = OutboxEntry {
+            seq: self.next_seq,
+            channel,
+            created_at,
+            event,
+            held_until,
+        };
+        self.next_seq += 1;
+        self.outbox.insert(entry.seq, entry.clone());
+        self.dirty.outbox.insert(entry.seq);
+        self.dirty.next_seq = true;
+        self.dirty.durable = true;
+        entry
+    }
+
+    /// Removes delivered (or abandoned) entries; returns how many were pending.
+    pub fn remove_outbox(&mut self, seqs: &[u64]) -> usize {
+        let mut removed = 0;
+        for seq in seqs {
+            if self.outbox.remove(seq).is_some() {
+                self.dirty.outbox.insert(*seq);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Moves a held entry's release time (quiet hours re-planned); returns whether it
+    /// changed.
+    pub fn hold_until(&mut self, seq: u64, until: Timestamp) -> bool {
+        match self.outbox.get_mut(&seq) {
+            Some(entry) if entry.held_until != Some(until) => {
+                entry.held_until = Some(until);
+                self.dirty.outbox.insert(seq);
+                self.dirty.durable = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keeps only the entries `keep` accepts; returns how many were removed.
+    pub fn retain_outbox(&mut self, mut keep: impl FnMut(&OutboxEntry) -> bool) -> usize {
+        let gone: Vec<u64> = self
+            .outbox
+            .values()
+            .filter(|e| !keep(e))
+            .map(|e| e.seq)
+            .collect();
+        self.remove_outbox(&gone)
+    }
+
+    /// A snapshot in the one-document shape.
+    pub fn snapshot(&self) -> StateFile {
+        StateFile {
+            version: SCHEMA_VERSION,
+            accounts: self.accounts.clone(),
+            outbox: self.outbox.values().cloned().collect(),
+            next_seq: self.next_seq,
+        }
+    }
+
+    fn from_loaded(loaded: Loaded) -> State {
+        let max_seq = loaded.outbox.iter().map(|e| e.seq + 1).max().unwrap_or(0);
+        State {
+            accounts: loaded.accounts,
+            next_seq: loaded.next_seq.max(max_seq),
+            outbox: loaded.outbox.into_iter().map(|e| (e.seq, e)).collect(),
+            samples: loaded.samples,
+            dirty: Dirty::default(),
+        }
+    }
+
+    /// The rows named in `dirty`, encoded.
+    fn batch(&self, dirty: &Dirty) -> Batch {
+        let mut batch = Batch {
+            replace_all: dirty.replace_all,
+            durable: dirty.durable || dirty.replace_all,
+            next_seq: (dirty.next_seq || dirty.replace_all).then_some(self.next_seq),
+            ..Batch::default()
+        };
+        let all_accounts: Vec<&String>;
+        let accounts: Box<dyn Iterator<Item = &String>> = if dirty.replace_all {
+            all_accounts = self.accounts.keys().collect();
+            Box::new(all_accounts.into_iter())
+        } else {
+            Box::new(
+                dirty.accounts.iter().chain(
+                    dirty
+                        .touched
+                        .iter()
+                        .filter(|n| !dirty.accounts.contains(*n)),
+                ),
+            )
+        };
+        for name in accounts {
+            let row = self.accounts.get(name).map(encode);
+            batch.accounts.push((name.clone(), row));
+        }
+        let seqs: Vec<u64> = if dirty.replace_all {
+            self.outbox.keys().copied().collect()
+        } else {
+            dirty.outbox.iter().copied().collect()
+        };
+        for seq in seqs {
+            let row = self.outbox.get(&seq).map(|e| OutboxRow {
+                channel: e.channel.clone(),
+                account: e.event.account.clone(),
+                entry: encode(e),
+            });
+            batch.outbox.push((seq, row));
+        }
+        let names: Vec<&String> = if dirty.replace_all {
+            self.samples.keys().collect()
+        } else {
+            dirty.samples.iter().collect()
+        };
+        for name in names {
+            let row = self.samples.get(name).map(encode);
+            batch.samples.push((name.clone(), row));
+        }
+        batch
+    }
+}
+
+fn encode<T: Serialize>(row: &T) -> String {
+    serde_json::to_string(row).expect("state rows always serialize")
+}
+
+/// Where the store is with its database.
+struct Link {
+    backend: Option<Box<dyn Backend>>,
+    /// Why the last write (or open) failed; `None` while writes succeed.
+    failing: Option<String>,
+    next_retry: Instant,
+}
+
+/// The state in memory and its database.
+pub struct Store {
+    path: PathBuf,
+    state: Mutex<State>,
+    /// Serialises writes; held across the blocking write.
+    link: Arc<tokio::sync::Mutex<Link>>,
+    /// `None` while the state is written; the reason while it is not.
+    writability: watch::Sender<Option<String>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
-    /// Opens the state at `path`. A missing file starts fresh; a corrupt one is moved
-    /// aside with a timestamp and the daemon starts fresh, saying so.
+    /// Opens the state at `path` (SPEC §17). Only a database of a newer version is an
+    /// error; anything else that goes wrong leaves a store running from memory.
     pub fn open(path: &Path, now: Timestamp) -> Result<(Store, Opened), StateError> {
-        let samples_path = samples_path(path);
-        // Operators expect `state_file = "/some/new/dir/state.json"` to just work.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StateError::Write {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        remove_stale_temp_files(path);
-        let (state, opened) = match std::fs::read(path) {
-            Ok(bytes) => match serde_json::from_slice::<StateFile>(&bytes) {
-                Ok(state) => (state, Opened::Restored),
-                Err(_) => {
-                    let aside = aside_path(path, now);
-                    std::fs::rename(path, &aside).map_err(|source| StateError::Write {
-                        path: aside.clone(),
-                        source,
-                    })?;
-                    (StateFile::default(), Opened::MovedAside(aside))
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (StateFile::default(), Opened::Fresh)
-            }
-            Err(source) => {
-                return Err(StateError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+        let (state, backend, opened) = import::open(path, now)?;
+        let failing = match &opened {
+            Opened::MemoryOnly(reason) => Some(reason.clone()),
+            _ => None,
         };
-        // The history is a nicety: a damaged one is simply started again.
-        let samples = std::fs::read(&samples_path)
-            .ok()
-            .map(|b| read_histories(&b))
-            .unwrap_or_default();
         let store = Store {
             path: path.to_path_buf(),
-            samples_path,
-            state: Mutex::new(StateFile {
-                version: FORMAT_VERSION,
-                ..state
-            }),
-            samples: Mutex::new(samples),
-            samples_dirty: Default::default(),
-            encoded: Mutex::new(Encoded {
-                all_stale: true,
-                ..Encoded::default()
-            }),
-            requested: AtomicU64::new(0),
-            written: tokio::sync::Mutex::new(0),
+            state: Mutex::new(state),
+            link: Arc::new(tokio::sync::Mutex::new(Link {
+                backend,
+                failing: failing.clone(),
+                next_retry: Instant::now() + RETRY_EVERY,
+            })),
+            writability: watch::Sender::new(failing),
         };
         Ok((store, opened))
     }
@@ -209,115 +443,167 @@ impl Store {
     }
 
     /// The in-memory state. Hold the guard briefly and never across an `.await`.
-    pub fn lock(&self) -> MutexGuard<'_, StateFile> {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that the in-memory state changed in a way that must reach disk (any
-    /// part of it); call after the change and before [`Store::save`].
+    /// `None` while the state is being written; the reason while it cannot be.
+    pub fn writability(&self) -> watch::Receiver<Option<String>> {
+        self.writability.subscribe()
+    }
+
+    pub fn is_writable(&self) -> bool {
+        self.writability.borrow().is_none()
+    }
+
+    /// Everything must be written again (after a reload, at shutdown).
     pub fn mark_dirty(&self) {
-        self.encoded().all_stale = true;
-        self.requested.fetch_add(1, Ordering::SeqCst);
+        let mut state = self.lock();
+        let names: Vec<String> = state.accounts.keys().cloned().collect();
+        state.dirty.accounts.extend(names);
+        state.dirty.next_seq = true;
+        state.dirty.durable = true;
     }
 
-    /// Like [`Store::mark_dirty`] when only this account's record (and perhaps the
-    /// outbox) changed: the next save re-encodes just that record.
+    /// This account's record changed in a way that must reach disk before any message
+    /// it caused leaves.
     pub fn mark_account_dirty(&self, account: &str) {
-        self.encoded().stale.insert(account.to_string());
-        self.requested.fetch_add(1, Ordering::SeqCst);
+        let mut state = self.lock();
+        state.dirty.accounts.insert(account.to_string());
+        state.dirty.durable = true;
     }
 
-    /// Notes that an account's record changed in a way worth keeping but not worth a
-    /// write of its own (last balance, last request time): the next save carries it,
-    /// and [`Store::save_touched`] at least once a minute.
+    /// This account's record changed in a way worth keeping but not worth a sync of its
+    /// own (last balance, last request time): the next write carries it, and
+    /// [`Store::save_touched`] at least once a minute.
     pub fn touch_account(&self, account: &str) {
-        let mut encoded = self.encoded();
-        if !encoded.stale.contains(account) {
-            encoded.stale.insert(account.to_string());
+        let mut state = self.lock();
+        if !state.dirty.touched.contains(account) {
+            state.dirty.touched.insert(account.to_string());
         }
     }
 
-    /// Saves when some account was touched since the last save.
+    /// Writes whatever changed (the minute flush of last balances and request times).
     pub async fn save_touched(&self) -> Result<(), StateError> {
-        {
-            let encoded = self.encoded();
-            if encoded.stale.is_empty() && !encoded.all_stale {
+        self.save_everything().await
+    }
+
+    /// Writes every changed row in one transaction. Returns once the caller's change
+    /// (made before the call) is on disk. While the state cannot be written this fails
+    /// at once; the retry is [`Store::retry`]'s job.
+    pub async fn save(&self) -> Result<(), StateError> {
+        let mut link = self.link.lock().await;
+        if let Some(reason) = &link.failing {
+            return Err(self.unwritable(reason.clone()));
+        }
+        self.write(&mut link, false).await
+    }
+
+    /// Like [`Store::save`], with the rows that wait for the minute flush too, written
+    /// in slices of [`FLUSH_SLICE`] rows with the write lock let go in between, so a
+    /// crossing's own write never queues behind the whole flush.
+    async fn save_everything(&self) -> Result<(), StateError> {
+        loop {
+            let mut link = self.link.lock().await;
+            if let Some(reason) = &link.failing {
+                return Err(self.unwritable(reason.clone()));
+            }
+            self.write(&mut link, true).await?;
+            drop(link);
+            let state = self.lock();
+            if state.dirty.touched.is_empty() && state.dirty.samples.is_empty() {
                 return Ok(());
             }
         }
-        self.requested.fetch_add(1, Ordering::SeqCst);
-        self.save().await
     }
 
-    /// Like [`Store::mark_dirty`] when only the outbox changed.
-    pub fn mark_outbox_dirty(&self) {
-        self.requested.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn encoded(&self) -> MutexGuard<'_, Encoded> {
-        self.encoded.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The state file's bytes: cached records for unchanged accounts, fresh encoding
-    /// for the rest. Same JSON as serializing [`StateFile`] directly.
-    fn encode(&self) -> Vec<u8> {
-        let state = self.lock();
-        let mut encoded = self.encoded();
-        let Encoded {
-            records,
-            stale,
-            all_stale,
-        } = &mut *encoded;
-        let encode_record =
-            |r: &AccountRecord| serde_json::to_string(r).expect("records always serialize");
-        if std::mem::take(all_stale) {
-            stale.clear();
-            *records = state
-                .accounts
-                .iter()
-                .map(|(name, r)| (name.clone(), encode_record(r)))
-                .collect();
-        } else {
-            for name in stale.drain() {
-                match state.accounts.get(&name) {
-                    Some(r) => records.insert(name, encode_record(r)),
-                    None => records.remove(&name),
-                };
+    async fn write(&self, link: &mut Link, everything: bool) -> Result<(), StateError> {
+        let (dirty, batch) = {
+            let mut state = self.lock();
+            let dirty = if everything && state.dirty.replace_all {
+                std::mem::take(&mut state.dirty)
+            } else if everything {
+                state.dirty.take_slice(FLUSH_SLICE)
+            } else {
+                state.dirty.take_urgent()
+            };
+            if dirty.is_empty() {
+                return Ok(());
+            }
+            let batch = state.batch(&dirty);
+            (dirty, batch)
+        };
+        let Some(mut backend) = link.backend.take() else {
+            self.lock().dirty.merge(dirty);
+            return Err(self.unwritable("the database is not open".into()));
+        };
+        let (backend, result) = tokio::task::spawn_blocking(move || {
+            let result = backend.apply(&batch);
+            let healthy = result.is_ok() || backend.healthy();
+            (healthy.then_some(backend), result)
+        })
+        .await
+        .expect("state writer panicked");
+        link.backend = backend;
+        match result {
+            Ok(()) => {
+                if link.failing.take().is_some() {
+                    info!(path = %self.path.display(), "state is written again");
+                    self.writability.send_replace(None);
+                }
+                Ok(())
+            }
+            Err(reason) => {
+                self.lock().dirty.merge(dirty);
+                self.fail(link, reason.clone());
+                Err(self.unwritable(reason))
             }
         }
-        let size: usize = records.values().map(|r| r.len() + 40).sum();
-        let mut out = Vec::with_capacity(size + 4096);
-        out.extend_from_slice(format!(r#"{{"version":{},"accounts":{{"#, state.version).as_bytes());
-        for (i, (name, record)) in records.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            serde_json::to_writer(&mut out, name).expect("names always serialize");
-            out.push(b':');
-            out.extend_from_slice(record.as_bytes());
-        }
-        out.extend_from_slice(br#"},"outbox":"#);
-        serde_json::to_writer(&mut out, &state.outbox).expect("the outbox always serializes");
-        out.extend_from_slice(format!(r#","next_seq":{}}}"#, state.next_seq).as_bytes());
-        out
     }
 
-    /// Writes the state unless a snapshot taken after the last [`Store::mark_dirty`]
-    /// is already on disk. Concurrent callers share one write.
-    pub async fn save(&self) -> Result<(), StateError> {
-        let wanted = self.requested.load(Ordering::SeqCst);
-        let mut written = self.written.lock().await;
-        if *written >= wanted && wanted != 0 {
-            return Ok(());
+    fn fail(&self, link: &mut Link, reason: String) {
+        link.next_retry = Instant::now() + RETRY_EVERY;
+        if link.failing.is_none() {
+            warn!(path = %self.path.display(), %reason, "cannot write the state; running from memory and retrying every {}s", RETRY_EVERY.as_secs());
+            self.writability.send_replace(Some(reason.clone()));
         }
-        let upto = self.requested.load(Ordering::SeqCst);
-        let bytes = self.encode();
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-            .await
-            .expect("state writer panicked")?;
-        *written = upto;
-        Ok(())
+        link.failing = Some(reason);
+    }
+
+    fn unwritable(&self, reason: String) -> StateError {
+        StateError::Unwritable {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// While the state cannot be written: reopens the database if need be and writes
+    /// everything in memory. Does nothing while writes succeed or before the next
+    /// retry is due. Returns whether the state is written now.
+    pub async fn retry(&self) -> bool {
+        let mut link = self.link.lock().await;
+        if link.failing.is_none() {
+            return true;
+        }
+        if Instant::now() < link.next_retry {
+            return false;
+        }
+        if link.backend.is_none() {
+            let path = self.path.clone();
+            let opened = tokio::task::spawn_blocking(move || import::reopen(&path))
+                .await
+                .expect("state opener panicked");
+            match opened {
+                Ok(backend) => link.backend = Some(backend),
+                Err(reason) => {
+                    self.fail(&mut link, reason);
+                    return false;
+                }
+            }
+        }
+        // The database may hold anything (or nothing): memory is the truth now.
+        self.lock().dirty.replace_all = true;
+        self.write(&mut link, true).await.is_ok()
     }
 
     /// The messages held for quiet hours, oldest first (for `status` and the
@@ -325,360 +611,156 @@ impl Store {
     pub fn held(&self) -> Vec<OutboxEntry> {
         self.lock()
             .outbox
-            .iter()
+            .values()
             .filter(|e| e.is_held())
             .cloned()
             .collect()
     }
 
-    /// Runs `f` on the account's history (`None` before its first sample), in memory
-    /// only; the minute flush writes it.
+    /// Runs `f` on the account's runway history (`None` before its first sample) and
+    /// marks it for the next [`Store::flush_samples`] when `f` left one: a poll adds a
+    /// sample in memory, and the row is written with the minute flush, never on its
+    /// own.
     pub fn with_history<R>(&self, account: &str, f: impl FnOnce(&mut Option<History>) -> R) -> R {
-        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        let mut slot = samples.remove(account);
+        let mut state = self.lock();
+        let state = &mut *state;
+        let mut slot = state.samples.remove(account);
         let out = f(&mut slot);
         if let Some(h) = slot {
-            samples.insert(account.to_string(), h);
+            state.samples.insert(account.to_string(), h);
+            if !state.dirty.samples.contains(account) {
+                state.dirty.samples.insert(account.to_string());
+            }
         }
-        self.samples_dirty.store(true, Ordering::Relaxed);
         out
     }
 
-    /// Drops the histories of accounts no longer configured (at start).
+    /// Drops the histories of accounts no longer configured (at start); their rows are
+    /// deleted by the next flush.
     pub fn retain_histories(&self, keep: impl Fn(&str) -> bool) {
-        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        let before = samples.len();
-        samples.retain(|name, _| keep(name));
-        if samples.len() != before {
-            self.samples_dirty.store(true, Ordering::Relaxed);
+        let mut state = self.lock();
+        let state = &mut *state;
+        let gone: Vec<String> = state
+            .samples
+            .keys()
+            .filter(|name| !keep(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            state.samples.remove(&name);
+            state.dirty.samples.insert(name);
         }
-    }
-
-    /// A copy of the account's history, if it has one.
-    pub fn history(&self, account: &str) -> Option<History> {
-        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        samples.get(account).cloned()
-    }
-
-    /// A copy of every account's history, taken under one lock (the dashboard's view of
-    /// all; a copy so drawing never holds up a poll).
-    pub fn histories(&self) -> BTreeMap<String, History> {
-        self.samples
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// Forgets an account removed from the config.
     pub fn forget(&self, account: &str) {
-        self.lock().accounts.remove(account);
-        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        samples.remove(account);
-        self.samples_dirty.store(true, Ordering::Relaxed);
-        drop(samples);
-        self.mark_account_dirty(account);
+        let mut state = self.lock();
+        state.accounts.remove(account);
+        state.samples.remove(account);
+        state.dirty.accounts.insert(account.to_string());
+        state.dirty.samples.insert(account.to_string());
     }
 
-    /// Writes the sample history if it changed since the last flush.
+    /// Writes the runway histories (and anything else that changed).
     pub async fn flush_samples(&self) -> Result<(), StateError> {
-        if !self.samples_dirty.swap(false, Ordering::Relaxed) {
-            return Ok(());
-        }
-        // A copy under the lock (a memcpy of ~700 bytes an account), encoded off the
-        // runtime: encoding 10,000 histories takes tens of milliseconds, which must not
-        // hold up every account task waiting for the lock.
-        let copy = {
-            let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-            samples.clone()
-        };
-        let path = self.samples_path.clone();
-        tokio::task::spawn_blocking(move || {
-            let bytes = serde_json::to_vec(&copy).expect("samples always serialize");
-            drop(copy);
-            write_atomic(&path, &bytes)
-        })
-        .await
-        .expect("sample writer panicked")
+        self.save_everything().await
     }
 
-    /// Writes state and samples unconditionally (shutdown).
+    /// Writes everything that changed (shutdown).
     pub async fn save_all(&self) -> Result<(), StateError> {
-        self.mark_dirty();
-        self.save().await?;
-        self.samples_dirty.store(true, Ordering::Relaxed);
-        self.flush_samples().await
+        self.save_everything().await
     }
-}
 
-/// The sample file: one history per account. A list of samples (the file of earlier
-/// versions) is turned into a history; an entry that is neither is dropped, since the
-/// history is a nicety that rebuilds itself.
-///
-/// Read straight into histories (no `serde_json::Value` in between: at 10,000 accounts
-/// a generic tree of the file costs over 100 MiB, which glibc then keeps).
-fn read_histories(bytes: &[u8]) -> BTreeMap<String, History> {
-    if let Ok(map) = serde_json::from_slice::<BTreeMap<String, History>>(bytes) {
-        return map;
-    }
-    let Ok(old) = serde_json::from_slice::<BTreeMap<String, Vec<Sample>>>(bytes) else {
-        return BTreeMap::new();
-    };
-    old.into_iter()
-        .filter_map(|(name, samples)| {
-            let (first, rest) = samples.split_first()?;
-            let window = crate::core::runway::DEFAULT_WINDOW;
-            let mut h = History::new(window, first.at, first.balance);
-            for s in rest {
-                h.push(window, s.at, s.balance);
-            }
-            Some((name, h))
-        })
-        .collect()
-}
-
-/// One account's history from the sample file beside `state_file`, read-only (for
-/// `preflight`, which must not write the daemon's files).
-pub fn load_history(state_file: &Path, account: &str) -> Option<History> {
-    load_histories(state_file).remove(account)
-}
-
-/// Every history in the sample file beside `state_file`, read-only (for `status` when
-/// the daemon is not running); none when there is no readable file.
-pub fn load_histories(state_file: &Path) -> BTreeMap<String, History> {
-    std::fs::read(samples_path(state_file))
-        .map(|b| read_histories(&b))
-        .unwrap_or_default()
-}
-
-/// `state.json` → `state.samples.json`, beside it.
-pub fn samples_path(path: &Path) -> PathBuf {
-    path.with_extension("samples.json")
-}
-
-fn aside_path(path: &Path, now: Timestamp) -> PathBuf {
-    let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".corrupt-{stamp}"));
-    path.with_file_name(name)
-}
-
-/// Temp files a crash left behind (`state.json.tmp.PID.N`); never the real file.
-fn remove_stale_temp_files(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return;
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let prefix = format!("{}.tmp.", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(entry.path());
+    /// Closes the database cleanly (checkpoints the WAL).
+    pub async fn close(&self) {
+        let mut link = self.link.lock().await;
+        if let Some(backend) = link.backend.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(backend)).await;
         }
+        link.failing = Some("closed".into());
     }
 }
 
-/// Temp file in the same directory, fsync, rename over the target, fsync the directory:
-/// a crash leaves either the old file or the new one, never a torn one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let fail = |source| StateError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // A name of its own per write: two writers can never interleave in one temp file.
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(
-        ".tmp.{}.{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = dir.join(tmp_name);
-    let written = (|| {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        // Balances and routing are nobody else's business, even without systemd's UMask.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        // A full disk must not also leave half-written temp files behind.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
+/// Reads the state and sample history at `path` without creating, migrating or
+/// changing anything (`status` when the daemon is down). A JSON state file of an
+/// earlier version is read too.
+pub fn read_state(path: &Path) -> Result<State, String> {
+    // Checked first: opening a missing database, even read-only, would only say
+    // "cannot open".
+    std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(State::from_loaded(import::read_only(path)?))
+}
+
+/// Reads the state at `path` without changing it (tests, `status` when the daemon is
+/// down). A JSON state file of an earlier version is read too.
+pub fn read_snapshot(path: &Path) -> Result<StateFile, String> {
+    let loaded = import::read_only(path)?;
+    Ok(State::from_loaded(loaded).snapshot())
+}
+
+/// The runway histories stored at `path`, read without changing it (`preflight`, which
+/// must not write the daemon's files).
+pub fn read_histories(path: &Path) -> Result<BTreeMap<String, History>, String> {
+    Ok(import::read_only(path)?.samples)
+}
+
+/// An account record as stored; strict, so a damaged row is noticed.
+fn decode_record(row: &str) -> Result<AccountRecord, String> {
+    serde_json::from_str(row).map_err(|e| e.to_string())
+}
+
+/// What can be kept of a record that does not decode in full: its level and latches,
+/// and its routing memory when that still reads. `None` when not even the level does.
+fn lenient_record(value: &serde_json::Value) -> Option<AccountRecord> {
+    let eval = value.get("eval")?;
+    let level: Level = serde_json::from_value(eval.get("level")?.clone()).ok()?;
+    let flag = |k: &str| eval.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
+    let mut record = AccountRecord::default();
+    record.eval.level = level;
+    record.eval.warning_active = flag("warning_active") || level == Level::Warning;
+    record.eval.critical_active = flag("critical_active") || level == Level::Critical;
+    record.eval.monitor_failing = flag("monitor_failing");
+    if let Some(r) = value
+        .get("routing")
+        .and_then(|r| serde_json::from_value(r.clone()).ok())
+    {
+        record.routing = r;
     }
-    if let Ok(d) = std::fs::File::open(&dir) {
-        // Directory fsync makes the rename durable; some file systems refuse it.
-        let _ = d.sync_all();
+    // A snooze the operator asked for is kept when it still reads.
+    record.snooze = value
+        .get("snooze")
+        .and_then(|s| serde_json::from_value(s.clone()).ok());
+    // So does a running escalation: its next step must not be lost or repeated.
+    if let Some(e) = value
+        .get("escalation")
+        .and_then(|e| serde_json::from_value(e.clone()).ok())
+    {
+        record.escalation = e;
     }
-    Ok(())
+    Some(record)
+}
+
+/// A `samples` row: a runway history, or the list of samples that earlier versions kept
+/// there (and in their JSON sample file), turned into a history over the default
+/// window (a configured window re-buckets it on the next poll). `None` when it is
+/// neither: the history is a nicety, started again rather than salvaged.
+fn decode_history(row: &str) -> Option<History> {
+    serde_json::from_str::<History>(row).ok().or_else(|| {
+        let samples: Vec<Sample> = serde_json::from_str(row).ok()?;
+        history_from_samples(&samples)
+    })
+}
+
+/// A history from a list of samples, oldest first; `None` for an empty list.
+fn history_from_samples(samples: &[Sample]) -> Option<History> {
+    let (first, rest) = samples.split_first()?;
+    let window = crate::core::runway::DEFAULT_WINDOW;
+    let mut h = History::new(window, first.at, first.balance);
+    for s in rest {
+        h.push(window, s.at, s.balance);
+    }
+    Some(h)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
-    #[tokio::test]
-    async fn round_trip_and_atomic_replace() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let (store, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
-        assert_eq!(opened, Opened::Fresh);
-        {
-            let mut s = store.lock();
-            s.accounts
-                .entry("a".into())
-                .or_default()
-                .eval
-                .warning_active = true;
-        }
-        store.mark_dirty();
-        store.save().await.unwrap();
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        std::fs::write(dir.path().join("state.json.tmp.1.2"), b"half").unwrap();
-        let (again, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
-        assert_eq!(opened, Opened::Restored);
-        assert!(
-            !dir.path().join("state.json.tmp.1.2").exists(),
-            "crash leftovers removed"
-        );
-        assert!(again.lock().accounts["a"].eval.warning_active);
-    }
-
-    #[tokio::test]
-    async fn cached_encoding_matches_serde_and_tracks_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let (store, _) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
-        for name in ["a", "b\"quoted\"", "c"] {
-            store.lock().accounts.entry(name.into()).or_default();
-        }
-        store.mark_dirty();
-        store.save().await.unwrap();
-        let on_disk =
-            || -> StateFile { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
-        assert_eq!(on_disk(), *store.lock());
-        // One account changes: only it is re-encoded, and the file says so.
-        store
-            .lock()
-            .accounts
-            .get_mut("b\"quoted\"")
-            .unwrap()
-            .eval
-            .critical_active = true;
-        store.mark_account_dirty("b\"quoted\"");
-        store.save().await.unwrap();
-        assert_eq!(on_disk(), *store.lock());
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            serde_json::to_vec(&*store.lock()).unwrap()
-        );
-        // Forgetting removes the cached record too.
-        store.forget("a");
-        store.save().await.unwrap();
-        assert!(!on_disk().accounts.contains_key("a"));
-        assert_eq!(on_disk(), *store.lock());
-    }
-
-    #[tokio::test]
-    async fn missing_directories_are_created() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a/b/state.json");
-        let (store, opened) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
-        assert_eq!(opened, Opened::Fresh);
-        store.save().await.unwrap();
-        assert!(path.exists());
-    }
-
-    #[tokio::test]
-    async fn corrupt_file_is_moved_aside() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        std::fs::write(&path, b"{not json").unwrap();
-        let (store, opened) = Store::open(&path, ts("2026-11-27T03:30:00Z")).unwrap();
-        let aside = dir.path().join("state.json.corrupt-20261127T033000Z");
-        assert_eq!(opened, Opened::MovedAside(aside.clone()));
-        assert_eq!(std::fs::read(&aside).unwrap(), b"{not json");
-        assert!(store.lock().accounts.is_empty());
-    }
-
-    #[tokio::test]
-    async fn save_skips_when_nothing_changed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let (store, _) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
-        store.mark_dirty();
-        store.save().await.unwrap();
-        std::fs::remove_file(&path).unwrap();
-        store.save().await.unwrap();
-        assert!(!path.exists(), "no change, no write");
-        store.mark_dirty();
-        store.save().await.unwrap();
-        assert!(path.exists());
-    }
-
-    #[test]
-    fn histories_persist_and_old_sample_lists_are_imported() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.json");
-        let window = std::time::Duration::from_secs(3600);
-        let (store, _) = Store::open(&path, ts("2026-01-01T00:00:00Z")).unwrap();
-        for i in 0..40i64 {
-            store.with_history("a", |h| {
-                let at = ts("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_secs(i * 60);
-                let balance = Decimal::from(1000 - i);
-                match h {
-                    Some(h) => h.push(window, at, balance),
-                    None => *h = Some(History::new(window, at, balance)),
-                }
-            });
-        }
-        let h = store.history("a").unwrap();
-        assert_eq!(h.last_balance(), Decimal::from(961));
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(store.save_all())
-            .unwrap();
-        let (again, _) = Store::open(&path, ts("2026-01-01T01:00:00Z")).unwrap();
-        assert_eq!(again.history("a"), Some(h));
-        // The list-of-samples file of earlier versions becomes a history.
-        std::fs::write(
-            samples_path(&path),
-            r#"{"old":[{"at":"2026-01-01T00:00:00Z","balance":"10"},{"at":"2026-01-01T00:01:00Z","balance":"9"}]}"#,
-        )
-        .unwrap();
-        let (old, _) = Store::open(&path, ts("2026-01-01T01:00:00Z")).unwrap();
-        assert_eq!(old.history("old").unwrap().last_balance(), Decimal::from(9));
-        // A damaged file is a history started again, never a failed start.
-        std::fs::write(samples_path(&path), r#"{"old":7"#).unwrap();
-        let (bad, _) = Store::open(&path, ts("2026-01-01T01:00:00Z")).unwrap();
-        assert!(bad.history("old").is_none());
-    }
-}
+mod tests;

@@ -23,7 +23,7 @@ sid = "{SID}"
 api_key = "${{TEST_EXOTEL_KEY}}"
 api_token = "${{TEST_EXOTEL_TOKEN}}"
 base_url = "{exotel_uri}"
-poll_interval = "200ms"
+poll_interval = "1s"
 notify = ["hook"]
 warning = {{ below = 5000, clear_above = 6000 }}
 critical = {{ below = "1000.00", clear_above = "1500" }}
@@ -33,7 +33,7 @@ name = "hook"
 type = "webhook"
 url = "{hook_uri}/{HOOK_SECRET}"
 "#,
-        state = state_dir.join("state.json").display()
+        state = state_dir.join("state.db").display()
     )
 }
 
@@ -337,8 +337,10 @@ async fn sigterm_stops_cleanly_and_no_secret_reaches_the_log() {
         );
     }
     // Pending deliveries were persisted for the next start.
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+    let state = serde_json::to_value(
+        balance_alert::state::read_snapshot(&dir.path().join("state.db")).unwrap(),
+    )
+    .unwrap();
     assert!(!state["outbox"].as_array().unwrap().is_empty());
     let saved = serde_json::to_string(&state).unwrap();
     assert!(!saved.contains(TOKEN) && !saved.contains(KEY));
@@ -352,7 +354,7 @@ fn sigint_also_stops_cleanly() {
         "idle.toml",
         &format!(
             "[daemon]\nstate_file = \"{}\"\n{}",
-            dir.path().join("state.json").display(),
+            dir.path().join("state.db").display(),
             check_config(&[("primary", "http://127.0.0.1:9")])
         ),
     );
@@ -361,7 +363,7 @@ fn sigint_also_stops_cleanly() {
     wait_log(&log, "balance-alert running", 10);
     signal(&child, SIGINT);
     assert_eq!(wait_exit(&mut child, 15), 0);
-    assert!(dir.path().join("state.json").exists());
+    assert!(dir.path().join("state.db").exists());
 }
 
 #[test]
@@ -460,10 +462,14 @@ fn a_corrupt_state_file_is_moved_aside_and_said_so() {
         b"{ torn write",
         "the bad file is kept as it was"
     );
-    // The fresh state replaced it.
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
-    assert!(state["outbox"].is_array());
+    // The fresh state (now a database) replaced it.
+    let state = balance_alert::state::read_snapshot(&dir.path().join("state.json")).unwrap();
+    assert!(state.outbox.is_empty());
+    assert!(
+        std::fs::read(dir.path().join("state.json"))
+            .unwrap()
+            .starts_with(b"SQLite format 3")
+    );
 }
 
 #[test]

@@ -263,7 +263,7 @@ name = "hook"
 type = "webhook"
 url = "{hook}/hook"
 "#,
-            state = dir.path().join("state.json").display(),
+            state = dir.path().join("state.db").display(),
             base = exotel.uri(),
             hook = hook.uri()
         ),

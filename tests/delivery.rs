@@ -13,7 +13,7 @@ use common::daemon::*;
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
 fn read_state(dir: &std::path::Path) -> StateFile {
-    serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap()
+    balance_alert::state::read_snapshot(&dir.join("state.db")).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +122,7 @@ async fn undeliverable_messages_are_given_up_after_give_up_after() {
     // Next attempt (1-2 s later) finds the message too old and drops it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if running.ready.store.lock().outbox.is_empty() {
+        if running.ready.store.lock().outbox().is_empty() {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "not given up");
@@ -298,7 +298,7 @@ async fn a_failing_state_write_is_counted_and_the_alert_still_leaves() {
             Level::Warning,
         )],
     );
-    cfg.daemon.state_file = state_dir.join("state.json");
+    cfg.daemon.state_file = state_dir.join("state.db");
     let running = start(cfg, Arc::new(SystemClock)).await;
     wait_polls(&exotel, 1, 10).await;
     // The state directory turns into a file: every write fails from now on (this

@@ -406,6 +406,28 @@ async fn bad_bodies_are_transient_and_named() {
             "not a number",
         ),
         (r#"{"Account":{}}"#, "no balance amount"),
+        // SPEC §17: a duplicate key, at any depth, is a bad body (it was last-wins).
+        (
+            r#"{"Balance":{"Amount":"5000","Amount":"10"}}"#,
+            "the key \"Amount\" twice",
+        ),
+        (
+            r#"{"Account":{"BalanceData":{"Balance":"1"}},"Account":{}}"#,
+            "the key \"Account\" twice",
+        ),
+        (
+            r#"{"Balance":{"Amount":1},"Other":[{"x":1,"x":2}]}"#,
+            "the key \"x\" twice",
+        ),
+        // SPEC §17: a mantissa that cannot be held exactly is refused, not rounded.
+        (
+            r#"{"Balance":{"Amount":999.99999999999999999999999999999e0}}"#,
+            "cannot be represented exactly",
+        ),
+        (
+            r#"{"Balance":{"Amount":"0.12345678901234567890123456789012345e0"}}"#,
+            "cannot be represented exactly",
+        ),
     ];
     for (body, expected) in cases {
         let err = fetch_err(ResponseTemplate::new(200).set_body_string(body)).await;

@@ -30,7 +30,7 @@ sid = "{SID}"
 api_key = "{KEY}"
 api_token = "{TOKEN}"
 base_url = "{base}"
-poll_interval = "200ms"
+poll_interval = "1s"
 notify = ["hook", "out"]
 warning = {{ below = 5000, clear_above = 6000 }}
 
@@ -81,7 +81,7 @@ async fn text_log_fields_are_values() {
     let log = event_log("text").await;
     let line = log
         .lines()
-        .find(|l| l.contains("daemon: event "))
+        .find(|l| l.contains("balance_alert::daemon") && l.contains(": event "))
         .unwrap_or_else(|| panic!("no event line in:\n{log}"));
     assert!(line.contains("balance=4000.50"), "{line}");
     assert!(line.contains("channels=hook,out"), "{line}");

@@ -69,7 +69,7 @@ sid = "{SID}"
 api_key = "${{TEST_EXOTEL_KEY}}"
 api_token = "${{TEST_EXOTEL_TOKEN}}"
 base_url = "{exotel}"
-poll_interval = "250ms"
+poll_interval = "1s"
 notify = ["chat"]
 warning = {{ below = 5000, clear_above = 6000 }}
 critical = {{ below = 1000, clear_above = 1500 }}

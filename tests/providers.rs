@@ -231,7 +231,7 @@ fn config(dir: &std::path::Path, servers: &[(Provider, String)], hook: &str) -> 
     );
     for (p, base) in servers {
         text.push_str(&format!(
-            "\n[[account]]\nname = \"{name}-wallet\"\n{keys}poll_interval = \"200ms\"\n\
+            "\n[[account]]\nname = \"{name}-wallet\"\n{keys}poll_interval = \"1s\"\n\
              notify = [\"hook\"]\nwarning = {{ below = 5000, clear_above = 6000 }}\n\
              critical = {{ below = 1000, clear_above = 1500 }}\n",
             name = p.name,

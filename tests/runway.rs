@@ -15,7 +15,7 @@ use common::daemon::{KEY, SID, TOKEN, balance_response, posted, wait_for};
 use common::process::Daemon;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers};
 
-/// Exotel draining 10.00 INR per request from 10,000.00, with top-ups of 100,000.00
+/// Exotel draining 40.00 INR per request from 10,000.00, with top-ups of 100,000.00
 /// from request `first_topup` on and again from `second_topup` on.
 struct Drain {
     polls: Arc<AtomicUsize>,
@@ -26,7 +26,7 @@ struct Drain {
 impl Respond for Drain {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let n = self.polls.fetch_add(1, Ordering::SeqCst);
-        let mut cents: i64 = 1_000_000 - 1_000 * n as i64;
+        let mut cents: i64 = 1_000_000 - 4_000 * n as i64;
         if n >= self.first_topup {
             cents += 10_000_000;
         }
@@ -80,16 +80,17 @@ async fn a_drain_alerts_on_runway_and_a_top_up_resolves_it() {
     let polls = Arc::new(AtomicUsize::new(0));
     let exotel = exotel(Drain {
         polls: polls.clone(),
-        first_topup: 24,
-        second_topup: 40,
+        first_topup: 6,
+        second_topup: 12,
     })
     .await;
     let ops = hook().await;
     let money = hook().await;
     let port = free_port();
-    // 40 INR a second at 4 polls a second: 10,000 lasts ~250 s, under the 1000 s
-    // warning even if polls ran at half speed; after +100,000 it lasts ~2,750 s, above
-    // the 2000 s clear_above.
+    // 40 INR a second at the 1 s poll floor: 10,000 lasts ~250 s, under the 1000 s
+    // warning even if polls ran at half speed; the burn is known from the third poll (a
+    // quarter of the 8 s window); after +100,000 it lasts ~2,750 s, above the 2000 s
+    // clear_above.
     let config = write(
         dir.path(),
         "config.toml",
@@ -106,7 +107,7 @@ sid = "{SID}"
 api_key = "{KEY}"
 api_token = "{TOKEN}"
 base_url = "{base}"
-poll_interval = "250ms"
+poll_interval = "1s"
 notify = ["ops", "money"]
 runway = {{ window = "8s", warning = {{ below = "1000s", clear_above = "2000s" }} }}
 
@@ -121,7 +122,7 @@ type = "webhook"
 url = "{money}/hook"
 events = ["alert", "resolved", "topped_up"]
 "#,
-            state = dir.path().join("state.json").display(),
+            state = dir.path().join("state.db").display(),
             base = exotel.uri(),
             ops = ops.uri(),
             money = money.uri(),
@@ -161,7 +162,7 @@ events = ["alert", "resolved", "topped_up"]
         "{text}"
     );
 
-    // The first top-up resolves it, carrying the rise (100,000 less one poll's 10).
+    // The first top-up resolves it, carrying the rise (100,000 less one poll's 40).
     let bodies = wait_for(&ops, 20, "resolved", |b| {
         b.iter().any(|e| e["event"] == "resolved")
     })
@@ -169,7 +170,7 @@ events = ["alert", "resolved", "topped_up"]
     let resolved = bodies.iter().find(|e| e["event"] == "resolved").unwrap();
     assert_eq!(resolved["cause"], "runway", "{resolved:#}");
     assert_eq!(resolved["runway_threshold_seconds"], 2000);
-    assert_eq!(resolved["topup_amount"], "99990.00", "{resolved:#}");
+    assert_eq!(resolved["topup_amount"], "99960.00", "{resolved:#}");
 
     // The second, with nothing to resolve, is `topped_up`: only `money` lists it.
     let money_bodies = wait_for(&money, 20, "topped_up", |b| {
@@ -180,7 +181,7 @@ events = ["alert", "resolved", "topped_up"]
         .iter()
         .find(|e| e["event"] == "topped_up")
         .unwrap();
-    assert_eq!(topped["topup_amount"], "99990.00");
+    assert_eq!(topped["topup_amount"], "99960.00");
     assert_eq!(topped["level"], "ok");
     assert!(topped["burn_per_day"].is_string(), "{topped:#}");
     let kinds: Vec<&str> = money_bodies
@@ -202,10 +203,16 @@ events = ["alert", "resolved", "topped_up"]
 
     daemon.signal(SIGTERM);
     assert_eq!(daemon.wait_exit(15).await.0, 0);
-    // The history survives the restart, in the samples file.
-    let samples = std::fs::read_to_string(dir.path().join("state.samples.json")).unwrap();
-    let samples: serde_json::Value = serde_json::from_str(&samples).unwrap();
-    assert!(samples["primary"]["spend"].is_array(), "{samples}");
+    // The history survives the restart: the account's row in the state database, from
+    // which the burn rate is known again at once.
+    let histories = balance_alert::state::read_histories(&dir.path().join("state.db")).unwrap();
+    let history = &histories["primary"];
+    let estimate = history.estimate(
+        Duration::from_secs(8),
+        history.last_balance(),
+        rust_decimal::Decimal::ZERO,
+    );
+    assert!(estimate.burn_per_day.is_some(), "{history:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +245,7 @@ sid = "{SID}"
 api_key = "{KEY}"
 api_token = "{TOKEN}"
 base_url = "{base}"
-poll_interval = "250ms"
+poll_interval = "1s"
 notify = ["wants", "default"]
 warning = {{ below = 5000 }}
 
@@ -248,7 +255,7 @@ sid = "{SID}"
 api_key = "{KEY}"
 api_token = "{TOKEN}"
 base_url = "{base}"
-poll_interval = "250ms"
+poll_interval = "1s"
 notify = ["default"]
 warning = {{ below = 5000 }}
 
@@ -263,7 +270,7 @@ name = "default"
 type = "webhook"
 url = "{default}/hook"
 "#,
-            state = dir.path().join("state.json").display(),
+            state = dir.path().join("state.db").display(),
             base = exotel.uri(),
             wants = wants.uri(),
             default = default.uri(),
@@ -322,7 +329,7 @@ api_token = "{TOKEN}"
 base_url = "{exotel}"
 warning = {{ below = 5000 }}
 "#,
-            state = dir.join("state.json").display(),
+            state = dir.join("state.db").display(),
         ),
     )
     .to_string_lossy()

@@ -51,7 +51,7 @@ sid = "{SID}"
 api_key = "{KEY}"
 api_token = "{TOKEN}"
 base_url = "{base}"
-poll_interval = "200ms"
+poll_interval = "1s"
 notify = ["out"]
 warning = {{ below = 5000, clear_above = 6000 }}
 
@@ -59,7 +59,7 @@ warning = {{ below = 5000, clear_above = 6000 }}
 name = "out"
 type = "console"
 "#,
-            state = dir.path().join("state.json").display(),
+            state = dir.path().join("state.db").display(),
             base = exotel.uri()
         ),
     );

@@ -67,7 +67,7 @@ sid = "{SID}"
 api_key = "${{TEST_EXOTEL_KEY}}"
 api_token = "${{TEST_EXOTEL_TOKEN}}"
 base_url = "{base}"
-poll_interval = "200ms"
+poll_interval = "1s"
 repeat_every = "1s"
 notify = ["hook"]
 warning = {{ below = 5000, clear_above = 6000 }}
@@ -78,7 +78,7 @@ name = "hook"
 type = "webhook"
 url = "{hook}/events"
 "#,
-        state = dir.path().join("state.json").display(),
+        state = dir.path().join("state.db").display(),
         base = exotel.uri(),
         hook = hook.uri(),
     );
@@ -386,10 +386,23 @@ async fn status_reads_the_state_file_when_the_daemon_is_down() {
     daemon.signal(SIGTERM);
     assert_eq!(daemon.wait_exit(15).await.0, 0);
 
+    // `status` reads the SQLite database without changing it or leaving files beside
+    // it (a read-only WAL connection would create `-wal` and `-shm` files).
+    let db = s.dir.path().join("state.db");
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(s.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (bytes_before, files_before) = (std::fs::read(&db).unwrap(), listing());
+
     let out = s.cli(&["status"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("the daemon is not reachable") && stderr(&out).contains("state.json"),
+        stderr(&out).contains("the daemon is not reachable") && stderr(&out).contains("state.db"),
         "{}",
         stderr(&out)
     );
@@ -402,12 +415,24 @@ async fn status_reads_the_state_file_when_the_daemon_is_down() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["source"], "state_file");
     assert_eq!(json["accounts"][0]["level"], "critical");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        bytes_before,
+        "status changed the database"
+    );
+    assert_eq!(
+        listing(),
+        files_before,
+        "status left files beside the database"
+    );
 
-    // No daemon and no state file: nothing to show, exit 1, saying why.
-    std::fs::remove_file(s.dir.path().join("state.json")).unwrap();
+    // No daemon and no state file: nothing to show, exit 1, saying why; and no empty
+    // database is created in its place.
+    std::fs::remove_file(&db).unwrap();
     let out = s.cli(&["status"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    assert!(!db.exists(), "status created a database");
 }
 
 #[tokio::test(flavor = "multi_thread")]

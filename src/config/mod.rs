@@ -96,10 +96,79 @@ pub struct DaemonConfig {
     pub web: crate::web::WebConfig,
 }
 
-pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.json";
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/balance-alert/state.db";
 
 /// The longest duration any setting accepts.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The largest config file read (SPEC §17): 10,000 accounts take about 3 MiB.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads the config file: a regular file (a FIFO would hang the read, `/dev/zero` would
+/// never end) of at most [`MAX_CONFIG_BYTES`], in UTF-8 (a bad byte is named by line
+/// and column).
+pub fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let fail = |line: Option<usize>, column: Option<usize>, message: String| ConfigError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        key: None,
+        message,
+    };
+    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+    let meta = std::fs::metadata(path)
+        .map_err(|e| fail(None, None, format!("cannot read config file: {e}")))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(fail(
+            None,
+            None,
+            format!("cannot read config file: it is {what}"),
+        ));
+    }
+    let too_large = || {
+        fail(
+            None,
+            None,
+            format!(
+                "config file is larger than {} MiB",
+                MAX_CONFIG_BYTES / (1024 * 1024)
+            ),
+        )
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| fail(None, None, format!("cannot read config file: {e}")))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // `take`: a file that grows while it is read still stops at the limit.
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(None, None, format!("cannot read config file: {e}")))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let valid = std::str::from_utf8(&bytes[..at]).expect("valid up to here");
+        let (line, column) = raw::line_col(valid, at);
+        fail(
+            Some(line),
+            Some(column),
+            format!(
+                "config file is not UTF-8: byte 0x{:02X} here is not valid UTF-8",
+                bytes[at]
+            ),
+        )
+    })
+}
 
 /// A warning when the file is readable by group or others and holds a literal secret
 /// (`literal_secrets` names the keys, as [`crate::settings::parse_detailed`] found them).
@@ -185,21 +254,32 @@ pub(crate) fn daemon_section(ctx: &mut Ctx<'_>, raw: &RawFile) -> Res<DaemonConf
     }
 }
 
-/// The text of the config file at `path`.
+/// The text of the config file at `path` (see [`read_config_file`]).
 pub fn read_text(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_path_buf(),
-        line: None,
-        column: None,
-        key: None,
-        message: format!("cannot read config file: {e}"),
-    })
+    read_config_file(path)
 }
 
 fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
     let raw = d.get_ref();
     let state_file = match &raw.state_file {
-        Some(v) => PathBuf::from(ctx.string(v, "daemon.state_file")?),
+        Some(v) => {
+            let text = ctx.string(v, "daemon.state_file")?;
+            // A path that can only name a directory is a mistake; a directory found at a
+            // file's path at run time is a bad disk, handled from memory (SPEC §17).
+            let names_a_file = !text.trim().is_empty()
+                && !text.ends_with('/')
+                && Path::new(&text)
+                    .file_name()
+                    .is_some_and(|n| n != "." && n != "..");
+            if !names_a_file {
+                return Err(ctx.err(
+                    Some(v.span()),
+                    "daemon.state_file",
+                    format!("\"{text}\" names a directory; give the database file's path, e.g. \"/var/lib/balance-alert/state.db\""),
+                ));
+            }
+            PathBuf::from(text)
+        }
         None => PathBuf::from(DEFAULT_STATE_FILE),
     };
     let listen = match &raw.listen {

@@ -20,12 +20,41 @@ pub fn exact_decimal(text: &str) -> Result<Decimal, DecimalError> {
     if !is_decimal_literal(text) {
         return Err(DecimalError::NotANumber);
     }
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        Decimal::from_str_exact(text)
+    match text.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => scientific(mantissa, exponent),
+        None => Decimal::from_str_exact(text).map_err(|_| DecimalError::OutOfRange),
+    }
+}
+
+/// `mantissa × 10^exponent`, exactly or not at all (SPEC §17): `Decimal::from_scientific`
+/// rounds a mantissa with more digits than it holds, which would turn
+/// `999.99999999999999999999999999999e0` into 1000 and hide a crossing of 1000.
+fn scientific(mantissa: &str, exponent: &str) -> Result<Decimal, DecimalError> {
+    // Trailing zeros after the point are exact whatever their number.
+    let mantissa = match mantissa.contains('.') {
+        true => mantissa.trim_end_matches('0').trim_end_matches('.'),
+        false => mantissa,
     };
-    parsed.map_err(|_| DecimalError::OutOfRange)
+    let m = Decimal::from_str_exact(mantissa)
+        .map_err(|_| DecimalError::OutOfRange)?
+        .normalize();
+    if m.is_zero() {
+        return Ok(Decimal::ZERO);
+    }
+    // An exponent too large for i64 is out of range whatever the mantissa.
+    let exponent: i64 = exponent.parse().map_err(|_| DecimalError::OutOfRange)?;
+    let scale = i64::from(m.scale()) - exponent;
+    let digits = m.mantissa();
+    if scale >= 0 {
+        let scale = u32::try_from(scale).map_err(|_| DecimalError::OutOfRange)?;
+        return Decimal::try_from_i128_with_scale(digits, scale)
+            .map_err(|_| DecimalError::OutOfRange);
+    }
+    // A positive power of ten: multiply, refusing overflow.
+    let up = u32::try_from(-scale).map_err(|_| DecimalError::OutOfRange)?;
+    let factor = 10i128.checked_pow(up).ok_or(DecimalError::OutOfRange)?;
+    let value = digits.checked_mul(factor).ok_or(DecimalError::OutOfRange)?;
+    Decimal::try_from_i128_with_scale(value, 0).map_err(|_| DecimalError::OutOfRange)
 }
 
 /// `-?digits(.digits)?([eE][+-]?digits)?`: JSON's number grammar, minus its ban on
@@ -65,6 +94,34 @@ fn is_decimal_literal(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scientific_notation_is_exact_or_refused() {
+        let d = |s: &str| exact_decimal(s);
+        assert_eq!(d("1.5e3"), Ok(Decimal::from(1500)));
+        assert_eq!(d("15E-1"), Ok("1.5".parse().unwrap()));
+        assert_eq!(d("-2.50e+2"), Ok(Decimal::from(-250)));
+        assert_eq!(d("0e99999999999999999999"), Ok(Decimal::ZERO));
+        assert_eq!(d("1e-28"), Ok(Decimal::new(1, 28)));
+        // Issue 7: these were rounded, hiding a crossing of 1000.
+        assert_eq!(
+            d("0.12345678901234567890123456789012345e0"),
+            Err(DecimalError::OutOfRange)
+        );
+        assert_eq!(
+            d("999.99999999999999999999999999999e0"),
+            Err(DecimalError::OutOfRange)
+        );
+        // Too small or too large to hold exactly.
+        assert_eq!(d("1e-29"), Err(DecimalError::OutOfRange));
+        assert_eq!(d("1e29"), Err(DecimalError::OutOfRange));
+        assert_eq!(d("1e99999999999999999999"), Err(DecimalError::OutOfRange));
+        // Trailing zeros of the mantissa are not digits it cannot hold.
+        assert_eq!(
+            d("1.0000000000000000000000000000000e2"),
+            Ok(Decimal::from(100))
+        );
+    }
 
     #[test]
     fn decimal_literal_grammar() {

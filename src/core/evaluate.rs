@@ -1368,6 +1368,9 @@ mod tests {
                         self.failing = false;
                     }
                     EventKind::Reminder | EventKind::Escalated | EventKind::Test => {}
+                    EventKind::StateUnwritable | EventKind::StateRecovered => {
+                        prop_assert!(false, "the evaluator never emits state events");
+                    }
                 }
                 Ok(())
             }

@@ -46,6 +46,10 @@ pub enum EventKind {
     ToppedUp,
     /// The daily summary of a channel's accounts (SPEC §9.6).
     Summary,
+    /// The state cannot be written: monitoring goes on from memory (SPEC §17).
+    StateUnwritable,
+    /// The state is written again.
+    StateRecovered,
 }
 
 impl EventKind {
@@ -61,11 +65,13 @@ impl EventKind {
             EventKind::Test => "test",
             EventKind::ToppedUp => "topped_up",
             EventKind::Summary => "summary",
+            EventKind::StateUnwritable => "state_unwritable",
+            EventKind::StateRecovered => "state_recovered",
         }
     }
 
     /// Every kind, in the order the docs list them.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Alert,
         EventKind::Improved,
         EventKind::Resolved,
@@ -76,6 +82,8 @@ impl EventKind {
         EventKind::Test,
         EventKind::ToppedUp,
         EventKind::Summary,
+        EventKind::StateUnwritable,
+        EventKind::StateRecovered,
     ];
 
     /// The kind a channel's `events` entry names.

@@ -243,6 +243,8 @@ impl QuietHours {
 /// is about no one account and holding it would only collapse it away.
 pub fn is_holdable(kind: EventKind, severity: Level) -> bool {
     match kind {
+        // About the daemon's own disk, rare and not about a balance: told at once.
+        EventKind::StateUnwritable | EventKind::StateRecovered => false,
         EventKind::Escalated | EventKind::MonitorFailing | EventKind::Test => false,
         EventKind::Summary => false,
         EventKind::Alert

@@ -78,6 +78,8 @@ pub fn route<C: Routed + ?Sized>(
             EventKind::Summary => false,
             // Escalations name their channels themselves: see [`route_escalation`].
             EventKind::Escalated => false,
+            // Queued for every channel by the daemon itself, never routed per account.
+            EventKind::StateUnwritable | EventKind::StateRecovered => true,
         })
         .map(|c| c.name().to_owned())
         .collect();
@@ -99,7 +101,12 @@ pub fn route<C: Routed + ?Sized>(
         }
         EventKind::MonitorFailing => memory.failing.extend(picked.iter().cloned()),
         EventKind::MonitorRecovered => memory.failing.clear(),
-        EventKind::Escalated | EventKind::Test | EventKind::ToppedUp | EventKind::Summary => {}
+        EventKind::Escalated
+        | EventKind::Test
+        | EventKind::ToppedUp
+        | EventKind::Summary
+        | EventKind::StateUnwritable
+        | EventKind::StateRecovered => {}
     }
     picked
 }
@@ -132,7 +139,9 @@ pub fn severity(kind: EventKind, level: Level) -> Level {
         | EventKind::MonitorRecovered
         | EventKind::Test
         | EventKind::ToppedUp
-        | EventKind::Summary => Level::Ok,
+        | EventKind::Summary
+        | EventKind::StateRecovered => Level::Ok,
+        EventKind::StateUnwritable => Level::Warning,
         // Goes to every channel regardless of min_level; the level is informative.
         EventKind::MonitorFailing => level,
     }

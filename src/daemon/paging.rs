@@ -22,7 +22,7 @@ use crate::core::escalation::{self, Due};
 use crate::core::quiet::{self, HeldFact};
 use crate::core::{Event, EventKind, Level, new_event_id};
 use crate::provider::AccountConfig;
-use crate::state::{AccountRecord, OutboxEntry, StateFile};
+use crate::state::{AccountRecord, OutboxEntry, State};
 
 /// The longest the release task sleeps without looking: bounds the effect of a wall
 /// clock that jumps.
@@ -104,7 +104,7 @@ pub(super) fn hold_until(
 /// the account's level itself: the messages held before it for that account are old
 /// news and are dropped, so the collapse later starts from what the channel now knows.
 pub(super) fn drop_superseded_held(
-    outbox: &mut Vec<OutboxEntry>,
+    state: &mut State,
     channel: &str,
     account: &str,
     kind: EventKind,
@@ -115,19 +115,17 @@ pub(super) fn drop_superseded_held(
     ) {
         return 0;
     }
-    let before = outbox.len();
-    outbox.retain(|e| {
+    state.retain_outbox(|e| {
         !(e.is_held()
             && e.channel == channel
             && e.event.account == account
             && e.event.event != EventKind::MonitorRecovered)
-    });
-    before - outbox.len()
+    })
 }
 
 /// Counts the held entries (for the metric).
-pub(super) fn held_count(state: &StateFile) -> usize {
-    state.outbox.iter().filter(|e| e.is_held()).count()
+pub(super) fn held_count(state: &State) -> usize {
+    state.outbox().values().filter(|e| e.is_held()).count()
 }
 
 /// The messages one account's held entries for one channel become (SPEC §12): a held
@@ -208,11 +206,9 @@ async fn release_due(shared: &Shared) -> Option<Timestamp> {
         let routes = shared.routes.read().unwrap_or_else(|p| p.into_inner());
         let mut guard = shared.store.lock();
         let state = &mut *guard;
-        // (channel, account) → held entries, oldest first.
+        // (channel, account) → held entries, oldest first (the outbox is in seq order).
         let mut groups: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
-        let mut ordered: Vec<&OutboxEntry> = state.outbox.iter().filter(|e| e.is_held()).collect();
-        ordered.sort_by_key(|e| e.seq);
-        for e in ordered {
+        for e in state.outbox().values().filter(|e| e.is_held()) {
             groups
                 .entry((e.channel.clone(), e.event.account.clone()))
                 .or_default()
@@ -229,19 +225,14 @@ async fn release_due(shared: &Shared) -> Option<Timestamp> {
             };
             match route.config.quiet_hours.quiet_until(&shared.paging.tz, now) {
                 Some(until) => {
-                    for e in state.outbox.iter_mut().filter(|e| seqs.contains(&e.seq)) {
-                        if e.held_until != Some(until) {
-                            e.held_until = Some(until);
-                            changed = true;
-                        }
+                    for seq in &seqs {
+                        changed |= state.hold_until(*seq, until);
                     }
                     next = Some(next.map_or(until, |n| n.min(until)));
                 }
                 None => {
-                    let held: Vec<&OutboxEntry> = seqs
-                        .iter()
-                        .filter_map(|s| state.outbox.iter().find(|e| e.seq == *s))
-                        .collect();
+                    let held: Vec<&OutboxEntry> =
+                        seqs.iter().filter_map(|s| state.outbox().get(s)).collect();
                     for event in released_events(&held) {
                         new_events.push((channel.clone(), event));
                     }
@@ -257,33 +248,24 @@ async fn release_due(shared: &Shared) -> Option<Timestamp> {
                 released = new_events.len(),
                 "quiet hours over: held messages collapsed to the net change"
             );
-            state.outbox.retain(|e| !release.contains(&e.seq));
+            state.remove_outbox(&release);
             for (channel, event) in new_events {
-                let entry = OutboxEntry {
-                    seq: state.next_seq,
-                    channel,
-                    created_at: now,
-                    event,
-                    held_until: None,
-                };
-                state.next_seq += 1;
-                state.outbox.push(entry.clone());
-                entries.push(entry);
+                entries.push(state.push_outbox(channel, now, event, None));
             }
         }
         (
             entries,
             next,
             held_count(state),
-            state.outbox.len(),
+            state.outbox().len(),
             changed,
         )
     };
     shared.metrics.set_outbox_held(held);
     shared.metrics.set_outbox_pending(pending);
     if changed {
-        shared.store.mark_outbox_dirty();
         if let Err(e) = shared.store.save().await {
+            // The state watcher reports the disk once; memory holds the outbox.
             error!(error = %e, "cannot persist the outbox");
             shared.metrics.inc_state_write_error();
         }
@@ -302,6 +284,7 @@ async fn release_due(shared: &Shared) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::StateFile;
 
     fn held(seq: u64, kind: EventKind, level: Level, previous: Option<Level>) -> OutboxEntry {
         let at: Timestamp = "2026-12-03T01:00:00Z".parse().unwrap();
@@ -350,10 +333,13 @@ mod tests {
 
     #[test]
     fn only_an_at_once_level_change_supersedes_held_messages() {
-        let mut outbox = vec![
-            held(1, EventKind::Alert, Level::Warning, Some(Level::Ok)),
-            held(2, EventKind::MonitorRecovered, Level::Warning, None),
-        ];
+        let mut outbox = State::from(StateFile {
+            outbox: vec![
+                held(1, EventKind::Alert, Level::Warning, Some(Level::Ok)),
+                held(2, EventKind::MonitorRecovered, Level::Warning, None),
+            ],
+            ..StateFile::default()
+        });
         assert_eq!(
             drop_superseded_held(&mut outbox, "chat", "primary", EventKind::MonitorFailing),
             0
@@ -366,6 +352,7 @@ mod tests {
             drop_superseded_held(&mut outbox, "chat", "primary", EventKind::Alert),
             1
         );
-        assert_eq!(outbox[0].event.event, EventKind::MonitorRecovered);
+        let left: Vec<EventKind> = outbox.outbox().values().map(|e| e.event.event).collect();
+        assert_eq!(left, [EventKind::MonitorRecovered]);
     }
 }

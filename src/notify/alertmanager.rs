@@ -201,6 +201,8 @@ pub struct Mirror {
 
 pub const BALANCE_LOW: &str = "BalanceLow";
 pub const MONITOR_FAILING: &str = "BalanceMonitorFailing";
+/// The daemon cannot write its state (SPEC §17): about the daemon, not an account.
+pub const STATE_UNWRITABLE: &str = "BalanceAlertStateUnwritable";
 
 /// The labels of an account's alert: `alertname`, `account`, `sid`, `provider`,
 /// `severity`, `instance` (when set), then the account's own `labels`.
@@ -258,6 +260,8 @@ pub fn apply(
         EventKind::Resolved => (BALANCE_LOW, false),
         EventKind::MonitorFailing => (MONITOR_FAILING, true),
         EventKind::MonitorRecovered => (MONITOR_FAILING, false),
+        EventKind::StateUnwritable => (STATE_UNWRITABLE, true),
+        EventKind::StateRecovered => (STATE_UNWRITABLE, false),
         // Messages, not state: nothing to mirror (see the module comment).
         EventKind::Test | EventKind::ToppedUp | EventKind::Summary => return false,
     };

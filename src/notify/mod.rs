@@ -272,6 +272,23 @@ impl Channel {
 }
 
 impl Channel {
+    /// How long a grouped message's list of account names may be (grouping itself
+    /// is decided by [`ChannelKind::one_event_per_account`]).
+    pub fn group_list_chars(&self) -> usize {
+        match self {
+            Channel::ExotelSms(_) | Channel::TwilioSms(_) => 60,
+            // PagerDuty cuts a summary at 1024 characters, Discord a message at 2000.
+            Channel::PagerDuty(_) => 600,
+            Channel::Slack(_)
+            | Channel::Console(_)
+            | Channel::Teams(_)
+            | Channel::Discord(_)
+            | Channel::Telegram(_)
+            | Channel::Ntfy(_) => 1500,
+            Channel::Email(_) | Channel::Webhook(_) | Channel::Alertmanager(_) => 4000,
+        }
+    }
+
     /// True for a channel that mirrors state rather than sending messages (Alertmanager):
     /// it is told each account's standing alerts at start ([`Channel::restore`]).
     pub fn mirrors_state(&self) -> bool {

@@ -163,6 +163,10 @@ pub fn dedup_key(event: &Event, provider: &str) -> String {
         EventKind::MonitorFailing | EventKind::MonitorRecovered => "monitor",
         EventKind::Test => "test",
         EventKind::ToppedUp => "topup",
+        // About the daemon, not an account: one incident whatever the provider.
+        EventKind::StateUnwritable | EventKind::StateRecovered => {
+            return "balance-alert/state".to_string();
+        }
         EventKind::Alert
         | EventKind::Reminder
         | EventKind::Improved
@@ -176,7 +180,7 @@ pub fn dedup_key(event: &Event, provider: &str) -> String {
 pub fn pagerduty_body(event: &Event, ctx: &RenderCtx, provider: &str, routing_key: &str) -> Value {
     let dedup = dedup_key(event, provider);
     let severity = match event.event {
-        EventKind::Resolved | EventKind::MonitorRecovered => {
+        EventKind::Resolved | EventKind::MonitorRecovered | EventKind::StateRecovered => {
             return json!({
                 "routing_key": routing_key,
                 "event_action": "resolve",
@@ -184,6 +188,8 @@ pub fn pagerduty_body(event: &Event, ctx: &RenderCtx, provider: &str, routing_ke
             });
         }
         EventKind::MonitorFailing => "error",
+        // Monitoring goes on from memory: a warning, not a page-worthy error.
+        EventKind::StateUnwritable => "warning",
         EventKind::Test | EventKind::ToppedUp | EventKind::Summary => "info",
         // Listed, not a wildcard: a new event kind must decide here what it pages.
         // An escalation triggers the balance incident again at its level.

@@ -156,6 +156,11 @@ fn headline_raw(event: &Event) -> String {
                 if total == 1 { "" } else { "s" }
             )
         }
+        EventKind::StateUnwritable => format!(
+            "[STATE UNWRITABLE] balance-alert cannot save its state, monitoring goes on: {}",
+            shorten(error_text(event), HEADLINE_ERROR_CHARS)
+        ),
+        EventKind::StateRecovered => "[OK] balance-alert saves its state again".to_string(),
     }
 }
 
@@ -284,6 +289,15 @@ fn explain(event: &Event) -> String {
                 total - ok
             )
         }
+        EventKind::StateUnwritable => format!(
+            "balance-alert cannot write its state ({}). Balances are still checked and alerts \
+             still sent, from memory; levels and pending messages would be lost if it stopped \
+             before the disk is fixed (free space, fix permissions or the path).",
+            error_text(event)
+        ),
+        EventKind::StateRecovered => {
+            "balance-alert writes its state again; what it kept in memory is saved.".to_string()
+        }
     }
 }
 
@@ -293,6 +307,21 @@ fn explain(event: &Event) -> String {
 /// than shown as blanks. Times: Exotel's `DateUpdated` verbatim (it has no zone), the
 /// observation time in UTC to the second, and in `ctx.timezone` when one is set.
 pub fn facts(event: &Event, ctx: &RenderCtx) -> Vec<(&'static str, String)> {
+    if matches!(
+        event.event,
+        EventKind::StateUnwritable | EventKind::StateRecovered
+    ) {
+        // About the daemon itself: no account, balance or level to show.
+        let mut out = Vec::new();
+        if let Some(e) = event.error.as_deref() {
+            out.push(("Error", e.to_string()));
+        }
+        out.push((
+            "Observed at",
+            event.observed_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        ));
+        return out;
+    }
     let mut out: Vec<(&'static str, String)> = vec![
         ("Account", event.account.clone()),
         ("Account SID", event.sid.clone()),

@@ -313,6 +313,15 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         EventKind::Test => ("TEST".to_string(), None),
         EventKind::ToppedUp => ("TOPPED UP".to_string(), None),
         EventKind::Summary => unreachable!("handled above"),
+        EventKind::StateUnwritable => {
+            let error = cut(&gsm7_sanitize(error_text(event)), SMS_ERROR_CHARS);
+            return format!(
+                "STATE UNWRITABLE: balance-alert cannot save state: {error}. {SIGNATURE}"
+            );
+        }
+        EventKind::StateRecovered => {
+            return format!("STATE OK: balance-alert saves its state again. {SIGNATURE}");
+        }
     };
     let mut detail = detail.unwrap_or_default();
     if let Some(rise) = event.topup_amount {
@@ -660,12 +669,12 @@ mod tests {
         fn every_sms_fits_one_segment(
             account in "\\PC{0,80}",
             balance in -1_000_000_000i64..1_000_000_000,
-            kind in 0usize..8,
+            kind in 0usize..10,
         ) {
             let kinds = [
                 EventKind::Alert, EventKind::Improved, EventKind::Resolved, EventKind::Reminder,
                 EventKind::MonitorFailing, EventKind::MonitorRecovered, EventKind::Test,
-                EventKind::Escalated,
+                EventKind::StateUnwritable, EventKind::StateRecovered, EventKind::Escalated,
             ];
             let event = Event {
                 event: kinds[kind],

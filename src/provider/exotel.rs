@@ -287,7 +287,7 @@ fn balance_url(base: &str, sid: &str) -> Result<reqwest::Url, String> {
 
 /// Pulls what an operator needs out of an error body: a `RestException` when it is JSON,
 /// otherwise a short single-line excerpt (XML, plain text, an HTML page's title).
-fn error_details(body: &[u8]) -> (Option<RestException>, Option<String>) {
+pub(super) fn error_details(body: &[u8]) -> (Option<RestException>, Option<String>) {
     let text = strip_bom(body);
     if let Ok(text) = std::str::from_utf8(text) {
         if let Some(exception) = rest_exception(text) {
@@ -345,6 +345,7 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
             snippet: one_line(&http::snippet(body)),
         },
         ObjectError::NotObject => BodyError::NotAnObject(one_line(&http::snippet(body))),
+        ObjectError::DuplicateKey(key) => BodyError::DuplicateKey(truncate(&key, 60)),
     })?;
 
     // The documented shape first: it is the one that carries a currency.

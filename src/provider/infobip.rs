@@ -110,7 +110,7 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
 }
 
 /// `{"requestError":{"serviceException":{"messageId":"UNAUTHORIZED","text":"…"}}}`.
-fn exception(value: &serde_json::Value) -> Option<RestException> {
+pub(super) fn exception(value: &serde_json::Value) -> Option<RestException> {
     let inner = value
         .get("requestError")?
         .get("serviceException")

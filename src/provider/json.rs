@@ -39,14 +39,88 @@ pub(super) fn lookup_raw<'a>(
 pub(super) enum ObjectError {
     NotJson(String),
     NotObject,
+    /// The same key twice in one object, anywhere in the document: which value counts
+    /// is anyone's guess, so the body is bad (SPEC §17).
+    DuplicateKey(String),
 }
 
-/// One level of a JSON object with its values left as raw text.
+/// One level of a JSON object with its values left as raw text. The whole document is
+/// first checked for duplicate keys.
 pub(super) fn object(text: &str) -> Result<BTreeMap<String, &RawValue>, ObjectError> {
+    if let Err(key) = unique_keys(text) {
+        return Err(ObjectError::DuplicateKey(key));
+    }
     match serde_json::from_str::<BTreeMap<String, &RawValue>>(text) {
         Ok(map) => Ok(map),
         Err(e) if e.is_data() => Err(ObjectError::NotObject),
         Err(e) => Err(ObjectError::NotJson(e.to_string())),
+    }
+}
+
+/// Walks a JSON document; `Err(key)` for the first key that appears twice in one
+/// object. Anything that is not JSON passes here (the parse that follows says why).
+pub(super) fn unique_keys(text: &str) -> Result<(), String> {
+    use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+    struct Walk;
+    impl<'de> DeserializeSeed<'de> for Walk {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Walk)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if !seen.insert(key.to_string()) {
+                    return Err(A::Error::custom(DUPLICATE.to_string() + &key));
+                }
+                map.next_value_seed(Walk)?;
+            }
+            Ok(())
+        }
+    }
+    const DUPLICATE: &str = "\u{0}duplicate:";
+    let mut de = serde_json::Deserializer::from_str(text);
+    match Walk.deserialize(&mut de) {
+        Err(e) => {
+            let message = e.to_string();
+            match message.strip_prefix(DUPLICATE) {
+                // serde_json appends " at line L column C".
+                Some(rest) => Err(rest
+                    .rsplit_once(" at line ")
+                    .map_or(rest, |(k, _)| k)
+                    .to_string()),
+                None => Ok(()),
+            }
+        }
+        Ok(()) => Ok(()),
     }
 }
 

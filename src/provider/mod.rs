@@ -343,6 +343,8 @@ pub enum BodyError {
     NotAString { field: &'static str, value: String },
     #[error("the response body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("the response has the key \"{0}\" twice in one object; which one counts is unclear")]
+    DuplicateKey(String),
 }
 
 /// A failed poll. `Display` is written for operators and never contains a credential
@@ -515,6 +517,7 @@ fn redact_body_error(err: BodyError, redact: impl Fn(&str) -> String) -> BodyErr
             snippet: redact(&snippet),
         },
         BodyError::NotAnObject(s) => BodyError::NotAnObject(redact(&s)),
+        BodyError::DuplicateKey(k) => BodyError::DuplicateKey(redact(&k)),
         BodyError::Exception(e) => BodyError::Exception(exception(e)),
         BodyError::NoAmount { expected, found } => BodyError::NoAmount {
             expected,
@@ -545,8 +548,54 @@ pub fn redact_basic(text: &str, user: &str, password: &str) -> String {
     crate::config::redact_secrets(text, &[basic.as_str(), password, user])
 }
 
+/// A provider's balance-body parser, by `provider` value (the fuzz targets feed every
+/// provider's parsers through here). `None` for a name no provider has.
+pub fn parse_balance_of(provider: &str, body: &[u8]) -> Option<Result<ParsedBalance, BodyError>> {
+    Some(match provider {
+        exotel::NAME => exotel::parse_balance(body),
+        twilio::NAME => twilio::parse_balance(body),
+        plivo::NAME => plivo::parse_balance(body),
+        vonage::NAME => vonage::parse_balance(body),
+        telnyx::NAME => telnyx::parse_balance(body),
+        infobip::NAME => infobip::parse_balance(body),
+        _ => return None,
+    })
+}
+
+/// What a provider's error body (a non-2xx response) says: its own error object, or a
+/// one-line excerpt. `None` for a name no provider has.
+pub fn error_details_of(
+    provider: &str,
+    body: &[u8],
+) -> Option<(Option<RestException>, Option<String>)> {
+    Some(match provider {
+        exotel::NAME => exotel::error_details(body),
+        twilio::NAME => shared::error_details(body, twilio::exception),
+        plivo::NAME => shared::error_details(body, plivo::exception),
+        vonage::NAME => shared::error_details(body, vonage::exception),
+        telnyx::NAME => shared::error_details(body, telnyx::exception),
+        infobip::NAME => shared::error_details(body, infobip::exception),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_provider_parser_is_reachable_by_name() {
+        for name in super::ProviderConfig::NAMES {
+            assert!(super::parse_balance_of(name, b"{}").is_some_and(|r| r.is_err()));
+            let (exception, snippet) = super::error_details_of(name, b"plain\ntext").unwrap();
+            assert!(exception.is_none());
+            assert_eq!(snippet.as_deref(), Some("plain text"), "{name}");
+        }
+        assert!(super::parse_balance_of("nope", b"{}").is_none());
+        assert!(super::error_details_of("nope", b"").is_none());
+        let body = br#"{"balance":47.79,"currency":"EUR"}"#;
+        let parsed = super::parse_balance_of("infobip", body).unwrap().unwrap();
+        assert_eq!(parsed.amount.to_string(), "47.79");
+    }
+
     use super::*;
     use crate::config::raw::serde_fields;
 

@@ -124,7 +124,7 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
 }
 
 /// `{"api_id":"…","error":"authentication failed"}`.
-fn exception(value: &serde_json::Value) -> Option<RestException> {
+pub(super) fn exception(value: &serde_json::Value) -> Option<RestException> {
     let map = value.as_object()?;
     shared::exception(None, scalar(map, "error"))
 }

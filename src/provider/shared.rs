@@ -235,6 +235,7 @@ pub(super) fn top_object(body: &[u8]) -> Result<(&str, BTreeMap<String, &RawValu
             snippet: one_line(&http::snippet(body)),
         },
         ObjectError::NotObject => BodyError::NotAnObject(one_line(&http::snippet(body))),
+        ObjectError::DuplicateKey(key) => BodyError::DuplicateKey(truncate(&key, 60)),
     })?;
     Ok((text, top))
 }

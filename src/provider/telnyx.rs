@@ -125,7 +125,7 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
 }
 
 /// `{"errors":[{"code":"10009","title":"Authentication failed","detail":"…"}]}`.
-fn exception(value: &serde_json::Value) -> Option<RestException> {
+pub(super) fn exception(value: &serde_json::Value) -> Option<RestException> {
     let first = value.get("errors")?.as_array()?.first()?.as_object()?;
     let message = match (scalar(first, "title"), scalar(first, "detail")) {
         (Some(t), Some(d)) => Some(format!("{t}: {d}")),

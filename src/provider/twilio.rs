@@ -126,7 +126,7 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
 }
 
 /// `{"code":20003,"message":"Authenticate","more_info":"…","status":401}`.
-fn exception(value: &serde_json::Value) -> Option<RestException> {
+pub(super) fn exception(value: &serde_json::Value) -> Option<RestException> {
     let map = value.as_object()?;
     shared::exception(scalar(map, "code"), scalar(map, "message"))
 }

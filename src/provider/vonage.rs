@@ -124,7 +124,7 @@ pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
 
 /// `{"error-code":"401","error-code-label":"authentication failed"}` (also spelled
 /// `error_code`), or an RFC 7807 `{"type":…,"title":…,"detail":…}`.
-fn exception(value: &serde_json::Value) -> Option<RestException> {
+pub(super) fn exception(value: &serde_json::Value) -> Option<RestException> {
     let map = value.as_object()?;
     let code = scalar(map, "error_code").or_else(|| scalar(map, "error-code"));
     let label = scalar(map, "error-code-label").or_else(|| scalar(map, "error_code_label"));

@@ -6,7 +6,7 @@
 //! account to the provider it names and each channel to its type. How a file is read
 //! (spans, `${VAR}`, secrets, errors at file:line:column) is [`crate::config`]'s.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -194,7 +194,7 @@ fn parse_checked(
     }
     let mut providers = ProviderConfig::read(&mut ctx, &account_tables)?;
     let mut accounts: Vec<Arc<AccountConfig>> = Vec::new();
-    let mut account_lines: BTreeMap<String, usize> = BTreeMap::new();
+    let mut account_lines: HashMap<String, usize> = HashMap::new();
     for (i, a) in raw.account.iter().enumerate() {
         let base = &account_tables.bases[i];
         let acct = sections::account(&mut ctx, a, i, base, &mut providers)?;
@@ -210,7 +210,7 @@ fn parse_checked(
 
     let mut kinds = ChannelKind::read(&mut ctx, &channel_tables, &accounts)?;
     let mut channels: Vec<Arc<ChannelConfig>> = Vec::new();
-    let mut channel_lines: BTreeMap<String, usize> = BTreeMap::new();
+    let mut channel_lines: HashMap<String, usize> = HashMap::new();
     for (i, c) in raw.channel.iter().enumerate() {
         let base = &channel_tables.bases[i];
         let chan = sections::channel(&mut ctx, c, i, &channel_tables, &mut kinds)?;

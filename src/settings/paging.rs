@@ -1,7 +1,7 @@
 //! The paging keys (SPEC §12): an account's `escalate` steps and a channel's
 //! `quiet_hours`, validated at their line with their key.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use toml::Spanned;
 
@@ -92,7 +92,7 @@ pub(super) fn escalation_targets(
     ctx: &Ctx<'_>,
     raw: &RawFile,
     accounts: &[std::sync::Arc<AccountConfig>],
-    channels: &BTreeMap<String, usize>,
+    channels: &HashMap<String, usize>,
 ) -> Res<()> {
     for (i, (a, acct)) in raw.account.iter().zip(accounts).enumerate() {
         let Some(steps) = &a.get_ref().escalate else {

@@ -137,7 +137,7 @@ pub(super) fn account(
     a: &Spanned<RawAccount>,
     index: usize,
     base: &str,
-    providers: &mut Vec<Checked<ProviderConfig>>,
+    providers: &mut [Checked<ProviderConfig>],
 ) -> Res<AccountConfig> {
     let raw = a.get_ref();
     let table = a.span();
@@ -164,6 +164,19 @@ pub(super) fn account(
         &key("poll_interval"),
         Duration::from_secs(300),
     )?;
+    // Values that pass must make sense (SPEC §17): under a second is a typo even on
+    // loopback (`1ns` was 900 polls a second).
+    if poll_interval < Duration::from_secs(1) {
+        let span = raw.poll_interval.as_ref().map(Spanned::span);
+        return Err(ctx.err(
+            span,
+            &key("poll_interval"),
+            format!(
+                "{} is under 1s (the least allowed, even for a loopback base_url)",
+                humantime::format_duration(poll_interval)
+            ),
+        ));
+    }
     if poll_interval < RATE_FLOOR && !loopback {
         let span = raw.poll_interval.as_ref().map(Spanned::span);
         return Err(ctx.err(
@@ -203,6 +216,16 @@ pub(super) fn account(
         Duration::from_secs(15 * 60),
     )?;
     let timeout = ctx.positive_duration(&raw.timeout, &key("timeout"), Duration::from_secs(30))?;
+    if timeout < Duration::from_secs(1) {
+        return Err(ctx.err(
+            raw.timeout.as_ref().map(Spanned::span),
+            &key("timeout"),
+            format!(
+                "{} is under 1s: no request could finish; use at least 1s",
+                humantime::format_duration(timeout)
+            ),
+        ));
+    }
     let ca_file = ctx.ca_file(&raw.ca_file, &key("ca_file"))?;
 
     let mut notify = Vec::new();
@@ -364,7 +387,7 @@ pub(super) fn channel(
     c: &Spanned<RawChannel>,
     index: usize,
     tables: &Tables,
-    kinds: &mut Vec<Checked<ChannelKind>>,
+    kinds: &mut [Checked<ChannelKind>],
 ) -> Res<ChannelConfig> {
     let raw = c.get_ref();
     let table = c.span();

@@ -16,7 +16,7 @@ use super::view::{Source, Status};
 use crate::core::snooze::Request;
 use crate::notify::render::format_amount;
 use crate::settings::Config;
-use crate::state::{self, StateFile};
+use crate::state;
 
 /// How long a command waits for the daemon.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,15 +102,11 @@ pub async fn fetch_status(config: &Config) -> Result<(Status, Option<String>), S
 /// The status as the state file last recorded it (no activity: that lives in the
 /// daemon's memory). Reads only; never moves or rewrites anything.
 pub fn from_state_file(config: &Config, now: Timestamp) -> Result<Status, String> {
-    let path = &config.daemon.state_file;
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let state: StateFile = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a readable state file: {e}", path.display()))?;
-    let histories = state::load_histories(path);
+    let state = state::read_state(&config.daemon.state_file)?;
     Ok(snapshot::status(&Inputs {
         config,
         state: &state,
-        histories: &histories,
+        histories: state.histories(),
         activity: None,
         now,
         source: Source::StateFile,

@@ -44,15 +44,15 @@ impl Live {
 
     fn with_inputs<T>(&self, f: impl FnOnce(&Inputs<'_>) -> T) -> T {
         let config = self.config();
-        let histories = self.store.histories();
         let now = self.clock.now();
-        // Built under the state lock: a consistent picture, and at 10,000 accounts a
-        // few milliseconds (benches/dashboard.rs).
+        // Built under the state lock, histories included (they are part of the state):
+        // a consistent picture, and at 10,000 accounts a few milliseconds
+        // (benches/dashboard.rs).
         let state = self.store.lock();
         f(&Inputs {
             config: &config,
             state: &state,
-            histories: &histories,
+            histories: state.histories(),
             activity: Some(&self.activity),
             now,
             source: Source::Daemon,

@@ -16,7 +16,7 @@ use crate::core::History;
 use crate::core::runway::BUCKETS;
 use crate::provider::AccountConfig;
 use crate::settings::Config;
-use crate::state::{AccountRecord, StateFile};
+use crate::state::{AccountRecord, State};
 
 /// Points of the index's sparkline per account: a trend at a glance, small enough for a
 /// 10,000-account page and status API; an account's own page draws every bucket.
@@ -25,7 +25,7 @@ pub const SPARKLINE_POINTS: usize = 16;
 /// Everything a snapshot is made from.
 pub struct Inputs<'a> {
     pub config: &'a Config,
-    pub state: &'a StateFile,
+    pub state: &'a State,
     pub histories: &'a BTreeMap<String, History>,
     pub activity: Option<&'a Activity>,
     pub now: Timestamp,
@@ -94,7 +94,7 @@ pub fn status(inputs: &Inputs<'_>) -> Status {
     } = inputs;
     let mut per_account: HashMap<&str, usize> = HashMap::new();
     let mut per_channel: HashMap<&str, usize> = HashMap::new();
-    for entry in &state.outbox {
+    for entry in state.outbox().values() {
         *per_account.entry(entry.event.account.as_str()).or_default() += 1;
         *per_channel.entry(entry.channel.as_str()).or_default() += 1;
     }
@@ -133,7 +133,7 @@ pub fn status(inputs: &Inputs<'_>) -> Status {
         ),
         accounts,
         outbox: OutboxView {
-            pending: state.outbox.len(),
+            pending: state.outbox().len(),
             // Quiet hours (SPEC §12) will hold messages; none are held yet.
             held: 0,
             failed: activity.map_or(0, |a| a.failed()),
@@ -147,8 +147,8 @@ pub fn account_page(inputs: &Inputs<'_>, name: &str) -> Option<AccountPage> {
     let config = inputs.config.account(name)?;
     let pending: Vec<PendingLine> = inputs
         .state
-        .outbox
-        .iter()
+        .outbox()
+        .values()
         .filter(|e| e.event.account == name)
         .map(|e| PendingLine {
             created_at: e.created_at,

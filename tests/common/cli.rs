@@ -60,6 +60,7 @@ unsafe extern "C" {
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 pub const SIGTERM: i32 = 15;
+pub const SIGKILL: i32 = 9;
 
 /// Waits for the child to exit, killing it after `secs`.
 pub fn wait_exit(child: &mut Child, secs: u64) -> i32 {

@@ -99,7 +99,7 @@ pub fn config(
     Config {
         path: state_dir.join("config.toml"),
         daemon: DaemonConfig {
-            state_file: state_dir.join("state.json"),
+            state_file: state_dir.join("state.db"),
             listen: None,
             log_format: LogFormat::Text,
             give_up_after: Duration::from_secs(3600),
@@ -359,7 +359,7 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        let outbox = ready.store.lock().outbox.clone();
+        let outbox: Vec<_> = ready.store.lock().outbox().values().cloned().collect();
         if cond(&outbox) {
             return;
         }

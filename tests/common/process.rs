@@ -163,6 +163,7 @@ pub async fn received(server: &MockServer) -> usize {
 
 /// The daemon's state file, parsed.
 pub fn read_state(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).expect("state file is JSON")
+    let snapshot = balance_alert::state::read_snapshot(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::to_value(snapshot).expect("state serializes")
 }
