@@ -261,6 +261,21 @@ async fn a_warning_is_held_then_collapsed_to_the_net_change() {
         let until: jiff::Timestamp = entry["held_until"].as_str().unwrap().parse().unwrap();
         assert_eq!(until, end);
     }
+    // `status` shows them (from the database: this daemon has no `listen`).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_balance-alert"))
+        .args(["status", "--format", "json", "-c"])
+        .arg(&config)
+        .envs(ENV.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["outbox"]["held"], 3, "{status:#}");
+    assert_eq!(status["outbox"]["pending"], 3, "{status:#}");
 
     // When the quiet period ends: one alert, the net change from ok.
     let chat = wait_for(&s.chat, 90, "the release", |b| !b.is_empty()).await;

@@ -450,11 +450,14 @@ pub fn account(page: &AccountPage, tz: &TimeZone) -> String {
             escape(&mut out, &p.channel);
             out.push_str("<td>");
             escape(&mut out, &p.event);
-            out.push_str(if p.held {
-                "<td>held (quiet hours)"
-            } else {
-                "<td>pending"
-            });
+            match p.held_until {
+                Some(until) => {
+                    out.push_str("<td>held (quiet hours) until ");
+                    escape(&mut out, &when(until, tz));
+                }
+                None if p.held => out.push_str("<td>held (quiet hours)"),
+                None => out.push_str("<td>pending"),
+            }
         }
         out.push_str("</tbody></table>");
     }

@@ -133,9 +133,9 @@ pub fn status(inputs: &Inputs<'_>) -> Status {
         ),
         accounts,
         outbox: OutboxView {
+            // Held messages are pending too, as in `balance_alert_outbox_pending`.
             pending: state.outbox().len(),
-            // Quiet hours (SPEC §12) will hold messages; none are held yet.
-            held: 0,
+            held: state.outbox().values().filter(|e| e.is_held()).count(),
             failed: activity.map_or(0, |a| a.failed()),
         },
         channels,
@@ -154,7 +154,8 @@ pub fn account_page(inputs: &Inputs<'_>, name: &str) -> Option<AccountPage> {
             created_at: e.created_at,
             channel: e.channel.clone(),
             event: e.event.event.as_str().to_string(),
-            held: false,
+            held: e.is_held(),
+            held_until: e.held_until,
         })
         .collect();
     let account = account_view(

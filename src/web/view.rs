@@ -90,7 +90,7 @@ pub struct Point {
 pub struct OutboxView {
     /// Messages waiting to be delivered (including ones being retried).
     pub pending: usize,
-    /// Messages held back by quiet hours (SPEC §12); 0 while no channel has any.
+    /// Of the pending messages, those held back by quiet hours (SPEC §12).
     pub held: usize,
     /// Messages that failed for good (refused permanently, or retried past
     /// `give_up_after`) since the daemon started.
@@ -174,6 +174,9 @@ pub struct PendingLine {
     pub channel: String,
     pub event: String,
     pub held: bool,
+    /// When quiet hours end and a held message is released (or collapsed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<Timestamp>,
 }
 
 impl AccountView {

@@ -278,12 +278,22 @@ fn account_page_has_big_chart_facts_events_and_pending() {
             balance: Some(d("1000")),
             channels: vec!["ops-slack".into(), "oncall".into()],
         }],
-        vec![PendingLine {
-            created_at: ts("2026-12-03T02:00:00Z"),
-            channel: "ops-slack".into(),
-            event: "alert".into(),
-            held: false,
-        }],
+        vec![
+            PendingLine {
+                created_at: ts("2026-12-03T02:00:00Z"),
+                channel: "ops-slack".into(),
+                event: "alert".into(),
+                held: false,
+                held_until: None,
+            },
+            PendingLine {
+                created_at: ts("2026-12-03T02:10:00Z"),
+                channel: "team-chat".into(),
+                event: "reminder".into(),
+                held: true,
+                held_until: Some(ts("2026-12-03T07:00:00Z")),
+            },
+        ],
     );
     assert!(page.contains("<a href=\"../\">← all accounts</a>"));
     assert!(page.contains("<h1>primary <span class=\"lv lc\">critical</span></h1>"));
@@ -297,6 +307,9 @@ fn account_page_has_big_chart_facts_events_and_pending() {
     assert!(page.contains("<dt>Snooze<dd>until Thu 3 Dec 07:00 UTC"));
     assert!(page.contains("<dt>Warning<dd>below 5,000 INR"));
     assert!(page.contains("<tr><td>Thu 3 Dec 02:00 UTC<td>ops-slack<td>alert<td>pending"));
+    assert!(page.contains(
+        "<tr><td>Thu 3 Dec 02:10 UTC<td>team-chat<td>reminder<td>held (quiet hours) until Thu 3 Dec 07:00 UTC"
+    ));
     assert!(page.contains(
         "<tr><td>Thu 3 Dec 02:00 UTC<td>alert<td class=\"lv lc\">critical<td class=n>1,000 INR<td>ops-slack, oncall"
     ), "{page}");
