@@ -24,8 +24,8 @@ use rust_decimal::Decimal;
 const ACCOUNTS: usize = 10_000;
 const BUDGET_MS: f64 = 100.0;
 const BUDGET_BYTES: usize = 2_000_000;
-/// Samples per account: the daemon's bounded history.
-const SAMPLES: usize = balance_alert::state::SAMPLES_PER_ACCOUNT;
+/// Points per account: what the index draws of the daemon's bounded history.
+const SAMPLES: usize = balance_alert::web::snapshot::SPARKLINE_POINTS;
 
 fn accounts(now: Timestamp) -> Vec<AccountView> {
     (0..ACCOUNTS)
@@ -99,16 +99,17 @@ fn status() -> Status {
 }
 
 /// The daemon's side: a config of 10,000 accounts, their persisted records (last
-/// observation, level) and sample histories, as the live backend holds them.
+/// observation, level) and runway histories, as the live backend holds them.
 fn daemon_inputs(
     now: Timestamp,
 ) -> (
     balance_alert::settings::Config,
     balance_alert::state::StateFile,
-    std::collections::BTreeMap<String, Vec<balance_alert::state::Sample>>,
+    std::collections::BTreeMap<String, balance_alert::core::History>,
 ) {
-    use balance_alert::core::{AccountState, Observation};
-    use balance_alert::state::{AccountRecord, Sample, StateFile};
+    use balance_alert::core::runway::DEFAULT_WINDOW;
+    use balance_alert::core::{AccountState, History, Observation};
+    use balance_alert::state::{AccountRecord, StateFile};
     let views = accounts(now);
     let mut toml = String::new();
     for a in &views {
@@ -140,16 +141,13 @@ fn daemon_inputs(
             ..AccountRecord::default()
         };
         state.accounts.insert(a.name.clone(), record);
-        samples.insert(
-            a.name.clone(),
-            a.history
-                .iter()
-                .map(|p| Sample {
-                    at: p.at,
-                    balance: p.balance,
-                })
-                .collect(),
-        );
+        if let Some((first, rest)) = a.history.split_first() {
+            let mut h = History::new(DEFAULT_WINDOW, first.at, first.balance);
+            for p in rest {
+                h.push(DEFAULT_WINDOW, p.at, p.balance);
+            }
+            samples.insert(a.name.clone(), h);
+        }
     }
     (config, state, samples)
 }
@@ -227,7 +225,7 @@ fn main() {
                     balance_alert::web::snapshot::status(&balance_alert::web::snapshot::Inputs {
                         config: &config,
                         state: &live_state,
-                        samples: &samples,
+                        histories: &samples,
                         activity: None,
                         now,
                         source: Source::Daemon,

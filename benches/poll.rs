@@ -67,8 +67,32 @@ fn account() -> AccountConfig {
                 clear_above: d("1500"),
             }),
         },
+        runway: balance_alert::core::RunwayPolicy {
+            window: Duration::from_secs(7 * 86_400),
+            warning: Some(balance_alert::core::RunwayThreshold {
+                below: 4 * 86_400,
+                clear_above: 5 * 86_400,
+            }),
+            ..Default::default()
+        },
+        topup_min: Decimal::ONE,
         escalate: Vec::new(),
     }
+}
+
+/// A full 7-day history of 60 s samples (the §15 memory row's shape).
+fn week_of_history(now: jiff::Timestamp) -> balance_alert::core::History {
+    let window = Duration::from_secs(7 * 86_400);
+    let start = now - jiff::SignedDuration::from_secs(7 * 86_400);
+    let mut h = balance_alert::core::History::new(window, start, d("19080"));
+    for k in 1..=(7 * 24 * 60) {
+        h.push(
+            window,
+            start + jiff::SignedDuration::from_secs(k * 60),
+            Decimal::from(19_080 - k),
+        );
+    }
+    h
 }
 
 fn policy(account: &AccountConfig) -> Policy {
@@ -76,6 +100,8 @@ fn policy(account: &AccountConfig) -> Policy {
         thresholds: account.thresholds,
         repeat_every: account.repeat_every,
         blind_after: account.blind_after,
+        runway: account.runway,
+        topup_min: Some(account.topup_min),
     }
 }
 
@@ -90,19 +116,31 @@ fn observation(balance: Balance, now: jiff::Timestamp) -> Observation {
 }
 
 /// The account task's work between "body read" and "commit": parse, resolve the
-/// currency, evaluate. Returns the number of events so nothing is optimised away.
+/// currency, update the runway history (a full week of it) and estimate, evaluate.
+/// Returns the number of events so nothing is optimised away. The history is cloned
+/// per call (the daemon updates it in place), so the row slightly overstates the cost.
 fn poll(
     body: &[u8],
     account: &AccountConfig,
     before: &AccountState,
+    history: &balance_alert::core::History,
     now: jiff::Timestamp,
 ) -> usize {
     let balance = exotel::parse_balance(body)
         .expect("valid body")
         .resolve(account)
         .expect("currency matches");
-    let (next, emitted) =
-        evaluate::on_success(before, &policy(account), observation(balance, now), now);
+    let mut h = Some(history.clone());
+    let estimate =
+        balance_alert::core::runway::record(&mut h, &account.runway, now, balance.amount);
+    black_box(&h);
+    let (next, emitted) = evaluate::on_poll(
+        before,
+        &policy(account),
+        observation(balance, now),
+        estimate,
+        now,
+    );
     black_box(&next);
     emitted.len()
 }
@@ -150,6 +188,7 @@ fn main() {
     let wanted = |name: &str| name.contains(&filter);
     let account = Arc::new(account());
     let now = jiff::Timestamp::now();
+    let history = week_of_history(now - jiff::SignedDuration::from_secs(60));
 
     // Steady state, the common case: the last observation was above every threshold
     // and this one is too.
@@ -168,9 +207,13 @@ fn main() {
         state
     };
     // A crossing: from that ok state, 4321.75 is below the warning threshold.
-    assert_eq!(poll(DOCUMENTED, &account, &ok_state, now), 1, "one alert");
     assert_eq!(
-        poll(STEADY, &account, &ok_state, now),
+        poll(DOCUMENTED, &account, &ok_state, &history, now),
+        1,
+        "one alert"
+    );
+    assert_eq!(
+        poll(STEADY, &account, &ok_state, &history, now),
         0,
         "steady is silent"
     );
@@ -273,17 +316,23 @@ fn main() {
     }
     if wanted("poll/steady") {
         combined.push(measure("poll/steady (parse+resolve+evaluate)", || {
-            black_box(poll(black_box(STEADY), &account, &ok_state, now));
+            black_box(poll(black_box(STEADY), &account, &ok_state, &history, now));
         }));
     }
     if wanted("poll/short") {
         combined.push(measure("poll/short shape (parse+resolve+evaluate)", || {
-            black_box(poll(black_box(SHORT), &account, &ok_state, now));
+            black_box(poll(black_box(SHORT), &account, &ok_state, &history, now));
         }));
     }
     if wanted("poll/crossing") {
         combined.push(measure("poll/crossing (parse+resolve+evaluate)", || {
-            black_box(poll(black_box(DOCUMENTED), &account, &ok_state, now));
+            black_box(poll(
+                black_box(DOCUMENTED),
+                &account,
+                &ok_state,
+                &history,
+                now,
+            ));
         }));
     }
     if let Some(worst) = combined.iter().copied().reduce(f64::max) {

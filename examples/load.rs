@@ -8,8 +8,8 @@
 //!   been polled at least once (and again at the end);
 //! - the latency from the simulated Exotel handing over a response that crosses a
 //!   threshold to the webhook POST for it arriving at the receiver;
-//! - the state file's size and how long serializing and writing it take, since every
-//!   crossing rewrites it before the message leaves.
+//! - the state database's size (each crossing writes only its own rows; the size is
+//!   what start-up reads).
 //!
 //! ```text
 //! cargo run --profile bench --example load -- 1
@@ -23,6 +23,11 @@
 //! crossing. Each crossing balance is unique, which is how a POST is matched with the
 //! response that caused it. Options: `--crossings K` (default 9), `--current-thread`
 //! (run the daemon on a current-thread runtime instead of the production 2 workers).
+//!
+//! Every account has a 7-day runway window and starts with a full 7 days of 60 s
+//! samples in its history (written to the state database before the daemon starts,
+//! which loads it as after a restart): the §15 row "10,000 accounts with a 7-day runway window
+//! of 60 s samples".
 //!
 //! RSS includes the harness itself (the two servers, their thread and its bookkeeping);
 //! it is reported before the daemon starts so it can be told apart.
@@ -207,8 +212,59 @@ fn account(name: String, sid: String, base_url: &str, poll_interval: Duration) -
                 clear_above: d("1500"),
             }),
         },
+        // The history and the estimate are kept and computed on every poll; no runway
+        // latch, so the probe's crossings stay amount crossings (alert, resolved).
+        runway: balance_alert::core::RunwayPolicy {
+            window: HISTORY_WINDOW,
+            ..Default::default()
+        },
+        topup_min: Decimal::ONE,
         escalate: Vec::new(),
     }
+}
+
+/// The runway window every account uses: the §15 memory row's 7 days.
+const HISTORY_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
+/// Writes the runway histories the daemon loads at start into its state database,
+/// through the real store (one `samples` row per account): for every account a full
+/// `HISTORY_WINDOW` of 60 s samples (a steady drain of 1 INR a minute ending at 9,000),
+/// pushed one by one through the real downsampling. Returns how many samples each has.
+fn write_histories(dir: &std::path::Path, names: &[String]) -> usize {
+    use balance_alert::core::History;
+    let now = jiff::Timestamp::now();
+    let minutes = (HISTORY_WINDOW.as_secs() / 60) as i64;
+    let start = now - jiff::SignedDuration::from_secs(minutes * 60);
+    let mut one = History::new(HISTORY_WINDOW, start, Decimal::from(9_000 + minutes));
+    for k in 1..=minutes {
+        one.push(
+            HISTORY_WINDOW,
+            start + jiff::SignedDuration::from_secs(k * 60),
+            Decimal::from(9_000 + minutes - k),
+        );
+    }
+    // Every account gets the same (fully pushed) history; pushing 10,080 samples for
+    // each of 10,000 accounts only makes the harness slower, not the daemon bigger.
+    let db = dir.join("state.db");
+    let (store, _) = balance_alert::state::Store::open(&db, now).expect("open the state database");
+    for name in names {
+        store.with_history(name, |h| *h = Some(one.clone()));
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            store.flush_samples().await.expect("write the histories");
+            store.close().await;
+        });
+    println!(
+        "histories: {} accounts × {} samples (7 days at 60 s) in {} buckets, {:.2} MiB of database",
+        names.len(),
+        minutes + 1,
+        balance_alert::core::runway::BUCKETS,
+        std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / (1024.0 * 1024.0)
+    );
+    minutes as usize + 1
 }
 
 fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::Path) -> Config {
@@ -236,6 +292,7 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            summary_at: None,
             instance: None,
             shard: None,
             heartbeat: None,
@@ -245,6 +302,7 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
         channels: vec![Arc::new(ChannelConfig {
             name: "hook".into(),
             min_level: Level::Warning,
+            events: None,
             kind: ChannelKind::Webhook(WebhookConfig {
                 url: Secret::new(format!("http://{hook}/hook")),
                 headers: Vec::new(),
@@ -335,6 +393,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("balance-alert-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = config(steady, exotel, hook, &dir);
+    let names: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
+    write_histories(&dir, &names);
 
     // The production runtime (src/cli.rs `runtime()`): two workers.
     let runtime = if current_thread {

@@ -379,6 +379,7 @@ fn main() {
                         date_updated: None,
                         observed_at: now,
                         error: None,
+                        ..Event::default()
                     };
                     state.push_outbox("hook".into(), now, event, None);
                 }

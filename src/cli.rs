@@ -190,34 +190,37 @@ impl Checked {
     }
 }
 
-/// `check`: one request per account, one Nagios line, the Nagios exit status.
-pub fn check(path: &Path, only: Option<&str>) -> u8 {
+/// `check`: one request per account, one Nagios line (or, with `json`, one JSON object),
+/// the Nagios exit status. `timeout` bounds the whole command (SPEC §9.7): an account
+/// that has not answered by then is unknown.
+pub fn check(path: &Path, only: Option<&str>, json: bool, timeout: Duration) -> u8 {
+    let say_unknown = |message: String| {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"status": "UNKNOWN", "exit": exit::NAGIOS_UNKNOWN, "error": message, "accounts": []})
+            );
+        } else {
+            println!("BALANCE UNKNOWN - {message}");
+        }
+        exit::NAGIOS_UNKNOWN
+    };
     let config = match config::load(path) {
         Ok(c) => c,
-        Err(e) => {
-            println!("BALANCE UNKNOWN - config error: {e}");
-            return exit::NAGIOS_UNKNOWN;
-        }
+        Err(e) => return say_unknown(format!("config error: {e}")),
     };
     let accounts: Vec<std::sync::Arc<AccountConfig>> = match only {
         Some(name) => match config.account(name) {
             Some(a) => vec![a.clone()],
             None => {
-                println!(
-                    "BALANCE UNKNOWN - no account named `{name}` in {}",
-                    path.display()
-                );
-                return exit::NAGIOS_UNKNOWN;
+                return say_unknown(format!("no account named `{name}` in {}", path.display()));
             }
         },
         None => config.accounts.clone(),
     };
     let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            println!("BALANCE UNKNOWN - {e}");
-            return exit::NAGIOS_UNKNOWN;
-        }
+        Err(e) => return say_unknown(e.to_string()),
     };
     let results: Vec<(std::sync::Arc<AccountConfig>, Checked)> = rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
@@ -239,17 +242,66 @@ pub fn check(path: &Path, only: Option<&str>) -> u8 {
             });
         }
         let mut out = Vec::new();
-        while let Some(joined) = set.join_next().await {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, set.join_next()).await {
             if let Ok(r) = joined {
                 out.push(r);
+            }
+        }
+        set.abort_all();
+        // Whoever has not answered by the deadline is unknown, saying so.
+        for (i, account) in accounts.iter().enumerate() {
+            if !out.iter().any(|(j, ..)| *j == i) {
+                let why = format!("no answer within {}", humantime::format_duration(timeout));
+                out.push((i, account.clone(), Checked::Unknown(why)));
             }
         }
         out.sort_by_key(|(i, ..)| *i);
         out.into_iter().map(|(_, a, c)| (a, c)).collect()
     });
     let (line, code) = nagios_line(&results);
-    println!("{line}");
+    if json {
+        println!("{}", check_json(&results, code));
+    } else {
+        println!("{line}");
+    }
     code
+}
+
+/// `check --format json`: the same verdict as the Nagios line, one object per account in
+/// config order: `{"status": "WARNING", "exit": 1, "accounts": [{"account", "status",
+/// "provider", "balance", "currency", "threshold", "error"}]}`.
+fn check_json(results: &[(std::sync::Arc<AccountConfig>, Checked)], code: u8) -> serde_json::Value {
+    let status = match code {
+        exit::NAGIOS_CRITICAL => "CRITICAL",
+        exit::NAGIOS_WARNING => "WARNING",
+        exit::NAGIOS_OK => "OK",
+        _ => "UNKNOWN",
+    };
+    let accounts: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(account, checked)| match checked {
+            Checked::Level(level, amount, currency) => serde_json::json!({
+                "account": account.name,
+                "provider": account.provider_name(),
+                "status": level.as_str(),
+                "balance": amount.to_string(),
+                "currency": currency,
+                "threshold": account.thresholds.for_level(*level).map(|t| t.below.to_string()),
+                "error": null,
+            }),
+            Checked::Unknown(error) => serde_json::json!({
+                "account": account.name,
+                "provider": account.provider_name(),
+                "status": "unknown",
+                "balance": null,
+                "currency": null,
+                "threshold": null,
+                "error": error,
+            }),
+        })
+        .collect();
+    serde_json::json!({"status": status, "exit": code, "accounts": accounts})
 }
 
 /// `provider/name`, e.g. `twilio/us-wallet`: which wallet a line or a perfdata label
@@ -367,6 +419,7 @@ pub fn test_notify(path: &Path, only: Option<&str>) -> Result<u8, Error> {
         date_updated: None,
         observed_at: SystemClock.now(),
         error: None,
+        ..Default::default()
     };
     let all_ok = runtime()?.block_on(async {
         let mut all_ok = true;

@@ -37,7 +37,7 @@ use crate::notify::{self, Channel, Notifier, RenderCtx};
 use crate::provider::AccountConfig;
 use crate::provider::Client;
 use crate::settings::{ChannelConfig, Config};
-use crate::state::{Opened, OutboxEntry, Sample, StateError, Store};
+use crate::state::{Opened, OutboxEntry, StateError, Store};
 use crate::web::{self, activity::Activity, live::Live, view::Delivery, view::DeliveryResult};
 
 mod commit;
@@ -53,7 +53,7 @@ use worker::Worker;
 
 /// Extra time a task may take beyond its declared wake-up before it counts as stuck.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(30);
-/// How often the sample history is flushed.
+/// How often the runway histories (and last balances) are flushed.
 const SAMPLE_FLUSH_EVERY: Duration = Duration::from_secs(60);
 /// Delivery retries start at 1 s and double up to this.
 const MAX_DELIVERY_BACKOFF: Duration = Duration::from_secs(300);
@@ -143,6 +143,8 @@ struct Shared {
     grace: Duration,
     /// Channel name → its config and its worker's queue.
     routes: RwLock<HashMap<String, Route>>,
+    /// The accounts as configured now (for the daily summary).
+    accounts: RwLock<Vec<Arc<AccountConfig>>>,
     /// Quiet hours and escalation (SPEC §12).
     paging: paging::Paging,
     /// Recent events and delivery results, for the dashboard.
@@ -216,6 +218,7 @@ pub async fn run(
         give_up_after: config.daemon.give_up_after,
         grace: config.daemon.shutdown_grace,
         routes: RwLock::new(HashMap::new()),
+        accounts: RwLock::new(config.accounts.clone()),
         paging,
         activity: Arc::new(Activity::new()),
     });
@@ -283,6 +286,15 @@ pub async fn run(
     }
     daemon.spawn_sample_flusher();
     daemon.spawn_state_watcher();
+    if let Some(at) = daemon.config.daemon.summary_at {
+        let tz = daemon
+            .config
+            .daemon
+            .timezone
+            .as_ref()
+            .map_or(jiff::tz::TimeZone::UTC, |(_, tz)| tz.clone());
+        daemon.spawn_summary(at, tz);
+    }
     {
         let stop = daemon.shutdown_handle();
         let done = daemon.complete_tx.clone();
@@ -432,8 +444,8 @@ fn log_opened(store: &Store, opened: &Opened) {
     }
 }
 
-/// Forgets accounts no longer configured, drops deliveries for removed channels (saying
-/// how many), and returns the rest by channel, oldest first.
+/// Forgets accounts (and runway histories) no longer configured, drops deliveries for
+/// removed channels (saying how many), and returns the rest by channel, oldest first.
 fn reconcile(
     store: &Store,
     config: &Config,
@@ -449,6 +461,7 @@ fn reconcile(
     for name in gone {
         store.forget(&name);
     }
+    store.retain_histories(|name| config.account(name).is_some());
     let mut state = store.lock();
     let mut dropped: HashMap<String, usize> = HashMap::new();
     state.retain_outbox(|e| {
@@ -482,6 +495,7 @@ fn reconcile(
             let balance = decimal_to_f64(last.balance);
             metrics.set_balance(name, provider, &last.currency, balance);
             metrics.set_last_success(name, provider, last.observed_at);
+            metrics.set_runway(name, provider, &last.currency, &record.eval.estimate);
         }
     }
     metrics.set_outbox_pending(state.outbox().len());

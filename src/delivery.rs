@@ -4,6 +4,9 @@
 //! [`GROUP_OVER`] accounts' `monitor_failing` (or `monitor_recovered`) waiting goes out
 //! as one grouped message on channels that read like chat, mail or SMS.
 //!
+//! Messages about no single account queue in lanes of their own ([`lane`]): the state
+//! events in one, the daily summary in another.
+//!
 //! Pure bookkeeping: the daemon's worker sends and tells the queue how it went.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -16,6 +19,22 @@ use crate::state::OutboxEntry;
 
 /// More than this many accounts' outage messages pending at once are grouped.
 pub const GROUP_OVER: usize = 5;
+
+/// The daily summary's lane. Account names never hold control characters, so no
+/// account can have it.
+const SUMMARY_LANE: &str = "\u{1}summary";
+
+/// The lane a message queues in: its account's (the name the queue's methods take). A
+/// message about no single account has an empty account: the state events share that
+/// lane, so `state_recovered` never overtakes `state_unwritable`; the daily summary
+/// (SPEC §9.6) has a lane of its own, so a summary being retried (a long one to a slow
+/// peer) holds up neither them nor any account.
+pub fn lane(event: &Event) -> &str {
+    match event.event {
+        EventKind::Summary => SUMMARY_LANE,
+        _ => &event.account,
+    }
+}
 
 #[derive(Debug, Default)]
 struct AccountQueue {
@@ -87,7 +106,7 @@ impl Queue {
     /// same account is dropped, since a newer event now says more; their sequence
     /// numbers are returned. (A reminder being sent right now is not recalled.)
     pub fn push(&mut self, entry: OutboxEntry) -> Vec<u64> {
-        let name = entry.event.account.clone();
+        let name = lane(&entry.event).to_string();
         let queue = self.accounts.entry(name.clone()).or_default();
         let mut dropped = Vec::new();
         if queue.reminders > 0 {
@@ -329,6 +348,8 @@ pub fn group_event(kind: EventKind, members: &[&Event], now: Timestamp, max_char
         date_updated: None,
         observed_at: now,
         error,
+        // Many accounts' outage news: no one account's forecast.
+        ..Event::default()
     }
 }
 

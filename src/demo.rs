@@ -1,9 +1,11 @@
 //! `balance-alert demo`: the real daemon, the real provider clients and the real
 //! renderer against a simulated Exotel and a simulated Twilio on one loopback port. The
-//! Exotel wallet drains through warning and critical, loses its credentials for a
-//! moment, and is topped up again; beside it a Twilio wallet (USD) drains and is topped
-//! up. A console channel prints each notification exactly as the renderer makes it.
-//! Needs no credentials and finishes well within 60 s.
+//! Exotel wallet drains (first steadily, so the runway estimate raises a runway warning,
+//! SPEC §9), through critical, is topped up, loses its credentials for a moment, and
+//! recovers; beside it a Twilio wallet (USD) drains and is topped up. A console channel
+//! prints each notification exactly as the renderer makes it. Time is compressed: the
+//! daemon runs on a clock where each 1.2 s poll is an hour, so spend per day and time to
+//! empty are shown in hours and days. Needs no credentials and finishes well within 60 s.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -50,8 +52,14 @@ enum Step {
     Unauthorized,
 }
 
-/// The SPEC §3 worked example, then a credential outage and its recovery.
+/// A steady drain of 500 an hour (a runway warning once the estimate knows the rate),
+/// the SPEC §3 worked example, a top-up that resolves it all, then a credential outage
+/// and its recovery.
 const SCRIPT: &[Step] = &[
+    Step::Documented("12000.00"),
+    Step::Documented("11500.00"),
+    Step::Documented("11000.00"),
+    Step::Documented("10500.00"),
     Step::Documented("10000.00"),
     Step::Documented("4000.00"),
     Step::Short("5500.00"),
@@ -59,10 +67,28 @@ const SCRIPT: &[Step] = &[
     Step::Documented("1200.00"),
     Step::Short("1600.00"),
     Step::Documented("5800.00"),
-    Step::Documented("7000.00"),
+    Step::Documented("90000.00"),
     Step::Unauthorized,
-    Step::Documented("7000.00"),
+    Step::Documented("90000.00"),
 ];
+
+/// Each real second is this many simulated ones: a 1.2 s poll is an hour.
+const TIME_FACTOR: f64 = 3000.0;
+
+/// The demo's compressed clock (see the module comment).
+struct DemoClock {
+    real_start: std::time::Instant,
+    start: jiff::Timestamp,
+}
+
+impl crate::Clock for DemoClock {
+    fn now(&self) -> jiff::Timestamp {
+        let real = self.real_start.elapsed().as_secs_f64();
+        let simulated = jiff::SignedDuration::try_from_secs_f64(real * TIME_FACTOR)
+            .unwrap_or(jiff::SignedDuration::ZERO);
+        self.start.saturating_add(simulated).unwrap_or(self.start)
+    }
+}
 
 struct Simulator {
     step: AtomicUsize,
@@ -89,7 +115,7 @@ impl Simulator {
         let step = SCRIPT
             .get(i)
             .copied()
-            .unwrap_or(Step::Documented("7000.00"));
+            .unwrap_or(Step::Documented("90000.00"));
         if i + 1 >= SCRIPT.len() {
             self.finished.notify_one();
         }
@@ -209,7 +235,8 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
         // Loopback: the 60 s rate floor becomes the poll interval.
         poll_interval: Duration::from_millis(1200),
         repeat_every: None,
-        blind_after: Duration::from_secs(15 * 60),
+        // In simulated time: 30 simulated days are 15 real minutes, past the demo's end.
+        blind_after: Duration::from_secs(30 * 24 * 3600),
         timeout: Duration::from_secs(5),
         ca_file: None,
         notify: vec!["console".into()],
@@ -223,6 +250,17 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 clear_above: d("1500"),
             }),
         },
+        // Simulated time: a 10 h window knows the rate after 2.5 h (three polls).
+        runway: crate::core::RunwayPolicy {
+            window: Duration::from_secs(10 * 3600),
+            floor: Decimal::ZERO,
+            warning: Some(crate::core::RunwayThreshold {
+                below: 2 * 86_400,
+                clear_above: 2 * 86_400 + 43_200,
+            }),
+            critical: None,
+        },
+        topup_min: Decimal::ONE,
         escalate: Vec::new(),
     };
     // Beside it, a Twilio wallet in USD, polled at the same pace.
@@ -244,6 +282,8 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
                 clear_above: d("15"),
             }),
         },
+        // Amount thresholds only: the runway warning is the Exotel wallet's to show.
+        runway: crate::core::RunwayPolicy::default(),
         ..account.clone()
     };
     Config {
@@ -252,11 +292,13 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
             state_file,
             listen: None,
             log_format: LogFormat::Text,
-            give_up_after: Duration::from_secs(60),
+            // Simulated time (the console never refuses; this only must not expire).
+            give_up_after: Duration::from_secs(365 * 24 * 3600),
             timezone: jiff::tz::TimeZone::get("Asia/Kolkata")
                 .ok()
                 .map(|tz| ("Asia/Kolkata".to_string(), tz)),
             shutdown_grace: Duration::from_secs(2),
+            summary_at: None,
             instance: None,
             shard: None,
             heartbeat: None,
@@ -266,6 +308,7 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
         channels: vec![Arc::new(ChannelConfig {
             name: "console".into(),
             min_level: Level::Warning,
+            events: None,
             kind: ChannelKind::Console(ConsoleConfig),
             quiet_hours: Default::default(),
         })],
@@ -312,12 +355,20 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
     println!(
         "account `us-voice` (Twilio, USD): warning below 50 (clears above 60), critical below 10 (clears above 15)"
     );
+    println!(
+        "`primary` also warns when the money lasts under 2 days at the spend of the last 10 hours"
+    );
+    println!("time is compressed: each poll (1.2 s) is an hour on the daemon's clock");
     println!("notifications are printed by a console channel exactly as the renderer makes them\n");
 
     let config = demo_config(format!("http://{addr}"), state_file);
     let (ready_tx, ready_rx) = oneshot::channel();
     let options = Options {
         on_ready: Some(ready_tx),
+        clock: Arc::new(DemoClock {
+            real_start: std::time::Instant::now(),
+            start: jiff::Timestamp::now(),
+        }),
         ..Options::default()
     };
     let finished = async move {
@@ -343,7 +394,10 @@ async fn demo(state_file: std::path::PathBuf) -> Result<u8, Error> {
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     println!(
-        "\ndemo finished: every crossing of both wallets alerted once, silent in between; the outage was reported and its recovery too."
+        "\ndemo finished: the runway warned before the amount did, every crossing of both wallets alerted once,"
+    );
+    println!(
+        "silent in between; the top-ups resolved them, the outage was reported and its recovery too."
     );
     Ok(exit::OK)
 }

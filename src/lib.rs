@@ -20,13 +20,15 @@
 //!   [`core::evaluate`] (hysteresis: (state, observation, now) → (state, events), no
 //!   clock), [`core::event`] (events and their kinds, the classes of a failed poll),
 //!   [`core::routing`] (who is told what), [`core::amount`] (the exact decimal grammar),
-//!   [`core::escalation`] (escalation clocks) and [`core::quiet`] (quiet-hours ranges,
-//!   what is held, the collapse to the net change).
-//!   [`core::snooze`] (what a snooze silences and when it ends).
+//!   [`core::runway`] (the bounded sample history and the spend/runway estimate),
+//!   [`core::escalation`] (escalation clocks), [`core::quiet`] (quiet-hours ranges,
+//!   what is held, the collapse to the net change) and [`core::snooze`] (what a snooze
+//!   silences and when it ends).
 //! - [`config`]: reading and error reporting (every error names file, line, column and
 //!   key), [`config::raw`] spanned reading, [`config::env`] `${VAR}` and `_file`
 //!   expansion, [`config::secret`] ([`config::Secret`], redaction), [`config::validate`]
-//!   (the helpers providers and channels call), and `[daemon]`.
+//!   (the helpers providers and channels call), and `[daemon]`; `config::runway` reads
+//!   the runway keys (`runway`, `topup_min`, a channel's `events`, `summary_at`).
 //! - [`provider`]: [`provider::AccountConfig`], the [`provider::ProviderConfig`] and
 //!   [`provider::Client`] enums, the balance and poll-error types, status classes,
 //!   transport errors and redaction they share, JSON body helpers, the one-request
@@ -39,17 +41,19 @@
 //!   enums, the [`notify::Notifier`] and [`notify::ChannelType`] traits; one file per
 //!   channel type owning its config keys, rendering (pure, exact-output tests) and
 //!   sending; shared wording and facts in [`notify::render`], SMS segment fitting and
-//!   templates in [`notify::sms`]. A new channel type is one file plus one arm.
+//!   templates in [`notify::sms`], the future in words (runway sentence, summary lines)
+//!   in [`notify::forecast`]. A new channel type is one file plus one arm.
 //! - [`settings`]: the whole file: [`settings::Config`], `load`/`parse`, the keys every
 //!   account and channel has (with `escalate` and `quiet_hours` in `settings/paging.rs`),
 //!   and the checks that span them.
 //! - [`http`]: the one place HTTP clients are built (rustls, private CA, timeouts,
 //!   proxies) plus `Retry-After` and bounded body reading shared by every HTTP peer.
-//! - [`state`]: the persisted state (levels, outbox, samples) in an embedded SQLite
-//!   database behind a small backend seam, written row by row; runs from memory when the
-//!   disk refuses.
+//! - [`state`]: the persisted state (levels, outbox, runway histories) in an embedded
+//!   SQLite database behind a small backend seam, written row by row; runs from memory
+//!   when the disk refuses.
 //! - [`delivery`]: one channel's queue: per-account order, accounts in turn, grouped
 //!   outage messages.
+//! - [`summary`]: when the daily summary is due and what it says.
 //! - [`daemon`]: the scheduler (one task per account), delivery workers (one per
 //!   channel), reload and shutdown, and (`daemon/paging.rs`) escalation ticks and the
 //!   release of messages held for quiet hours; [`cli`] turns signals into its shutdown
@@ -63,8 +67,8 @@
 //! - [`logging`]: the global `tracing` subscriber (`RUST_LOG`, text or JSON, journald
 //!   aware), installed early and switched to the configured format once it is known.
 //! - [`cli`]: the one-shot commands (`check`, `validate`, `test-notify`, `health`) and
-//!   their exit codes; [`demo`] runs the real daemon against a simulated Exotel and a
-//!   simulated Twilio.
+//!   their exit codes; [`preflight`] ("is there enough credit?"); [`demo`] runs the
+//!   real daemon against a simulated Exotel and a simulated Twilio.
 
 pub mod cli;
 pub mod config;
@@ -78,9 +82,11 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod preflight;
 pub mod provider;
 pub mod settings;
 pub mod state;
+pub mod summary;
 pub mod web;
 
 /// Wall-clock time, injected so tests (reminders, blindness) can move it.

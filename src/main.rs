@@ -54,6 +54,31 @@ enum Command {
         /// Only this account.
         #[arg(long, value_name = "NAME")]
         account: Option<String>,
+        /// Output: one Nagios line (text) or a JSON object.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Give up on accounts that have not answered after this long (whole command).
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Is there enough credit for a campaign? (exit 0 enough, 1 not enough, 3 unknown)
+    Preflight {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The account to ask about.
+        #[arg(long, value_name = "NAME")]
+        account: String,
+        /// The amount the campaign will spend.
+        #[arg(long, value_name = "AMOUNT", value_parser = parse_amount)]
+        need: rust_decimal::Decimal,
+        /// Also require the runway after spending it to be at least this long.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        runway: Option<std::time::Duration>,
+        /// Use the daemon's balance only when younger than this.
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+        max_age: std::time::Duration,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Check the config and print a one-line summary (exit 0, or 78 when invalid).
     Validate(ConfigArg),
@@ -274,6 +299,18 @@ enum StatusFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// `--need`: the exact decimal grammar of amounts, never through f64.
+fn parse_amount(text: &str) -> Result<rust_decimal::Decimal, String> {
+    balance_alert::core::exact_decimal(text.trim())
+        .map_err(|_| format!("\"{text}\" is not an amount (write e.g. 25000 or 25000.50)"))
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -282,7 +319,11 @@ fn main() -> ExitCode {
             return ExitCode::from(match error.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => cli::exit::OK,
                 // A typo in a Nagios command line must read as UNKNOWN, not CRITICAL.
-                _ if std::env::args().nth(1).as_deref() == Some("check") => {
+                _ if matches!(
+                    std::env::args().nth(1).as_deref(),
+                    Some("check" | "preflight")
+                ) =>
+                {
                     cli::exit::NAGIOS_UNKNOWN
                 }
                 _ => cli::exit::USAGE,
@@ -291,9 +332,33 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Run(c) => cli::run(&cli::config_path(c.config)),
-        Command::Check { config, account } => Ok(cli::check(
+        Command::Check {
+            config,
+            account,
+            format,
+            timeout,
+        } => Ok(cli::check(
             &cli::config_path(config.config),
             account.as_deref(),
+            format == Format::Json,
+            timeout,
+        )),
+        Command::Preflight {
+            config,
+            account,
+            need,
+            runway,
+            max_age,
+            format,
+        } => Ok(balance_alert::preflight::run(
+            &cli::config_path(config.config),
+            &balance_alert::preflight::Request {
+                account,
+                need,
+                runway,
+                max_age,
+                json: format == Format::Json,
+            },
         )),
         Command::Validate(c) => cli::validate(&cli::config_path(c.config)),
         Command::TestNotify { config, channel } => {

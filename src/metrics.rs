@@ -9,7 +9,10 @@
 //! `balance_alert_poll_errors_total{account,provider,class}` (every per-account series
 //! carries the account's `provider`, SPEC §10),
 //! `balance_alert_notifications_total{channel,result}`, `balance_alert_outbox_pending`,
-//! `balance_alert_config_reload_success`.
+//! `balance_alert_config_reload_success`; and (SPEC §9.3)
+//! `balance_alert_burn_rate_per_day{account,provider,currency}` and
+//! `balance_alert_runway_seconds{account,provider}`, absent while unknown, `+Inf` when
+//! infinite (with the `provider` label every per-account series has).
 //!
 //! The server is deliberately tiny (hyper's http1 connection driver, no router): two
 //! read-only endpoints on what is normally a loopback address.
@@ -84,6 +87,8 @@ pub struct Metrics {
     outbox_held: Gauge,
     reload_success: Gauge,
     state_write_errors: Counter,
+    burn_rate: Family<BalanceLabels, FloatGauge>,
+    runway: Family<AccountLabels, FloatGauge>,
     state_writable: Gauge,
     heartbeat_failures: Counter,
     /// The provider and currency each account's series carry, so a changed provider or
@@ -111,6 +116,8 @@ impl Metrics {
         let outbox_held = Gauge::default();
         let reload_success = Gauge::default();
         let state_write_errors = Counter::default();
+        let burn_rate = Family::<BalanceLabels, FloatGauge>::default();
+        let runway = Family::<AccountLabels, FloatGauge>::default();
         let state_writable = Gauge::default();
         let heartbeat_failures = Counter::default();
         // prometheus-client appends "." to each help text and "_total" to counter names.
@@ -163,6 +170,17 @@ impl Metrics {
             state_write_errors.clone(),
         );
         registry.register(
+            "balance_alert_burn_rate_per_day",
+            "Spend per day over the account's runway window (absent until known)",
+            burn_rate.clone(),
+        );
+        registry.register(
+            "balance_alert_runway_seconds",
+            "Seconds until the balance reaches the runway floor at the current burn rate \
+             (absent until known, +Inf when nothing is spent)",
+            runway.clone(),
+        );
+        registry.register(
             "balance_alert_state_writable",
             "Whether the state database is being written (1) or the daemon runs from memory (0)",
             state_writable.clone(),
@@ -186,6 +204,8 @@ impl Metrics {
             outbox_held,
             reload_success,
             state_write_errors,
+            burn_rate,
+            runway,
             state_writable,
             heartbeat_failures,
             known: Mutex::new(HashMap::new()),
@@ -203,11 +223,13 @@ impl Metrics {
             entry.currency.replace(currency.to_owned())
         };
         if let Some(previous) = previous.filter(|p| p != currency) {
-            self.balance.remove(&BalanceLabels {
+            let old = BalanceLabels {
                 account: account.to_owned(),
                 provider: provider.to_owned(),
                 currency: previous,
-            });
+            };
+            self.balance.remove(&old);
+            self.burn_rate.remove(&old);
         }
         self.balance
             .get_or_create(&BalanceLabels {
@@ -216,6 +238,48 @@ impl Metrics {
                 currency: currency.to_owned(),
             })
             .set(value);
+    }
+
+    /// The runway series of an account: removed while the estimate is unknown.
+    pub fn set_runway(
+        &self,
+        account: &str,
+        provider: &str,
+        currency: &str,
+        estimate: &crate::core::Estimate,
+    ) {
+        use crate::core::Runway;
+        use rust_decimal::prelude::ToPrimitive;
+        // The burn series follows the balance series' provider and currency (set just
+        // before, which removed any series of an old provider or currency).
+        let labels = BalanceLabels {
+            account: account.to_owned(),
+            provider: provider.to_owned(),
+            currency: currency.to_owned(),
+        };
+        match estimate.burn_per_day.and_then(|b| b.to_f64()) {
+            Some(b) => {
+                self.burn_rate.get_or_create(&labels).set(b);
+            }
+            None => {
+                self.burn_rate.remove(&labels);
+            }
+        }
+        let value = match estimate.runway {
+            Runway::Unknown => None,
+            Runway::Infinite => Some(f64::INFINITY),
+            Runway::Seconds(s) => Some(s as f64),
+        };
+        match value {
+            Some(v) => {
+                self.runway
+                    .get_or_create(&account_labels(account, provider))
+                    .set(v);
+            }
+            None => {
+                self.runway.remove(&account_labels(account, provider));
+            }
+        }
     }
 
     pub fn set_level(&self, account: &str, provider: &str, level: Level) {
@@ -342,13 +406,16 @@ impl Metrics {
     fn remove_series(&self, account: &str, known: Known) {
         let provider = known.provider;
         if let Some(currency) = known.currency {
-            self.balance.remove(&BalanceLabels {
+            let labels = BalanceLabels {
                 account: account.to_owned(),
                 provider: provider.clone(),
                 currency,
-            });
+            };
+            self.balance.remove(&labels);
+            self.burn_rate.remove(&labels);
         }
         self.level.remove(&account_labels(account, &provider));
+        self.runway.remove(&account_labels(account, &provider));
         self.last_success
             .remove(&account_labels(account, &provider));
         for class in [
@@ -530,7 +597,7 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     }
 }
 
-fn probe_target(addr: SocketAddr) -> SocketAddr {
+pub fn probe_target(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),

@@ -1,6 +1,9 @@
 //! Persisted state (SPEC §8, §17): per-account levels, latches, reminder times and
-//! routing memory, the delivery outbox and the bounded sample history, kept in memory
-//! and written row by row to an embedded database behind the [`backend::Backend`] seam.
+//! routing memory, the delivery outbox and each account's bounded runway history
+//! ([`crate::core::History`], SPEC §9.1), kept in memory and written row by row to an
+//! embedded database behind the [`backend::Backend`] seam. The store treats a history
+//! as an opaque serializable value: one `samples` row per account, written by the
+//! minute flush only when a poll changed it; the core decides what is in it.
 //!
 //! The daemon works on the in-memory [`State`]; every change marks the rows it touched,
 //! and [`Store::save`] writes just those rows in one transaction before a message may
@@ -12,7 +15,7 @@
 //! Opening also imports a JSON state file of an earlier version ([`import`]), refuses a
 //! database of a newer version, and salvages a damaged one.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -25,7 +28,7 @@ use tracing::{info, warn};
 
 use crate::core::Snooze;
 use crate::core::escalation::EscalationClock;
-use crate::core::{AccountState, Event, Level, Routing};
+use crate::core::{AccountState, Event, History, Level, Routing};
 
 pub mod backend;
 mod import;
@@ -33,9 +36,6 @@ mod sqlite;
 
 use backend::{Backend, Batch, Loaded, OutboxRow};
 pub use sqlite::SCHEMA_VERSION;
-
-/// Samples kept per account: enough for a trend, small enough for 10,000 accounts.
-pub const SAMPLES_PER_ACCOUNT: usize = 16;
 
 /// Rows of the minute flush written per transaction.
 const FLUSH_SLICE: usize = 500;
@@ -101,7 +101,8 @@ impl OutboxEntry {
     }
 }
 
-/// One balance reading in the history.
+/// One balance reading, as earlier versions kept them (a list per account, in the
+/// `samples` rows and in the JSON sample file); read once into a [`History`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
     pub at: Timestamp,
@@ -151,7 +152,7 @@ struct Dirty {
     /// Accounts whose change can wait for the minute flush (last balance, request time).
     touched: BTreeSet<String>,
     outbox: BTreeSet<u64>,
-    /// Sample histories, also written by the minute flush.
+    /// Runway histories, also written by the minute flush.
     samples: BTreeSet<String>,
     next_seq: bool,
     /// Something that must survive a power cut is among them.
@@ -176,7 +177,7 @@ impl Dirty {
         }
     }
 
-    /// The urgent rows and up to `limit` of the lazy ones (touched accounts, sample
+    /// The urgent rows and up to `limit` of the lazy ones (touched accounts, runway
     /// histories): the minute flush of 10,000 accounts goes in slices, so a crossing
     /// waits for one slice at most, not for the whole flush.
     fn take_slice(&mut self, limit: usize) -> Dirty {
@@ -224,7 +225,7 @@ pub struct State {
     pub accounts: BTreeMap<String, AccountRecord>,
     outbox: BTreeMap<u64, OutboxEntry>,
     next_seq: u64,
-    samples: BTreeMap<String, VecDeque<Sample>>,
+    samples: BTreeMap<String, History>,
     dirty: Dirty,
 }
 
@@ -242,8 +243,8 @@ impl From<StateFile> for State {
 }
 
 impl State {
-    /// Every account's sample history, oldest first.
-    pub fn samples(&self) -> &BTreeMap<String, VecDeque<Sample>> {
+    /// Every account's runway history.
+    pub fn histories(&self) -> &BTreeMap<String, History> {
         &self.samples
     }
 
@@ -616,40 +617,39 @@ impl Store {
             .collect()
     }
 
-    /// Appends a sample to the account's bounded history; written by the next
-    /// [`Store::flush_samples`].
-    pub fn record_sample(&self, account: &str, sample: Sample) {
+    /// Runs `f` on the account's runway history (`None` before its first sample) and
+    /// marks it for the next [`Store::flush_samples`] when `f` left one: a poll adds a
+    /// sample in memory, and the row is written with the minute flush, never on its
+    /// own.
+    pub fn with_history<R>(&self, account: &str, f: impl FnOnce(&mut Option<History>) -> R) -> R {
         let mut state = self.lock();
         let state = &mut *state;
-        let history = match state.samples.get_mut(account) {
-            Some(h) => h,
-            None => state.samples.entry(account.to_string()).or_default(),
-        };
-        if history.len() == SAMPLES_PER_ACCOUNT {
-            history.pop_front();
+        let mut slot = state.samples.remove(account);
+        let out = f(&mut slot);
+        if let Some(h) = slot {
+            state.samples.insert(account.to_string(), h);
+            if !state.dirty.samples.contains(account) {
+                state.dirty.samples.insert(account.to_string());
+            }
         }
-        history.push_back(sample);
-        if !state.dirty.samples.contains(account) {
-            state.dirty.samples.insert(account.to_string());
-        }
+        out
     }
 
-    /// The account's sample history, oldest first.
-    pub fn samples(&self, account: &str) -> Vec<Sample> {
-        self.lock()
+    /// Drops the histories of accounts no longer configured (at start); their rows are
+    /// deleted by the next flush.
+    pub fn retain_histories(&self, keep: impl Fn(&str) -> bool) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let gone: Vec<String> = state
             .samples
-            .get(account)
-            .map(|h| h.iter().copied().collect())
-            .unwrap_or_default()
-    }
-
-    /// Every account's sample history under one lock (the dashboard's view of all).
-    pub fn all_samples(&self) -> BTreeMap<String, Vec<Sample>> {
-        self.lock()
-            .samples
-            .iter()
-            .map(|(k, h)| (k.clone(), h.iter().copied().collect()))
-            .collect()
+            .keys()
+            .filter(|name| !keep(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            state.samples.remove(&name);
+            state.dirty.samples.insert(name);
+        }
     }
 
     /// Forgets an account removed from the config.
@@ -661,7 +661,7 @@ impl Store {
         state.dirty.samples.insert(account.to_string());
     }
 
-    /// Writes the sample history (and anything else that changed).
+    /// Writes the runway histories (and anything else that changed).
     pub async fn flush_samples(&self) -> Result<(), StateError> {
         self.save_everything().await
     }
@@ -698,8 +698,9 @@ pub fn read_snapshot(path: &Path) -> Result<StateFile, String> {
     Ok(State::from_loaded(loaded).snapshot())
 }
 
-/// The sample history stored at `path`, read without changing it.
-pub fn read_samples(path: &Path) -> Result<BTreeMap<String, VecDeque<Sample>>, String> {
+/// The runway histories stored at `path`, read without changing it (`preflight`, which
+/// must not write the daemon's files).
+pub fn read_histories(path: &Path) -> Result<BTreeMap<String, History>, String> {
     Ok(import::read_only(path)?.samples)
 }
 
@@ -739,8 +740,26 @@ fn lenient_record(value: &serde_json::Value) -> Option<AccountRecord> {
     Some(record)
 }
 
-fn decode_samples(row: &str) -> Result<VecDeque<Sample>, String> {
-    serde_json::from_str(row).map_err(|e| e.to_string())
+/// A `samples` row: a runway history, or the list of samples that earlier versions kept
+/// there (and in their JSON sample file), turned into a history over the default
+/// window (a configured window re-buckets it on the next poll). `None` when it is
+/// neither: the history is a nicety, started again rather than salvaged.
+fn decode_history(row: &str) -> Option<History> {
+    serde_json::from_str::<History>(row).ok().or_else(|| {
+        let samples: Vec<Sample> = serde_json::from_str(row).ok()?;
+        history_from_samples(&samples)
+    })
+}
+
+/// A history from a list of samples, oldest first; `None` for an empty list.
+fn history_from_samples(samples: &[Sample]) -> Option<History> {
+    let (first, rest) = samples.split_first()?;
+    let window = crate::core::runway::DEFAULT_WINDOW;
+    let mut h = History::new(window, first.at, first.balance);
+    for s in rest {
+        h.push(window, s.at, s.balance);
+    }
+    Some(h)
 }
 
 #[cfg(test)]

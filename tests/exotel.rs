@@ -43,6 +43,8 @@ fn account(base_url: &str) -> AccountConfig {
         ca_file: None,
         notify: Vec::new(),
         thresholds: Thresholds::default(),
+        runway: Default::default(),
+        topup_min: rust_decimal::Decimal::ONE,
         escalate: Vec::new(),
     }
 }

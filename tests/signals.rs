@@ -291,7 +291,7 @@ async fn sighup_keeps_levels_starts_added_accounts_and_forgets_removed_ones() {
     assert_eq!(names, ["added", "primary"], "{state:#}");
     assert_eq!(state["accounts"]["primary"]["eval"]["level"], "warning");
     let samples = serde_json::to_string(
-        &balance_alert::state::read_samples(&state_file(dir.path())).unwrap(),
+        &balance_alert::state::read_histories(&state_file(dir.path())).unwrap(),
     )
     .unwrap();
     assert!(!samples.contains("\"old\""), "{samples}");

@@ -71,6 +71,8 @@ fn account(base_url: &str) -> Arc<AccountConfig> {
         ca_file: None,
         notify: vec![],
         thresholds: Thresholds::default(),
+        runway: Default::default(),
+        topup_min: rust_decimal::Decimal::ONE,
         escalate: Vec::new(),
     })
 }

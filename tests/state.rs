@@ -260,6 +260,7 @@ fn event(id: &str, kind: EventKind, account: &str, level: Level) -> Event {
         date_updated: None,
         observed_at: at,
         error: None,
+        ..Event::default()
     }
 }
 

@@ -28,6 +28,7 @@ use toml::Spanned;
 pub mod env;
 mod ha;
 pub mod raw;
+pub(crate) mod runway;
 pub mod secret;
 pub mod validate;
 
@@ -83,6 +84,8 @@ pub struct DaemonConfig {
     pub timezone: Option<(String, jiff::tz::TimeZone)>,
     /// How long in-flight deliveries may finish at shutdown.
     pub shutdown_grace: Duration,
+    /// When the daily summary goes out, in `timezone` (else UTC) (SPEC §9.6).
+    pub summary_at: Option<jiff::civil::Time>,
     /// `instance`: names this instance of an HA pair in messages and labels (§11.3).
     pub instance: Option<String>,
     /// `shard`: poll only the accounts of this shard (§11.3).
@@ -242,6 +245,7 @@ pub(crate) fn daemon_section(ctx: &mut Ctx<'_>, raw: &RawFile) -> Res<DaemonConf
             give_up_after: Duration::from_secs(24 * 3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(10),
+            summary_at: None,
             instance: None,
             shard: None,
             heartbeat: None,
@@ -324,6 +328,7 @@ fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
         Some(v) => ctx.duration(v, "daemon.shutdown_grace")?,
         None => Duration::from_secs(10),
     };
+    let summary_at = runway::summary_at(ctx, raw.summary_at.as_ref())?;
     let (instance, shard, heartbeat) = ha::read(ctx, raw)?;
     let web = crate::web::config::read(
         ctx,
@@ -334,6 +339,7 @@ fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
         listen,
     )?;
     Ok(DaemonConfig {
+        summary_at,
         web,
         state_file,
         listen,

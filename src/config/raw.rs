@@ -39,6 +39,7 @@ pub(crate) struct RawDaemon {
     pub give_up_after: Opt<RawDuration>,
     pub timezone: Opt<String>,
     pub shutdown_grace: Opt<RawDuration>,
+    pub summary_at: Opt<String>,
     pub instance: Opt<String>,
     pub shard: Opt<RawShard>,
     pub heartbeat: Opt<RawHeartbeat>,
@@ -80,8 +81,28 @@ pub(crate) struct RawAccount {
     pub notify: Option<StrList>,
     pub warning: Opt<RawThreshold>,
     pub critical: Opt<RawThreshold>,
+    pub runway: Opt<RawRunway>,
+    pub topup_min: Opt<RawNumber>,
     pub labels: Opt<std::collections::BTreeMap<String, Spanned<String>>>,
     pub escalate: Opt<Vec<Spanned<RawEscalation>>>,
+}
+
+/// `runway = { window, floor, warning = {below, clear_above}, critical = {…} }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRunway {
+    pub window: Opt<RawDuration>,
+    pub floor: Opt<RawNumber>,
+    pub warning: Opt<RawRunwayThreshold>,
+    pub critical: Opt<RawRunwayThreshold>,
+}
+
+/// A runway latch: durations instead of amounts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRunwayThreshold {
+    pub below: Opt<RawDuration>,
+    pub clear_above: Opt<RawDuration>,
 }
 
 /// One escalation step, `{ after = "30m", level = "critical", to = ["oncall"] }`.
@@ -103,6 +124,8 @@ pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "notify",
     "warning",
     "critical",
+    "runway",
+    "topup_min",
     "labels",
     "escalate",
 ];
@@ -122,6 +145,7 @@ pub(crate) struct RawChannel {
     #[serde(rename = "type")]
     pub kind: Opt<String>,
     pub min_level: Opt<String>,
+    pub events: Option<StrList>,
     pub quiet_hours: Option<StrList>,
 }
 

@@ -1,9 +1,10 @@
 //! Pure hysteresis (SPEC §3–4): (state, observation, now) → (state, events).
 //!
 //! This module owns what an account's level is and which events a poll, a failed poll or
-//! a config reload produces: the two threshold latches, the level derived from them,
-//! `alert`/`improved`/`resolved`, the `reminder` clock and the `monitor_failing` /
-//! `monitor_recovered` streak. Routing, rendering and delivery are not its business.
+//! a config reload produces: the two amount latches and the two runway latches (SPEC
+//! §9.2), the level derived from them and its `cause`, `alert`/`improved`/`resolved`,
+//! `topped_up` (§9.4), the `reminder` clock and the `monitor_failing` /
+//! `monitor_recovered` streak. The runway estimate itself comes from [`super::runway`]. Routing, rendering and delivery are not its business.
 //!
 //! No I/O and no clock: the daemon passes `now` in, so every rule here is a plain
 //! function a test (or a property test) can drive. Each entry point takes the old state
@@ -16,8 +17,9 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::event::{ErrorClass, EventKind};
-use super::level::{Level, Threshold, Thresholds};
+use super::event::{Cause, ErrorClass, EventKind};
+use super::level::{Level, RunwayPolicy, RunwayThreshold, Threshold, Thresholds};
+use super::runway::{Estimate, Runway};
 
 /// One successful reading of the balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,14 +50,21 @@ pub struct AccountState {
     pub monitor_failing: bool,
     /// The error behind the current failure streak, for messages and `/metrics`.
     pub last_error: Option<String>,
+    pub runway_warning_active: bool,
+    pub runway_critical_active: bool,
+    /// The runway estimate at the last successful poll.
+    pub estimate: Estimate,
 }
 
 /// The per-account settings the evaluator needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Policy {
     pub thresholds: Thresholds,
     pub repeat_every: Option<Duration>,
     pub blind_after: Duration,
+    pub runway: RunwayPolicy,
+    /// The smallest rise that is a top-up (SPEC §9.4); `None` turns detection off.
+    pub topup_min: Option<Decimal>,
 }
 
 /// An event the evaluator decided on; the daemon turns it into a message.
@@ -65,21 +74,98 @@ pub struct Emitted {
     pub level: Level,
     pub previous_level: Option<Level>,
     /// For `alert`/`reminder` the `below` of the level; for `improved`/`resolved` the
-    /// `clear_above` that was crossed; otherwise none.
+    /// `clear_above` that was crossed; otherwise none (and none for a runway cause).
     pub threshold: Option<Decimal>,
+    /// What set the level (`alert`, `improved`, `resolved`, `reminder`).
+    pub cause: Option<Cause>,
+    /// The runway `below`/`clear_above` crossed, in seconds, for a runway cause.
+    pub runway_threshold: Option<u64>,
+    /// The rise, for `topped_up` and an `improved`/`resolved` a top-up brought.
+    pub topup_amount: Option<Decimal>,
+}
+
+impl Emitted {
+    /// An event about the level the account stands at (a reminder, an escalation, a
+    /// mirrored standing alert): the latch that holds the level, amount or runway, is
+    /// its cause, and the `below` of that latch its threshold.
+    pub fn standing(kind: EventKind, state: &AccountState, policy: &Policy) -> Emitted {
+        let mut e = Emitted::plain(kind, state.level, None);
+        if state.amount_level() == state.level {
+            e.cause = Some(Cause::Balance);
+            e.threshold = policy.thresholds.for_level(state.level).map(|t| t.below);
+        } else {
+            e.cause = Some(Cause::Runway);
+            e.runway_threshold = policy.runway.for_level(state.level).map(|t| t.below);
+        }
+        e
+    }
+
+    /// An event with no threshold, cause or top-up.
+    pub fn plain(kind: EventKind, level: Level, previous_level: Option<Level>) -> Emitted {
+        Emitted {
+            kind,
+            level,
+            previous_level,
+            threshold: None,
+            cause: None,
+            runway_threshold: None,
+            topup_amount: None,
+        }
+    }
 }
 
 impl AccountState {
     /// The worst active latch. Derived rather than trusted from `level`, so a state file
     /// whose fields disagree heals on the next evaluation.
     fn latched_level(&self) -> Level {
-        if self.critical_active {
-            Level::Critical
-        } else if self.warning_active {
-            Level::Warning
-        } else {
-            Level::Ok
+        self.amount_level().max(self.runway_level())
+    }
+
+    fn amount_level(&self) -> Level {
+        level_of(self.warning_active, self.critical_active)
+    }
+
+    fn runway_level(&self) -> Level {
+        level_of(self.runway_warning_active, self.runway_critical_active)
+    }
+}
+
+fn level_of(warning: bool, critical: bool) -> Level {
+    if critical {
+        Level::Critical
+    } else if warning {
+        Level::Warning
+    } else {
+        Level::Ok
+    }
+}
+
+/// One runway latch step (SPEC §9.2): like [`step_latch`] on the runway, where an
+/// infinite runway is above everything and an unknown one leaves the latch as it is.
+fn step_runway_latch(
+    active: bool,
+    threshold: Option<RunwayThreshold>,
+    runway: Runway,
+) -> (bool, Option<u64>) {
+    let Some(t) = threshold else {
+        return (false, None);
+    };
+    let above = |limit: u64| match runway {
+        Runway::Infinite => Some(true),
+        Runway::Seconds(s) => Some(s > limit),
+        Runway::Unknown => None,
+    };
+    if active {
+        match above(t.clear_above) {
+            Some(true) => (false, Some(t.clear_above)),
+            _ => (true, None),
         }
+    } else {
+        let under = match runway {
+            Runway::Seconds(s) => s < t.below,
+            Runway::Infinite | Runway::Unknown => false,
+        };
+        (under, None)
     }
 }
 
@@ -111,53 +197,83 @@ fn step_latch(
     }
 }
 
-/// Moves both latches with `balance`, recomputes the level and decides the one
-/// level-change event (`alert`, `improved` or `resolved`), if any. Shared by a poll and a
-/// reload so the two can never disagree on what a crossing means.
+/// Moves all four latches (amount with `balance`, runway with `runway`), recomputes the
+/// level and decides the one level-change event (`alert`, `improved` or `resolved`), if
+/// any, with its `cause`. Shared by a poll and a reload so the two can never disagree on
+/// what a crossing means.
 fn apply_latches(
     state: &mut AccountState,
-    thresholds: &Thresholds,
+    policy: &Policy,
     balance: Option<Decimal>,
+    runway: Runway,
     now: Timestamp,
 ) -> Option<Emitted> {
+    let thresholds = &policy.thresholds;
     let previous = state.level;
     let (warning_active, warning_cleared) =
         step_latch(state.warning_active, thresholds.warning, balance);
     let (critical_active, critical_cleared) =
         step_latch(state.critical_active, thresholds.critical, balance);
+    let (runway_warning_active, runway_warning_cleared) =
+        step_runway_latch(state.runway_warning_active, policy.runway.warning, runway);
+    let (runway_critical_active, runway_critical_cleared) =
+        step_runway_latch(state.runway_critical_active, policy.runway.critical, runway);
     state.warning_active = warning_active;
     state.critical_active = critical_active;
+    state.runway_warning_active = runway_warning_active;
+    state.runway_critical_active = runway_critical_active;
     state.level = state.latched_level();
     let level = state.level;
+    let amount_cleared = warning_cleared.is_some() || critical_cleared.is_some();
+    let runway_cleared = runway_warning_cleared.is_some() || runway_critical_cleared.is_some();
 
-    let event = if level > previous {
-        Emitted {
-            kind: EventKind::Alert,
-            level,
-            previous_level: Some(previous),
+    let mut event = if level > previous {
+        // The latch at the new level set it; when both kinds reached it, the amount.
+        let cause = if state.amount_level() == level {
+            Cause::Balance
+        } else {
+            Cause::Runway
+        };
+        let mut e = Emitted::plain(EventKind::Alert, level, Some(previous));
+        e.cause = Some(cause);
+        match cause {
             // An active latch always has its threshold configured.
-            threshold: thresholds.for_level(level).map(|t| t.below),
+            Cause::Balance => e.threshold = thresholds.for_level(level).map(|t| t.below),
+            Cause::Runway => e.runway_threshold = policy.runway.for_level(level).map(|t| t.below),
         }
+        e
     } else if level == previous {
         return None;
-    } else if level == Level::Ok {
-        Emitted {
-            kind: EventKind::Resolved,
-            level,
-            previous_level: Some(previous),
-            // The balance is above every clear_above that just released, so the largest
-            // is the one it can truthfully be said to have crossed. None when the level
-            // dropped only because a reload removed the thresholds.
-            threshold: warning_cleared.max(critical_cleared),
-        }
     } else {
-        // The only improvement that does not reach ok: critical → warning.
-        Emitted {
-            kind: EventKind::Improved,
-            level,
-            previous_level: Some(previous),
-            threshold: critical_cleared,
+        // The latches that released made the level drop; when both kinds did on this
+        // poll, the amount is the cause (SPEC §9.2). Neither (a reload removed the
+        // thresholds) reads as the amount's, with no threshold crossed.
+        let cause = if runway_cleared && !amount_cleared {
+            Cause::Runway
+        } else {
+            Cause::Balance
+        };
+        let kind = if level == Level::Ok {
+            EventKind::Resolved
+        } else {
+            // The only improvement that does not reach ok: critical → warning.
+            EventKind::Improved
+        };
+        let mut e = Emitted::plain(kind, level, Some(previous));
+        e.cause = Some(cause);
+        // For resolved, the value is above every clear_above that just released, so
+        // the largest is the one it can truthfully be said to have crossed.
+        match (cause, kind) {
+            (Cause::Balance, EventKind::Resolved) => {
+                e.threshold = warning_cleared.max(critical_cleared)
+            }
+            (Cause::Balance, _) => e.threshold = critical_cleared,
+            (Cause::Runway, EventKind::Resolved) => {
+                e.runway_threshold = runway_warning_cleared.max(runway_critical_cleared)
+            }
+            (Cause::Runway, _) => e.runway_threshold = runway_critical_cleared,
         }
+        e
     };
     // Reminders count from the last alert/improved; resolved ends the episode, so the
     // next one starts its own clock.
@@ -165,6 +281,9 @@ fn apply_latches(
         EventKind::Resolved => None,
         _ => Some(now),
     };
+    if event.kind == EventKind::Alert {
+        event.topup_amount = None;
+    }
     Some(event)
 }
 
@@ -179,15 +298,34 @@ fn elapsed(from: Timestamp, to: Timestamp) -> i128 {
     to.as_nanosecond() - from.as_nanosecond()
 }
 
-/// A successful poll: clears any failure streak, moves the latches, and decides
-/// `monitor_recovered`, `alert`/`improved`/`resolved` or a due `reminder` (SPEC §4).
+/// A successful poll with no runway estimate (see [`on_poll`]).
 pub fn on_success(
     state: &AccountState,
     policy: &Policy,
     observation: Observation,
     now: Timestamp,
 ) -> (AccountState, Vec<Emitted>) {
+    on_poll(state, policy, observation, Estimate::default(), now)
+}
+
+/// A successful poll: clears any failure streak, moves the latches (the runway ones on
+/// `estimate`), and decides `monitor_recovered`, `alert`/`improved`/`resolved`, a
+/// `topped_up` (SPEC §9.4) or a due `reminder` (SPEC §4).
+pub fn on_poll(
+    state: &AccountState,
+    policy: &Policy,
+    observation: Observation,
+    estimate: Estimate,
+    now: Timestamp,
+) -> (AccountState, Vec<Emitted>) {
     let mut next = state.clone();
+    next.estimate = estimate;
+    // A rise of at least topup_min since the last successful poll.
+    let topup = match (&state.last, policy.topup_min) {
+        (Some(last), Some(min)) => Some(observation.balance - last.balance)
+            .filter(|rise| *rise >= min && *rise > Decimal::ZERO),
+        _ => None,
+    };
     let mut events = Vec::new();
 
     // Any success ends the failure streak, announced or not.
@@ -196,20 +334,35 @@ pub fn on_success(
     next.failing_since = None;
     next.last_error = None;
 
-    let change = apply_latches(
+    let mut change = apply_latches(
         &mut next,
-        &policy.thresholds,
+        policy,
         Some(observation.balance),
+        estimate.runway,
         now,
     );
     if recovered {
         // First, so a channel reads "monitoring is back" before the news it brings.
-        events.push(Emitted {
-            kind: EventKind::MonitorRecovered,
-            level: next.level,
-            previous_level: None,
-            threshold: None,
-        });
+        events.push(Emitted::plain(
+            EventKind::MonitorRecovered,
+            next.level,
+            None,
+        ));
+    }
+    // The improvement a top-up brought carries its amount; otherwise it is news of its
+    // own, after anything else this poll says.
+    let mut topped_up = None;
+    if let Some(rise) = topup {
+        match change.as_mut() {
+            Some(e) if matches!(e.kind, EventKind::Improved | EventKind::Resolved) => {
+                e.topup_amount = Some(rise);
+            }
+            _ => {
+                let mut e = Emitted::plain(EventKind::ToppedUp, next.level, None);
+                e.topup_amount = Some(rise);
+                topped_up = Some(e);
+            }
+        }
     }
     match change {
         Some(event) => events.push(event),
@@ -220,6 +373,7 @@ pub fn on_success(
         }
         None => {}
     }
+    events.extend(topped_up);
     next.last = Some(observation);
     (next, events)
 }
@@ -249,12 +403,7 @@ fn reminder(state: &mut AccountState, policy: &Policy, now: Timestamp) -> Option
         return None;
     }
     state.last_notice_at = Some(now);
-    Some(Emitted {
-        kind: EventKind::Reminder,
-        level: state.level,
-        previous_level: None,
-        threshold: policy.thresholds.for_level(state.level).map(|t| t.below),
-    })
+    Some(Emitted::standing(EventKind::Reminder, state, policy))
 }
 
 /// A failed poll: remembers the streak and decides `monitor_failing`. Levels and latches
@@ -289,12 +438,7 @@ pub fn on_failure(
         return (next, Vec::new());
     }
     next.monitor_failing = true;
-    let event = Emitted {
-        kind: EventKind::MonitorFailing,
-        level: next.level,
-        previous_level: None,
-        threshold: None,
-    };
+    let event = Emitted::plain(EventKind::MonitorFailing, next.level, None);
     (next, vec![event])
 }
 
@@ -310,11 +454,15 @@ pub fn reevaluate(
 ) -> (AccountState, Vec<Emitted>) {
     let mut next = state.clone();
     let balance = state.last.as_ref().map(|o| o.balance);
-    let events = apply_latches(&mut next, &policy.thresholds, balance, now)
+    let runway = state.estimate.runway;
+    let events = apply_latches(&mut next, policy, balance, runway, now)
         .into_iter()
         .collect();
     (next, events)
 }
+
+#[cfg(test)]
+mod runway_tests;
 
 #[cfg(test)]
 mod tests {
@@ -346,6 +494,7 @@ mod tests {
             },
             repeat_every: None,
             blind_after: Duration::from_secs(15 * 60),
+            ..Policy::default()
         }
     }
 
@@ -374,11 +523,16 @@ mod tests {
         previous: Option<Level>,
         threshold: Option<&str>,
     ) -> Emitted {
+        let cause = match kind {
+            EventKind::Alert | EventKind::Improved | EventKind::Resolved | EventKind::Reminder => {
+                Some(Cause::Balance)
+            }
+            _ => None,
+        };
         Emitted {
-            kind,
-            level,
-            previous_level: previous,
             threshold: threshold.map(dec),
+            cause,
+            ..Emitted::plain(kind, level, previous)
         }
     }
 
@@ -1204,6 +1358,7 @@ mod tests {
                     }
                     EventKind::Improved => self.alerted.retain(|l| *l != Level::Critical),
                     EventKind::Resolved => self.alerted.clear(),
+                    EventKind::ToppedUp | EventKind::Summary => {}
                     EventKind::MonitorFailing => {
                         prop_assert!(!self.failing, "monitor_failing twice");
                         self.failing = true;
@@ -1295,6 +1450,7 @@ mod tests {
                     thresholds: initial,
                     repeat_every: repeat_every.map(Duration::from_secs),
                     blind_after: Duration::from_secs(blind_after),
+                    ..Policy::default()
                 };
                 let mut state = AccountState::default();
                 let mut history = History::default();
@@ -1352,7 +1508,7 @@ mod tests {
                                 && (class == ErrorClass::Config
                                     || now.as_millisecond() - since.as_millisecond() > (blind_after * 1000) as i64);
                             let expected: Vec<Emitted> = if should_fail {
-                                vec![Emitted { kind: EventKind::MonitorFailing, level: before.level, previous_level: None, threshold: None }]
+                                vec![Emitted::plain(EventKind::MonitorFailing, before.level, None)]
                             } else {
                                 vec![]
                             };
@@ -1392,7 +1548,7 @@ mod tests {
                 t in thresholds(),
                 balances in proptest::collection::vec((-2_000_000i64..2_000_000, proptest::option::of((0usize..4, -1i64..=1))), 1..60),
             ) {
-                let policy = Policy { thresholds: t, repeat_every: None, blind_after: Duration::ZERO };
+                let policy = Policy { thresholds: t, repeat_every: None, blind_after: Duration::ZERO, ..Policy::default() };
                 let mut state = AccountState::default();
                 for (i, (anywhere, edge)) in balances.into_iter().enumerate() {
                     let now = Timestamp::from_second(i as i64 * 60).unwrap();

@@ -42,6 +42,10 @@ pub enum EventKind {
     /// The account stayed at a level past an escalation step's `after` (SPEC §12).
     Escalated,
     Test,
+    /// The balance rose by at least `topup_min` (SPEC §9.4).
+    ToppedUp,
+    /// The daily summary of a channel's accounts (SPEC §9.6).
+    Summary,
     /// The state cannot be written: monitoring goes on from memory (SPEC §17).
     StateUnwritable,
     /// The state is written again.
@@ -59,10 +63,60 @@ impl EventKind {
             EventKind::MonitorRecovered => "monitor_recovered",
             EventKind::Escalated => "escalated",
             EventKind::Test => "test",
+            EventKind::ToppedUp => "topped_up",
+            EventKind::Summary => "summary",
             EventKind::StateUnwritable => "state_unwritable",
             EventKind::StateRecovered => "state_recovered",
         }
     }
+
+    /// Every kind, in the order the docs list them.
+    pub const ALL: [EventKind; 12] = [
+        EventKind::Alert,
+        EventKind::Improved,
+        EventKind::Resolved,
+        EventKind::Reminder,
+        EventKind::MonitorFailing,
+        EventKind::MonitorRecovered,
+        EventKind::Escalated,
+        EventKind::Test,
+        EventKind::ToppedUp,
+        EventKind::Summary,
+        EventKind::StateUnwritable,
+        EventKind::StateRecovered,
+    ];
+
+    /// The kind a channel's `events` entry names.
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// What set an account's new level (SPEC §9.2): an amount latch or a runway latch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Balance,
+    Runway,
+}
+
+/// One account's line in a daily summary (SPEC §9.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub account: String,
+    pub sid: String,
+    pub provider: String,
+    pub level: Level,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub balance: Option<Decimal>,
+    pub currency: String,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub spend_24h: Option<Decimal>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub burn_per_day: Option<Decimal>,
+    /// Null while unknown, and when infinite (nothing is being spent).
+    pub runway_seconds: Option<u64>,
+    pub depletes_at: Option<Timestamp>,
 }
 
 /// One event, exactly as the `webhook` channel posts it (SPEC §5) and as the outbox
@@ -93,6 +147,62 @@ pub struct Event {
     /// Why the monitor is failing (`monitor_failing` only); null otherwise.
     #[serde(default)]
     pub error: Option<String>,
+    /// What set the new level (`alert`, `improved`, `resolved`, `reminder`).
+    #[serde(default)]
+    pub cause: Option<Cause>,
+    /// Spend per day over the runway window, when known (SPEC §9.3).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub burn_per_day: Option<Decimal>,
+    /// Time to the floor at that rate; null while unknown or when infinite.
+    #[serde(default)]
+    pub runway_seconds: Option<u64>,
+    /// `observed_at + runway`, when the runway is finite.
+    #[serde(default)]
+    pub depletes_at: Option<Timestamp>,
+    /// For a runway `alert`/`reminder` the `below` crossed, for a runway
+    /// `improved`/`resolved` the `clear_above` (seconds).
+    #[serde(default)]
+    pub runway_threshold_seconds: Option<u64>,
+    /// The rise of a top-up (`topped_up`, or the `improved`/`resolved` it caused).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub topup_amount: Option<Decimal>,
+    /// The time the burn rate was measured over, in seconds ("last 3 days").
+    #[serde(default)]
+    pub burn_window_seconds: Option<u64>,
+    /// `summary` only: every account of the channel, worst first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<SummaryRow>,
+}
+
+impl Default for Event {
+    /// An empty `test` event; real events name every field that matters and take the
+    /// rest (everything null) from here.
+    fn default() -> Self {
+        Event {
+            id: String::new(),
+            event: EventKind::Test,
+            account: String::new(),
+            provider: String::new(),
+            sid: String::new(),
+            level: Level::Ok,
+            previous_level: None,
+            balance: None,
+            currency: String::new(),
+            threshold: None,
+            pricing_plan: None,
+            date_updated: None,
+            observed_at: Timestamp::UNIX_EPOCH,
+            error: None,
+            cause: None,
+            burn_per_day: None,
+            runway_seconds: None,
+            depletes_at: None,
+            runway_threshold_seconds: None,
+            topup_amount: None,
+            burn_window_seconds: None,
+            accounts: Vec::new(),
+        }
+    }
 }
 
 fn exotel() -> String {

@@ -60,3 +60,41 @@ impl Thresholds {
         }
     }
 }
+
+/// One runway latch (SPEC §9.2), in whole seconds: active when the runway is under
+/// `below`, cleared when it is over `clear_above`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunwayThreshold {
+    pub below: u64,
+    pub clear_above: u64,
+}
+
+/// An account's runway settings: the estimate's window and floor, and either latch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunwayPolicy {
+    pub window: std::time::Duration,
+    pub floor: Decimal,
+    pub warning: Option<RunwayThreshold>,
+    pub critical: Option<RunwayThreshold>,
+}
+
+impl Default for RunwayPolicy {
+    fn default() -> Self {
+        RunwayPolicy {
+            window: super::runway::DEFAULT_WINDOW,
+            floor: Decimal::ZERO,
+            warning: None,
+            critical: None,
+        }
+    }
+}
+
+impl RunwayPolicy {
+    pub fn for_level(&self, level: Level) -> Option<RunwayThreshold> {
+        match level {
+            Level::Ok => None,
+            Level::Warning => self.warning,
+            Level::Critical => self.critical,
+        }
+    }
+}

@@ -10,13 +10,15 @@ pub mod event;
 pub mod level;
 pub mod quiet;
 pub mod routing;
+pub mod runway;
 pub mod shard;
 pub mod snooze;
 
 pub use amount::{DecimalError, exact_decimal};
 pub use evaluate::{AccountState, Emitted, Observation, Policy};
-pub use event::{ErrorClass, Event, EventKind, new_event_id};
-pub use level::{Level, Threshold, Thresholds};
+pub use event::{Cause, ErrorClass, Event, EventKind, SummaryRow, new_event_id};
+pub use level::{Level, RunwayPolicy, RunwayThreshold, Threshold, Thresholds};
 pub use routing::{Routed, Routing};
+pub use runway::{Estimate, History, Point, Runway};
 pub use shard::Shard;
 pub use snooze::Snooze;

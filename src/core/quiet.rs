@@ -237,17 +237,22 @@ impl QuietHours {
 }
 
 /// Whether a message of `kind` at `severity` waits out quiet hours (SPEC §12): warning
-/// and ok severities wait; critical, `escalated` and `monitor_failing` go at once.
+/// and ok severities wait; critical, `escalated` and `monitor_failing` go at once. A
+/// `topped_up` (severity ok) waits and, changing no level, collapses away like a
+/// reminder; the daily `summary` goes at the `summary_at` the operator chose, since it
+/// is about no one account and holding it would only collapse it away.
 pub fn is_holdable(kind: EventKind, severity: Level) -> bool {
     match kind {
         // About the daemon's own disk, rare and not about a balance: told at once.
         EventKind::StateUnwritable | EventKind::StateRecovered => false,
         EventKind::Escalated | EventKind::MonitorFailing | EventKind::Test => false,
+        EventKind::Summary => false,
         EventKind::Alert
         | EventKind::Improved
         | EventKind::Resolved
         | EventKind::Reminder
-        | EventKind::MonitorRecovered => severity < Level::Critical,
+        | EventKind::MonitorRecovered
+        | EventKind::ToppedUp => severity < Level::Critical,
     }
 }
 

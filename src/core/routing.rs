@@ -12,6 +12,16 @@ use super::level::Level;
 pub trait Routed {
     fn name(&self) -> &str;
     fn min_level(&self) -> Level;
+    /// Whether the channel's `events` list (SPEC §9.5) names this kind.
+    fn wants(&self, kind: EventKind) -> bool {
+        default_events(kind)
+    }
+}
+
+/// The kinds a channel gets when it sets no `events` (SPEC §9.5): all but `topped_up`
+/// and `summary`.
+pub fn default_events(kind: EventKind) -> bool {
+    !matches!(kind, EventKind::ToppedUp | EventKind::Summary)
 }
 
 /// Per-account routing memory (SPEC §5), persisted with the account's state: who was
@@ -36,7 +46,9 @@ pub struct Routing {
 /// channel (in the order the result keeps). `min_level` picks among the account's own
 /// channels; follow-ups (`improved`, `resolved`, `monitor_recovered`) go to whoever got
 /// the news they answer, even a channel a reload has since taken off the account's
-/// list; `monitor_failing` goes to every channel.
+/// list; `monitor_failing` goes to every channel; `topped_up` to the account's own
+/// channels. Within all of that, a channel gets only the kinds its `events` names
+/// (SPEC §9.5); `test` is an operator's explicit request and ignores the list.
 pub fn route<C: Routed + ?Sized>(
     kind: EventKind,
     severity: Level,
@@ -48,6 +60,7 @@ pub fn route<C: Routed + ?Sized>(
     let passes_filter = |c: &C| is_own(c) && severity != Level::Ok && c.min_level() <= severity;
     let picked: Vec<String> = all
         .iter()
+        .filter(|c| kind == EventKind::Test || c.wants(kind))
         .filter(|c| match kind {
             EventKind::Alert | EventKind::Reminder => passes_filter(c),
             EventKind::Improved => {
@@ -60,9 +73,12 @@ pub fn route<C: Routed + ?Sized>(
             }
             EventKind::MonitorFailing => true,
             EventKind::MonitorRecovered => memory.failing.contains(c.name()),
+            EventKind::Test | EventKind::ToppedUp => is_own(c),
+            // Built per channel by the daemon's summary task, never routed.
+            EventKind::Summary => false,
             // Escalations name their channels themselves: see [`route_escalation`].
             EventKind::Escalated => false,
-            EventKind::Test => is_own(c),
+            // Queued for every channel by the daemon itself, never routed per account.
             EventKind::StateUnwritable | EventKind::StateRecovered => true,
         })
         .map(|c| c.name().to_owned())
@@ -87,6 +103,8 @@ pub fn route<C: Routed + ?Sized>(
         EventKind::MonitorRecovered => memory.failing.clear(),
         EventKind::Escalated
         | EventKind::Test
+        | EventKind::ToppedUp
+        | EventKind::Summary
         | EventKind::StateUnwritable
         | EventKind::StateRecovered => {}
     }
@@ -104,7 +122,8 @@ pub fn route_escalation<C: Routed + ?Sized>(
 ) -> Vec<String> {
     let picked: Vec<String> = all
         .iter()
-        .filter(|c| to.iter().any(|t| t == c.name()))
+        // A channel whose `events` list leaves `escalated` out never gets it (SPEC §9.5).
+        .filter(|c| c.wants(EventKind::Escalated) && to.iter().any(|t| t == c.name()))
         .map(|c| c.name().to_owned())
         .collect();
     memory.escalated.extend(picked.iter().cloned());
@@ -119,6 +138,8 @@ pub fn severity(kind: EventKind, level: Level) -> Level {
         EventKind::Resolved
         | EventKind::MonitorRecovered
         | EventKind::Test
+        | EventKind::ToppedUp
+        | EventKind::Summary
         | EventKind::StateRecovered => Level::Ok,
         EventKind::StateUnwritable => Level::Warning,
         // Goes to every channel regardless of min_level; the level is informative.
@@ -179,6 +200,65 @@ mod tests {
             go(EventKind::MonitorRecovered, Level::Ok),
             Vec::<String>::new()
         );
+    }
+
+    /// A channel with an `events` list (SPEC §9.5).
+    struct Picky {
+        name: &'static str,
+        events: &'static [EventKind],
+    }
+
+    impl Routed for Picky {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn min_level(&self) -> Level {
+            Level::Warning
+        }
+        fn wants(&self, kind: EventKind) -> bool {
+            self.events.contains(&kind)
+        }
+    }
+
+    #[test]
+    fn the_events_filter_applies_within_routing() {
+        let all_default = Picky {
+            name: "default",
+            events: &[
+                EventKind::Alert,
+                EventKind::Improved,
+                EventKind::Resolved,
+                EventKind::Reminder,
+                EventKind::MonitorFailing,
+                EventKind::MonitorRecovered,
+            ],
+        };
+        let money = Picky {
+            name: "money",
+            events: &[EventKind::ToppedUp, EventKind::Resolved],
+        };
+        let stranger = Picky {
+            name: "stranger",
+            events: &[EventKind::ToppedUp, EventKind::MonitorFailing],
+        };
+        let own = [&all_default, &money];
+        let all = [&all_default, &money, &stranger];
+        let mut memory = Routing::default();
+        let mut go = |kind, level| route(kind, severity(kind, level), &own, &all, &mut memory);
+        // The alert is not on money's list, so the resolve has nobody there to follow.
+        assert_eq!(go(EventKind::Alert, Level::Warning), ["default"]);
+        assert_eq!(go(EventKind::Resolved, Level::Ok), ["default"]);
+        // topped_up: the account's own channels that list it, never a stranger.
+        assert_eq!(go(EventKind::ToppedUp, Level::Ok), ["money"]);
+        // monitor_failing: every channel that lists it.
+        assert_eq!(
+            go(EventKind::MonitorFailing, Level::Ok),
+            ["default", "stranger"]
+        );
+        assert_eq!(go(EventKind::Summary, Level::Ok), Vec::<String>::new());
+        // The default list (a channel that sets none) leaves both new kinds out.
+        assert!(!default_events(EventKind::ToppedUp) && !default_events(EventKind::Summary));
+        assert!(default_events(EventKind::Alert));
     }
 
     #[test]

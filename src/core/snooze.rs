@@ -195,12 +195,7 @@ mod tests {
     }
 
     fn emitted(kind: EventKind) -> Emitted {
-        Emitted {
-            kind,
-            level: Level::Warning,
-            previous_level: None,
-            threshold: None,
-        }
+        Emitted::plain(kind, Level::Warning, None)
     }
 
     #[test]

@@ -5,10 +5,13 @@
 use super::*;
 
 /// The parts of an account's state whose change must reach disk before anything is
-/// sent. The last balance and error text are not among them: they change every poll.
+/// sent. The last balance, runway estimate and error text are not among them: they
+/// change every poll, and the minute flush keeps them.
 pub(super) fn must_persist(old: &AccountState, new: &AccountState) -> bool {
     old.warning_active != new.warning_active
         || old.critical_active != new.critical_active
+        || old.runway_warning_active != new.runway_warning_active
+        || old.runway_critical_active != new.runway_critical_active
         || old.level != new.level
         || old.last_notice_at != new.last_notice_at
         || old.failing_since != new.failing_since
@@ -67,16 +70,14 @@ impl Shared {
             let mut entries = Vec::new();
             let mut held = 0usize;
             // The steps that fell due follow the poll's own events (SPEC §12).
-            let current = record.eval.level;
             let emitted = emitted
                 .into_iter()
                 .map(|e| (e, None))
                 .chain(due.into_iter().map(|d| {
+                    // Says which latch holds the level now: amount or runway (SPEC §9.2).
                     let escalated = Emitted {
-                        kind: EventKind::Escalated,
                         level: d.level,
-                        previous_level: None,
-                        threshold: account.thresholds.for_level(current).map(|t| t.below),
+                        ..Emitted::standing(EventKind::Escalated, &record.eval, &policy(account))
                     };
                     (escalated, Some(d.to))
                 }));
@@ -175,31 +176,26 @@ impl Shared {
         }
     }
 
-    /// Queues a message about the state itself for every channel.
+    /// Queues a message about the state itself for every channel whose `events` names
+    /// it (all do by default, SPEC §9.5).
     pub(super) fn broadcast_state_event(&self, kind: EventKind, reason: Option<String>) {
         let now = self.clock.now();
         let path = self.store.path().display().to_string();
+        // No account, provider or balance: it is about the daemon's own disk.
         let event = Event {
             id: new_event_id(),
             event: kind,
-            account: String::new(),
-            provider: String::new(),
-            sid: String::new(),
-            level: match kind {
-                EventKind::StateUnwritable => crate::core::Level::Warning,
-                _ => crate::core::Level::Ok,
-            },
-            previous_level: None,
-            balance: None,
-            currency: String::new(),
-            threshold: None,
-            pricing_plan: None,
-            date_updated: None,
+            level: routing::severity(kind, crate::core::Level::Ok),
             observed_at: now,
             error: reason.map(|r| format!("{path}: {r}")),
+            ..Event::default()
         };
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<&String> = routes.keys().collect();
+        let mut names: Vec<&String> = routes
+            .iter()
+            .filter(|(_, r)| r.config.wants(kind))
+            .map(|(n, _)| n)
+            .collect();
         names.sort();
         info!(event = kind.as_str(), channels = ?names, "event");
         let entries: Vec<OutboxEntry> = {
@@ -209,6 +205,59 @@ impl Shared {
                 .map(|name| state.push_outbox((*name).clone(), now, event.clone(), None))
                 .collect()
         };
+        for entry in entries {
+            if let Some(route) = routes.get(&entry.channel) {
+                let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
+            }
+        }
+    }
+
+    /// Queues one `summary` for each channel whose `events` names it, covering every
+    /// account that lists the channel in `notify`: persisted, then handed to the
+    /// workers, where it queues in a lane of its own ([`delivery::lane`]). Never held
+    /// for quiet hours: it goes at the `summary_at` the operator chose.
+    pub(super) async fn send_summaries(&self, at: Timestamp) {
+        let now = self.clock.now();
+        let accounts = self
+            .accounts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (entries, pending) = {
+            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            let mut names: Vec<&String> = routes
+                .iter()
+                .filter(|(_, r)| r.config.wants(EventKind::Summary))
+                .map(|(n, _)| n)
+                .collect();
+            names.sort();
+            let mut state = self.store.lock();
+            let mut entries = Vec::new();
+            for name in names {
+                let rows: Vec<_> = accounts
+                    .iter()
+                    .filter(|a| a.notify.iter().any(|n| n == name))
+                    .map(|a| crate::summary::row(a, state.accounts.get(&a.name).map(|r| &r.eval)))
+                    .collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let event = crate::summary::build(rows, at);
+                entries.push(state.push_outbox(name.clone(), now, event, None));
+            }
+            (entries, state.outbox().len())
+        };
+        if entries.is_empty() {
+            return;
+        }
+        info!(channels = entries.len(), "daily summary");
+        if let Err(e) = self.store.save().await {
+            // Still send, like any other message; the state watcher reports the disk.
+            debug!(error = %e, "cannot persist the daily summary before delivery");
+            self.metrics.inc_state_write_error();
+        }
+        self.metrics.set_outbox_pending(pending);
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         for entry in entries {
             if let Some(route) = routes.get(&entry.channel) {
                 let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
@@ -239,7 +288,21 @@ pub(super) fn build_event(
     now: Timestamp,
 ) -> Event {
     let last = state.last.as_ref();
+    // Every account message but a failing monitor's tells the future (SPEC §9.3).
+    let tells_future = !matches!(emitted.kind, EventKind::MonitorFailing | EventKind::Test);
+    let estimate = state.estimate;
+    let known = tells_future && estimate.burn_per_day.is_some();
     Event {
+        cause: emitted.cause,
+        runway_threshold_seconds: emitted.runway_threshold,
+        topup_amount: emitted.topup_amount,
+        burn_per_day: estimate.burn_per_day.filter(|_| known),
+        runway_seconds: estimate.runway.seconds().filter(|_| known),
+        depletes_at: last
+            .and_then(|o| estimate.depletes_at(o.observed_at))
+            .filter(|_| known),
+        burn_window_seconds: Some(estimate.span_seconds).filter(|_| known),
+        accounts: Vec::new(),
         id: new_event_id(),
         event: emitted.kind,
         account: account.name.clone(),

@@ -1,6 +1,6 @@
 //! The daemon's own lifecycle: spawning account tasks and channel workers, reload
 //! (SIGHUP: a new config applied without losing state or pending deliveries), the sample
-//! flusher and the state watcher, and the orderly stop.
+//! flusher, the state watcher and the daily summary, and the orderly stop.
 
 use super::*;
 
@@ -79,11 +79,44 @@ impl Daemon {
                     _ = tokio::time::sleep(SAMPLE_FLUSH_EVERY) => {}
                     _ = shutdown.recv() => break,
                 }
-                // Samples, last balances and request times (the rate floor across a
-                // crash). While the disk refuses, the state watcher retries and says so.
+                // Runway histories, last balances and estimates, request times (the
+                // rate floor across a crash), each a row written only if it changed, in
+                // slices. While the disk refuses, the state watcher retries and says so.
                 if let Err(e) = shared.store.save_touched().await {
-                    debug!(error = %e, "cannot write the sample history");
+                    debug!(error = %e, "cannot write the runway histories");
                 }
+            }
+            drop(done);
+        });
+    }
+
+    /// The daily summary (SPEC §9.6): sleeps until the next `summary_at`, then queues
+    /// one `summary` per channel that wants it. Due times are computed from the wall
+    /// clock each time, so a summary that fell due while the daemon was down is skipped.
+    pub(super) fn spawn_summary(&self, at: jiff::civil::Time, tz: jiff::tz::TimeZone) {
+        let shared = self.shared.clone();
+        let mut shutdown = self.shutdown_handle();
+        let done = self.complete_tx.clone();
+        tokio::spawn(async move {
+            let heartbeat = shared.heartbeats.register("daily summary");
+            let mut due = crate::summary::next_due(shared.clock.now(), at, &tz);
+            info!(next = %due, "daily summary scheduled");
+            loop {
+                let wait = Duration::try_from(due.duration_since(shared.clock.now()))
+                    .unwrap_or(Duration::ZERO);
+                // Wake at least hourly: the wall clock may step, and the heartbeat
+                // must not look stuck for a day.
+                let nap = wait.min(Duration::from_secs(3600));
+                heartbeat.expect_back_within(nap + HEARTBEAT_SLACK);
+                tokio::select! {
+                    _ = tokio::time::sleep(nap) => {}
+                    _ = shutdown.recv() => break,
+                }
+                if shared.clock.now() < due {
+                    continue;
+                }
+                shared.send_summaries(due).await;
+                due = crate::summary::next_due(due.max(shared.clock.now()), at, &tz);
             }
             drop(done);
         });
@@ -229,6 +262,11 @@ impl Daemon {
             }
         }
 
+        *self
+            .shared
+            .accounts
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = new.accounts.clone();
         let new_daemon = std::mem::replace(&mut self.config.daemon, new.daemon.clone());
         self.config = Config {
             daemon: new_daemon,
@@ -276,20 +314,13 @@ pub(super) fn restore_mirror(
             continue;
         };
         let eval = &record.eval;
-        let mut add = |kind: EventKind, level| {
-            let emitted = Emitted {
-                kind,
-                level,
-                previous_level: None,
-                threshold: None,
-            };
-            standing.push(build_event(account, eval, &emitted, now));
-        };
         if eval.level != crate::core::Level::Ok && record.routing.alerted.contains(channel) {
-            add(EventKind::Reminder, eval.level);
+            let emitted = Emitted::standing(EventKind::Reminder, eval, &policy(account));
+            standing.push(build_event(account, eval, &emitted, now));
         }
         if eval.monitor_failing && record.routing.failing.contains(channel) {
-            add(EventKind::MonitorFailing, eval.level);
+            let emitted = Emitted::plain(EventKind::MonitorFailing, eval.level, None);
+            standing.push(build_event(account, eval, &emitted, now));
         }
     }
     drop(state);
@@ -302,5 +333,7 @@ pub(super) fn policy(account: &AccountConfig) -> Policy {
         thresholds: account.thresholds,
         repeat_every: account.repeat_every,
         blind_after: account.blind_after,
+        runway: account.runway,
+        topup_min: Some(account.topup_min),
     }
 }

@@ -308,6 +308,7 @@ mod tests {
                 date_updated: None,
                 observed_at: at,
                 error: None,
+                ..Default::default()
             },
         }
     }

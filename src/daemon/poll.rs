@@ -124,12 +124,14 @@ impl AccountTask {
                         decimal_to_f64(balance.amount),
                     );
                     metrics.set_last_success(&config.name, config.provider_name(), now);
-                    self.shared.store.record_sample(
+                    let estimate = self.shared.store.with_history(&config.name, |h| {
+                        crate::core::runway::record(h, &config.runway, now, balance.amount)
+                    });
+                    metrics.set_runway(
                         &config.name,
-                        Sample {
-                            at: now,
-                            balance: balance.amount,
-                        },
+                        config.provider_name(),
+                        &balance.currency,
+                        &estimate,
                     );
                     debug!(account = %config.name, provider = config.provider_name(), balance = %balance.amount, currency = %balance.currency, "balance polled");
                     let observation = Observation {
@@ -139,7 +141,7 @@ impl AccountTask {
                         date_updated: balance.date_updated,
                         observed_at: now,
                     };
-                    evaluate::on_success(&before, &policy(&config), observation, now)
+                    evaluate::on_poll(&before, &policy(&config), observation, estimate, now)
                 }
                 Err(err) => {
                     failures += 1;

@@ -182,7 +182,7 @@ impl Worker {
                 reason,
                 retry_after,
             }) => {
-                let account = heads.first().map(|e| e.event.account.clone());
+                let account = heads.first().map(|e| delivery::lane(&e.event).to_string());
                 if self.last_failed != account {
                     self.failures_in_row += 1;
                 }
@@ -198,7 +198,7 @@ impl Worker {
                     self.not_before = self.not_before.max(now + wait);
                 }
                 for entry in heads {
-                    let attempts = self.queue.attempts(&entry.event.account) + 1;
+                    let attempts = self.queue.attempts(delivery::lane(&entry.event)) + 1;
                     let age = self.shared.clock.now().duration_since(entry.created_at);
                     let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
                     if age >= self.shared.give_up_after {
@@ -213,7 +213,8 @@ impl Worker {
                             .min(left + Duration::from_millis(1));
                         warn!(channel = %self.name, account = %entry.event.account, event = entry.event.event.as_str(), %reason, attempt = attempts, retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)), "delivery failed; will retry");
                         metrics.inc_notification(&self.name, "retried");
-                        self.queue.retry_at(&entry.event.account, now + wait);
+                        self.queue
+                            .retry_at(delivery::lane(&entry.event), now + wait);
                     }
                 }
             }
@@ -241,10 +242,10 @@ impl Worker {
         for entry in finished {
             if self
                 .queue
-                .head(&entry.event.account)
+                .head(delivery::lane(&entry.event))
                 .is_some_and(|e| e.seq == entry.seq)
             {
-                self.queue.done(&entry.event.account);
+                self.queue.done(delivery::lane(&entry.event));
             }
             seqs.push(entry.seq);
         }

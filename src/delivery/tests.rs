@@ -23,6 +23,7 @@ fn entry(seq: u64, account: &str, kind: EventKind) -> OutboxEntry {
             date_updated: None,
             observed_at: at,
             error: Some(format!("HTTP 503 for {account}")),
+            ..Event::default()
         },
         held_until: None,
     }
@@ -94,6 +95,27 @@ fn a_failing_account_does_not_block_the_others() {
     assert_eq!(q.pick(now), None);
     let later = now + Duration::from_secs(61);
     assert_eq!(drain(&mut q, later), [1, 2]);
+}
+
+/// The summary and the state events are about no single account: they queue in lanes
+/// of their own, so a summary being retried holds up neither an account nor the state
+/// events, which keep their order.
+#[test]
+fn the_summary_and_the_state_events_have_lanes_of_their_own() {
+    let now = Instant::now();
+    let mut q = Queue::new(true);
+    q.push(entry(1, "", EventKind::Summary));
+    q.push(entry(2, "", EventKind::StateUnwritable));
+    q.push(entry(3, "", EventKind::StateRecovered));
+    q.push(entry(4, "a", EventKind::Alert));
+    let summary = match q.pick(now) {
+        Some(Pick::One(lane)) => lane,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(q.head(&summary).unwrap().seq, 1);
+    q.retry_at(&summary, now + Duration::from_secs(60));
+    assert_eq!(drain(&mut q, now), [2, 4, 3]);
+    assert_eq!(drain(&mut q, now + Duration::from_secs(61)), [1]);
 }
 
 #[test]

@@ -14,6 +14,12 @@
 //! succeeds as soon as one peer has taken the change; a peer that missed it catches up
 //! on its next post (the resend, at the latest). The mirror is kept per channel name
 //! for the life of the process, so a reload that edits the channel keeps it.
+//!
+//! A runway alert (SPEC §9.2) is the account's `BalanceLow` like an amount alert: the
+//! account has one level, the worst of its latches, and one standing alert follows it;
+//! its `runway` annotation says how long the money lasts. `topped_up` and the daily
+//! `summary` are messages, not state: they change nothing in the mirror, so a channel
+//! whose `events` lists them still sends nothing for them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -27,6 +33,7 @@ use tokio::sync::{Notify, watch};
 use toml::Spanned;
 use tracing::{info, warn};
 
+use super::forecast::runway_sentence;
 use super::post::{self, Accounts};
 use super::render::{headline, summary, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
@@ -218,16 +225,19 @@ fn labels(
     labels
 }
 
-/// `summary` (the headline), `description` (the full text) and `runway` (empty until
-/// the account's runway is known).
+/// `summary` (the headline), `description` (the full text) and `runway` (the runway
+/// sentence, SPEC §9.3; empty until the account's burn rate is known).
 fn annotations(event: &Event, ctx: &RenderCtx) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("summary".to_owned(), headline(event)),
         (
             "description".to_owned(),
-            format!("{}\n\n{}", summary(event), text_body(event, ctx)),
+            format!("{}\n\n{}", summary(event, ctx), text_body(event, ctx)),
         ),
-        ("runway".to_owned(), String::new()),
+        (
+            "runway".to_owned(),
+            runway_sentence(event, ctx).unwrap_or_default(),
+        ),
     ])
 }
 
@@ -252,7 +262,8 @@ pub fn apply(
         EventKind::MonitorRecovered => (MONITOR_FAILING, false),
         EventKind::StateUnwritable => (STATE_UNWRITABLE, true),
         EventKind::StateRecovered => (STATE_UNWRITABLE, false),
-        EventKind::Test => return false,
+        // Messages, not state: nothing to mirror (see the module comment).
+        EventKind::Test | EventKind::ToppedUp | EventKind::Summary => return false,
     };
     let key = (event.account.clone(), alertname);
     if firing {

@@ -14,6 +14,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::forecast::summary_lines;
 use super::post;
 use super::render::{SIGNATURE, facts, headline, shorten, summary};
 use super::teams::{self, TeamsConfig};
@@ -121,11 +122,18 @@ fn color(event: &Event) -> u32 {
     }
 }
 
-/// The webhook request: the headline as `content`, one embed with the details.
+/// The webhook request: the headline as `content`, one embed with the details. The
+/// daily summary (SPEC §9.6) lists its accounts in the description, worst first, within
+/// the embed's limit, and has no per-account fields.
 pub fn discord_payload(event: &Event, ctx: &RenderCtx) -> Value {
     let head = headline(event);
+    let description = match event.event {
+        EventKind::Summary => summary_lines(&event.accounts, DESCRIPTION_MAX).join("\n"),
+        _ => summary(event, ctx),
+    };
     let fields: Vec<Value> = facts(event, ctx)
         .into_iter()
+        .filter(|_| event.event != EventKind::Summary)
         .take(FIELDS_MAX)
         .map(|(name, value)| {
             json!({"name": name, "value": shorten(&value, FIELD_VALUE_MAX), "inline": true})
@@ -136,7 +144,7 @@ pub fn discord_payload(event: &Event, ctx: &RenderCtx) -> Value {
         "allowed_mentions": {"parse": []},
         "embeds": [{
             "title": shorten(&head, TITLE_MAX),
-            "description": shorten(&summary(event), DESCRIPTION_MAX),
+            "description": shorten(&description, DESCRIPTION_MAX),
             "color": color(event),
             "fields": fields,
             "footer": {"text": format!("{SIGNATURE} · event {} · id {}", event.event.as_str(), event.id)},

@@ -25,7 +25,7 @@ use super::render::{self, SIGNATURE, facts, headline, summary};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::{Opt, StrList};
 use crate::config::{Ctx, Place, Res, Secret};
-use crate::core::Event;
+use crate::core::{Event, EventKind};
 use crate::provider::AccountConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,7 +403,23 @@ pub fn email_html(event: &Event, ctx: &RenderCtx) -> String {
     out.push_str("<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>");
     out.push_str(&html_escape(&headline(event)));
     out.push_str("</title></head>\n<body style=\"font-family: sans-serif\">\n<p>");
-    out.push_str(&html_escape(&summary(event)));
+    if event.event == EventKind::Summary {
+        // The summary's lines, worst first, one paragraph each.
+        out.push_str(&html_escape(&summary(event, ctx)));
+        out.push_str("</p>\n<ul>\n");
+        for line in crate::notify::forecast::summary_lines(&event.accounts, 200_000)
+            .iter()
+            .skip(1)
+        {
+            let _ = writeln!(out, "<li>{}</li>", html_escape(line));
+        }
+        let _ = write!(
+            out,
+            "</ul>\n<p style=\"color: #666666\">Sent by {SIGNATURE}.</p>\n</body>\n</html>\n"
+        );
+        return out;
+    }
+    out.push_str(&html_escape(&summary(event, ctx)));
     out.push_str("</p>\n<table cellpadding=\"4\">\n");
     for (label, value) in facts(event, ctx) {
         let _ = writeln!(

@@ -23,6 +23,7 @@ pub mod console;
 pub mod discord;
 pub mod email;
 pub mod exotel_sms;
+pub mod forecast;
 pub mod ntfy;
 pub mod pagerduty;
 mod post;

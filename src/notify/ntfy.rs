@@ -11,8 +11,12 @@ use std::sync::Arc;
 use base64::Engine;
 use serde::Deserialize;
 
+use super::forecast::summary_lines;
 use super::post;
 use super::render::{headline, text_body};
+
+/// Characters of a summary's body: a `₹` is 3 bytes, so this keeps under 4,096 bytes.
+const SUMMARY_MAX: usize = 1_300;
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
 use crate::config::{Ctx, Place, Res, Secret};
@@ -158,7 +162,12 @@ pub fn ntfy_request(event: &Event, ctx: &RenderCtx) -> NtfyRequest {
             ("Priority", priority(event).to_string()),
             ("Tags", tags(event)),
         ],
-        body: text_body(event, ctx),
+        body: match event.event {
+            // The daily summary (SPEC §9.6) within ntfy's 4,096-byte message limit
+            // (larger ones become attachments): worst first, then "N more ok".
+            EventKind::Summary => summary_lines(&event.accounts, SUMMARY_MAX).join("\n"),
+            _ => text_body(event, ctx),
+        },
     }
 }
 

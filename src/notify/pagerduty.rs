@@ -6,10 +6,16 @@
 //! `resolved` resolves the account's balance incident; `monitor_failing` triggers
 //! (severity `error`) and `monitor_recovered` resolves its monitor incident. The
 //! `dedup_key` is `balance-alert/{provider}/{sid}/balance` or `…/monitor`, the same on
-//! every instance, so an HA pair opens one incident. A `test` triggers an `info` event
-//! under `…/test` and resolves it at once, so it shows in the log without paging anyone
-//! for long. 202 is success; 429 and 5xx are retried (PagerDuty asks for backoff);
-//! other 4xx are permanent.
+//! every instance, so an HA pair opens one incident. A runway alert (SPEC §9.2) is the
+//! same balance incident: the account has one level, the worst of its amount and runway
+//! latches, so one incident follows it and whichever `resolved` ends the episode closes
+//! it (a separate runway incident would stay open when the amount latch resolves last).
+//! The summary and custom details say which latch it was. A `test` triggers an `info`
+//! event under `…/test` and resolves it at once, so it shows in the log without paging
+//! anyone for long; so do `topped_up` (`…/topup`) and the daily `summary`
+//! (`balance-alert/summary`), which are informational and reach a PagerDuty channel
+//! only when its `events` lists them (SPEC §9.5). 202 is success; 429 and 5xx are
+//! retried (PagerDuty asks for backoff); other 4xx are permanent.
 
 use std::sync::Arc;
 
@@ -128,7 +134,7 @@ impl Notifier for PagerDuty {
         let key = self.config.routing_key.expose();
         self.post(&pagerduty_body(event, ctx, provider, key))
             .await?;
-        if event.event == EventKind::Test {
+        if is_informational(event.event) {
             let resolve = json!({
                 "routing_key": key,
                 "event_action": "resolve",
@@ -140,12 +146,23 @@ impl Notifier for PagerDuty {
     }
 }
 
-/// `balance-alert/{provider}/{sid}/balance`, `…/monitor` or `…/test`: the same on every
-/// instance of an HA pair, so they open one incident.
+/// Kinds that trigger an `info` event resolved at once: seen in the log, paging no one.
+fn is_informational(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Test | EventKind::ToppedUp | EventKind::Summary
+    )
+}
+
+/// `balance-alert/{provider}/{sid}/balance`, `…/monitor`, `…/test` or `…/topup` (the
+/// summary, about no one account: `balance-alert/summary`): the same on every instance
+/// of an HA pair, so they open one incident.
 pub fn dedup_key(event: &Event, provider: &str) -> String {
     let what = match event.event {
+        EventKind::Summary => return "balance-alert/summary".to_owned(),
         EventKind::MonitorFailing | EventKind::MonitorRecovered => "monitor",
         EventKind::Test => "test",
+        EventKind::ToppedUp => "topup",
         // About the daemon, not an account: one incident whatever the provider.
         EventKind::StateUnwritable | EventKind::StateRecovered => {
             return "balance-alert/state".to_string();
@@ -173,7 +190,7 @@ pub fn pagerduty_body(event: &Event, ctx: &RenderCtx, provider: &str, routing_ke
         EventKind::MonitorFailing => "error",
         // Monitoring goes on from memory: a warning, not a page-worthy error.
         EventKind::StateUnwritable => "warning",
-        EventKind::Test => "info",
+        EventKind::Test | EventKind::ToppedUp | EventKind::Summary => "info",
         // Listed, not a wildcard: a new event kind must decide here what it pages.
         // An escalation triggers the balance incident again at its level.
         EventKind::Alert | EventKind::Reminder | EventKind::Improved | EventKind::Escalated => {
@@ -184,9 +201,14 @@ pub fn pagerduty_body(event: &Event, ctx: &RenderCtx, provider: &str, routing_ke
             }
         }
     };
+    // The summary names no account: its source is the daemon.
+    let source = match event.event {
+        EventKind::Summary => "balance-alert",
+        _ => event.sid.as_str(),
+    };
     let payload = json!({
         "summary": shorten(&headline(event), SUMMARY_MAX),
-        "source": event.sid,
+        "source": source,
         "severity": severity,
         "timestamp": event.observed_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "component": event.account,
@@ -238,6 +260,13 @@ mod tests {
                     "date_updated": "2026-04-24 10:32:18",
                     "observed_at": "2026-04-24T05:02:18.123456Z",
                     "error": null,
+                    "cause": null,
+                    "burn_per_day": null,
+                    "runway_seconds": null,
+                    "depletes_at": null,
+                    "runway_threshold_seconds": null,
+                    "topup_amount": null,
+                    "burn_window_seconds": null,
                     "instance": null
                 }
             }

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
-use crate::core::{Event, EventKind, Level};
+use super::forecast;
+use crate::core::{Cause, Event, EventKind, Level};
 
 /// Rendering settings shared by all channels.
 #[derive(Debug, Clone, Default)]
@@ -89,6 +90,16 @@ fn headline_raw(event: &Event) -> String {
     let p = provider_name(event);
     let level = level_upper(event.level);
     match event.event {
+        EventKind::Alert if event.cause == Some(Cause::Runway) => format!(
+            "[{level}] {p} balance runs out soon: {account} {}{}",
+            balance_text(event),
+            runway_left(event)
+        ),
+        EventKind::Reminder if event.cause == Some(Cause::Runway) => format!(
+            "[{level}] Reminder, {p} balance runs out soon: {account} {}{}",
+            balance_text(event),
+            runway_left(event)
+        ),
         EventKind::Alert => {
             format!(
                 "[{level}] {p} balance low: {account} {}",
@@ -129,6 +140,22 @@ fn headline_raw(event: &Event) -> String {
             ),
             None => format!("[TEST] balance-alert test message: {account}"),
         },
+        EventKind::ToppedUp => format!(
+            "[{level}] {p} balance topped up: {account} {}",
+            balance_text(event)
+        ),
+        EventKind::Summary => {
+            let total = event.accounts.len();
+            let ok = event
+                .accounts
+                .iter()
+                .filter(|r| r.level == Level::Ok)
+                .count();
+            format!(
+                "[SUMMARY] balance-alert daily summary: {total} account{}, {ok} ok",
+                if total == 1 { "" } else { "s" }
+            )
+        }
         EventKind::StateUnwritable => format!(
             "[STATE UNWRITABLE] balance-alert cannot save its state, monitoring goes on: {}",
             shorten(error_text(event), HEADLINE_ERROR_CHARS)
@@ -137,9 +164,20 @@ fn headline_raw(event: &Event) -> String {
     }
 }
 
+/// `, about 2 days 15 hours left` when the runway is known.
+fn runway_left(event: &Event) -> String {
+    event
+        .runway_seconds
+        .map(|s| format!(", about {} left", forecast::duration_words(s)))
+        .unwrap_or_default()
+}
+
 /// The threshold as the reader needs it: which side was crossed, in the event's
 /// currency. `None` where no threshold applies.
 fn threshold_text(event: &Event) -> Option<String> {
+    if event.cause == Some(Cause::Runway) {
+        return forecast::runway_threshold_text(event);
+    }
     let threshold = event.threshold?;
     let amount = format_amount(threshold, &event.currency);
     Some(match event.event {
@@ -149,13 +187,48 @@ fn threshold_text(event: &Event) -> Option<String> {
     })
 }
 
-/// One sentence explaining the event, used by the long forms (email, Slack, console).
-pub(super) fn summary(event: &Event) -> String {
+/// What the long forms (email, Slack, console) say first: the explaining sentence, then
+/// the top-up and the runway sentence when the event carries them (SPEC §9.3, §9.4).
+pub(super) fn summary(event: &Event, ctx: &RenderCtx) -> String {
+    let mut out = explain(event);
+    if let Some(t) = forecast::topup_sentence(event) {
+        out.push(' ');
+        out.push_str(&t);
+    }
+    if let Some(r) = forecast::runway_sentence(event, ctx) {
+        out.push(' ');
+        out.push_str(&r);
+    }
+    out
+}
+
+/// One sentence explaining the event.
+fn explain(event: &Event) -> String {
     let account = &event.account;
     let p = provider_name(event);
     let level = event.level.as_str();
     let threshold = threshold_text(event);
+    let runway = event.cause == Some(Cause::Runway);
     match event.event {
+        EventKind::Alert if runway => match threshold {
+            Some(t) => format!(
+                "At the current spend the {p} balance of {account} runs out soon ({t}): \
+                 level {level}. Top up the account."
+            ),
+            None => format!("The {p} balance of {account} runs out soon: level {level}."),
+        },
+        EventKind::Reminder if runway => match threshold {
+            Some(t) => {
+                format!("The {p} balance of {account} still runs out soon ({t}): level {level}.")
+            }
+            None => format!("The {p} balance of {account} still runs out soon: level {level}."),
+        },
+        EventKind::Improved | EventKind::Resolved if runway => match threshold {
+            Some(t) => {
+                format!("The {p} balance of {account} lasts longer again ({t}): level {level}.")
+            }
+            None => format!("The {p} balance of {account} lasts longer again: level {level}."),
+        },
         EventKind::Alert => match threshold {
             Some(t) => {
                 format!("The {p} balance of {account} is {t}: level {level}. Top up the account.")
@@ -199,6 +272,22 @@ pub(super) fn summary(event: &Event) -> String {
         ),
         EventKind::Test => {
             format!("This is a test message from balance-alert for {account}; no action is needed.")
+        }
+        EventKind::ToppedUp => {
+            format!("The {p} balance of {account} was topped up: level {level}.")
+        }
+        EventKind::Summary => {
+            let total = event.accounts.len();
+            let ok = event
+                .accounts
+                .iter()
+                .filter(|r| r.level == Level::Ok)
+                .count();
+            format!(
+                "Daily summary of {total} account{}: {ok} ok, {} not ok.",
+                if total == 1 { "" } else { "s" },
+                total - ok
+            )
         }
         EventKind::StateUnwritable => format!(
             "balance-alert cannot write its state ({}). Balances are still checked and alerts \
@@ -253,7 +342,7 @@ pub fn facts(event: &Event, ctx: &RenderCtx) -> Vec<(&'static str, String)> {
     if let Some(previous) = event.previous_level {
         out.push(("Previous level", previous.as_str().to_string()));
     }
-    if let Some(t) = threshold_text(event) {
+    if let Some(t) = threshold_text(event).filter(|_| event.cause != Some(Cause::Runway)) {
         out.push(("Threshold", t));
     }
     if let Some(plan) = &event.pricing_plan {
@@ -276,6 +365,9 @@ pub fn facts(event: &Event, ctx: &RenderCtx) -> Vec<(&'static str, String)> {
             format!("{} ({name})", local.strftime("%Y-%m-%d %H:%M:%S %:z")),
         ));
     }
+    if event.event != EventKind::MonitorFailing {
+        out.extend(forecast::runway_facts(event, ctx));
+    }
     if let Some(instance) = &ctx.instance {
         out.push(("Instance", instance.clone()));
     }
@@ -284,9 +376,15 @@ pub fn facts(event: &Event, ctx: &RenderCtx) -> Vec<(&'static str, String)> {
 
 /// Plain-text body (email, console).
 pub fn text_body(event: &Event, ctx: &RenderCtx) -> String {
+    if event.event == EventKind::Summary {
+        // A mail can be long; this bound only keeps 10,000 accounts from making it huge.
+        let mut out = forecast::summary_lines(&event.accounts, 200_000).join("\n");
+        let _ = write!(out, "\n\nSent by {SIGNATURE}.\n");
+        return out;
+    }
     let facts = facts(event, ctx);
     let width = facts.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    let mut out = summary(event);
+    let mut out = summary(event, ctx);
     out.push_str("\n\n");
     for (label, value) in &facts {
         let label = format!("{label}:");
@@ -298,7 +396,7 @@ pub fn text_body(event: &Event, ctx: &RenderCtx) -> String {
 
 /// Digits of `amount` with `,` every three places in the integer part, keeping the
 /// decimal's own scale: `1543.75` → `1,543.75`, `-2500.00` → `-2,500.00`.
-pub(super) fn group_digits(amount: Decimal) -> String {
+pub fn group_digits(amount: Decimal) -> String {
     let text = amount.to_string();
     // A zero never reads as negative (`-0.00` can come out of arithmetic).
     let (negative, digits) = match text.strip_prefix('-') {

@@ -173,6 +173,9 @@ const SLACK_FIELDS_PER_SECTION: usize = 10;
 /// header, the summary, the facts as two-column fields and a context line with the event
 /// kind and id (to match a Slack message with logs and webhook deliveries).
 pub fn slack_payload(event: &Event, ctx: &RenderCtx) -> serde_json::Value {
+    if event.event == crate::core::EventKind::Summary {
+        return summary_payload(event, ctx);
+    }
     let headline = headline(event);
     let mut blocks = vec![
         json!({
@@ -181,7 +184,7 @@ pub fn slack_payload(event: &Event, ctx: &RenderCtx) -> serde_json::Value {
         }),
         json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": shorten(&slack_escape(&summary(event)), SLACK_FIELD_MAX)}
+            "text": {"type": "mrkdwn", "text": shorten(&slack_escape(&summary(event, ctx)), SLACK_FIELD_MAX)}
         }),
     ];
     let fields: Vec<serde_json::Value> = facts(event, ctx)
@@ -201,6 +204,49 @@ pub fn slack_payload(event: &Event, ctx: &RenderCtx) -> serde_json::Value {
         "elements": [{
             "type": "mrkdwn",
             "text": format!("{SIGNATURE} · event `{}` · id `{}`", event.event.as_str(), slack_escape(&event.id))
+        }]
+    }));
+    json!({"text": headline, "blocks": blocks})
+}
+
+/// Slack caps a message at 50 blocks and a section's text at 3000 characters.
+const SLACK_MAX_BLOCKS: usize = 50;
+const SLACK_SECTION_TEXT: usize = 2900;
+
+/// The daily summary (SPEC §9.6): a header, the count line, then the accounts that are
+/// not ok, worst first, in sections of whole lines, within Slack's block limits; the
+/// rest is counted ("N more ok").
+fn summary_payload(event: &Event, ctx: &RenderCtx) -> serde_json::Value {
+    let headline = headline(event);
+    // Header, context and the sections: bounded so the whole fits 50 blocks.
+    let budget = SLACK_SECTION_TEXT * (SLACK_MAX_BLOCKS - 3);
+    let lines = super::forecast::summary_lines(&event.accounts, budget);
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": shorten(&headline, SLACK_HEADER_MAX), "emoji": true}
+    })];
+    let mut section = String::new();
+    for line in lines {
+        let line = slack_escape(&line);
+        if !section.is_empty() && section.len() + line.len() + 1 > SLACK_SECTION_TEXT {
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": section}}));
+            section = String::new();
+        }
+        if !section.is_empty() {
+            section.push('\n');
+        }
+        section.push_str(&shorten(&line, SLACK_SECTION_TEXT));
+    }
+    if !section.is_empty() {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": section}}));
+    }
+    blocks.truncate(SLACK_MAX_BLOCKS - 1);
+    let _ = ctx;
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{
+            "type": "mrkdwn",
+            "text": format!("{SIGNATURE} · event `summary` · id `{}`", slack_escape(&event.id))
         }]
     }));
     json!({"text": headline, "blocks": blocks})

@@ -7,6 +7,7 @@
 use std::time::SystemTime;
 
 use super::DeliveryError;
+use super::forecast;
 use super::render::{
     SIGNATURE, balance_text, error_text, group_digits, level_upper, provider_name,
 };
@@ -261,6 +262,10 @@ const SMS_ERROR_CHARS: usize = 60;
 /// filled in; a template that does not parse is ignored in favour of the default, since
 /// a message that goes out beats none.
 pub fn sms_body(event: &Event, template: Option<&str>) -> String {
+    // A summary has no one account for a template to name: it has its own form.
+    if event.event == EventKind::Summary {
+        return summary_sms(event);
+    }
     if let Some(pieces) = template.and_then(|t| parse_template(t).ok()) {
         let values = TemplateValues::of(event);
         return fit_account(&event.account, |account| {
@@ -268,7 +273,13 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         });
     }
     let balance = balance_text(event);
-    let threshold = event.threshold.map(group_digits);
+    let threshold = match (event.cause, event.runway_threshold_seconds) {
+        // A runway crossing names the runway it crossed: "below 1d0h".
+        (Some(crate::core::Cause::Runway), Some(secs)) => {
+            Some(format!("runway {}", forecast::duration_short(secs)))
+        }
+        _ => event.threshold.map(group_digits),
+    };
     let level = level_upper(event.level);
     let p = provider_name(event);
     let (prefix, detail) = match event.event {
@@ -300,6 +311,8 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
         }
         EventKind::MonitorRecovered => ("MONITOR OK".to_string(), None),
         EventKind::Test => ("TEST".to_string(), None),
+        EventKind::ToppedUp => ("TOPPED UP".to_string(), None),
+        EventKind::Summary => unreachable!("handled above"),
         EventKind::StateUnwritable => {
             let error = cut(&gsm7_sanitize(error_text(event)), SMS_ERROR_CHARS);
             return format!(
@@ -310,10 +323,69 @@ pub fn sms_body(event: &Event, template: Option<&str>) -> String {
             return format!("STATE OK: balance-alert saves its state again. {SIGNATURE}");
         }
     };
-    let detail = detail.unwrap_or_default();
+    let mut detail = detail.unwrap_or_default();
+    if let Some(rise) = event.topup_amount {
+        detail.push_str(&format!(", +{}", group_digits(rise)));
+    }
+    // The runway goes in when it fits; the account, level and balance always do.
+    let future = forecast::runway_short(event);
+    let with = fit_account(&event.account, |account| {
+        format!("{prefix}: {p} {account} balance {balance}{detail}.{future} {SIGNATURE}")
+    });
+    if future.is_empty() || with.contains(event.account.as_str()) {
+        return with;
+    }
     fit_account(&event.account, |account| {
         format!("{prefix}: {p} {account} balance {balance}{detail}. {SIGNATURE}")
     })
+}
+
+/// The daily summary in one segment (SPEC §9.6): the count, then the accounts that are
+/// not ok, worst first, as many as fit, then how many more there are.
+fn summary_sms(event: &Event) -> String {
+    let rows = forecast::worst_first(&event.accounts);
+    let total = rows.len();
+    let ok = rows
+        .iter()
+        .filter(|r| r.level == crate::core::Level::Ok)
+        .count();
+    let head = format!("SUMMARY {ok}/{total} ok.");
+    let entry = |r: &crate::core::SummaryRow| {
+        let balance = r.balance.map_or("?".to_string(), |b| {
+            format!("{} {}", group_digits(b), r.currency)
+        });
+        let runway = r
+            .runway_seconds
+            .map(|s| format!(" ~{}", forecast::duration_short(s)))
+            .unwrap_or_default();
+        gsm7_sanitize(&format!(
+            " {} {} {balance}{runway};",
+            r.account,
+            level_upper(r.level)
+        ))
+    };
+    let mut body = head;
+    for (i, row) in rows.iter().enumerate() {
+        let left = total - i;
+        let tail = |n: usize| {
+            let all_ok = rows[total - n..]
+                .iter()
+                .all(|r| r.level == crate::core::Level::Ok);
+            format!(" {n} more{}. {SIGNATURE}", if all_ok { " ok" } else { "" })
+        };
+        let candidate = format!("{body}{}", entry(row));
+        let rest = left - 1;
+        let closing = if rest == 0 {
+            format!(" {SIGNATURE}")
+        } else {
+            tail(rest)
+        };
+        if row.level == crate::core::Level::Ok || !sms_fits(&format!("{candidate}{closing}")) {
+            return format!("{body}{}", tail(left));
+        }
+        body = candidate;
+    }
+    format!("{body} {SIGNATURE}")
 }
 
 /// A placeholder of `body_template`.

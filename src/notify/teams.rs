@@ -13,8 +13,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use toml::Spanned;
 
+use super::forecast::summary_lines;
 use super::post;
 use super::render::{SIGNATURE, facts, headline, summary};
+
+/// Characters of a summary's account list: Teams takes cards of about 28 KB.
+const SUMMARY_MAX: usize = 20_000;
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
 use crate::config::{Ctx, Place, Res, Secret};
@@ -120,10 +124,17 @@ fn color(event: &Event) -> &'static str {
 }
 
 /// The Workflows request: one Adaptive Card 1.4 with the headline, the summary and the
-/// facts.
+/// facts. The daily summary (SPEC §9.6) lists its accounts instead of facts, worst
+/// first, within [`SUMMARY_MAX`].
 pub fn teams_payload(event: &Event, ctx: &RenderCtx) -> Value {
+    let text = match event.event {
+        // Markdown needs a blank line between lines of a TextBlock.
+        EventKind::Summary => summary_lines(&event.accounts, SUMMARY_MAX).join("\n\n"),
+        _ => summary(event, ctx),
+    };
     let facts: Vec<Value> = facts(event, ctx)
         .into_iter()
+        .filter(|_| event.event != EventKind::Summary)
         .map(|(title, value)| json!({"title": title, "value": value}))
         .collect();
     let card = json!({
@@ -134,7 +145,7 @@ pub fn teams_payload(event: &Event, ctx: &RenderCtx) -> Value {
         "body": [
             {"type": "TextBlock", "text": headline(event), "weight": "Bolder",
              "size": "Medium", "color": color(event), "wrap": true},
-            {"type": "TextBlock", "text": summary(event), "wrap": true},
+            {"type": "TextBlock", "text": text, "wrap": true},
             {"type": "FactSet", "facts": facts},
             {"type": "TextBlock", "text": format!("{SIGNATURE} · event {} · id {}", event.event.as_str(), event.id),
              "isSubtle": true, "size": "Small", "wrap": true}

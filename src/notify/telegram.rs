@@ -18,12 +18,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use toml::Spanned;
 
+use super::forecast::summary_lines;
 use super::post;
 use super::render::{headline, text_body};
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
 use crate::config::raw::Opt;
 use crate::config::{Ctx, Place, Res, Secret};
-use crate::core::Event;
+use crate::core::{Event, EventKind};
 use crate::http;
 use crate::provider::AccountConfig;
 
@@ -210,10 +211,17 @@ fn escape_html(text: &str) -> String {
 }
 
 /// The `sendMessage` request: the headline in bold, then the plain-text body, escaped,
-/// cut to fit 4096 characters.
+/// cut to fit 4096 characters. The daily summary (SPEC §9.6) lists as many accounts as
+/// fit, worst first, then "N more ok", rather than being cut mid-list.
 pub fn telegram_body(event: &Event, ctx: &RenderCtx, chat_id: &Value) -> Value {
     let head = format!("<b>{}</b>\n\n", escape_html(&headline(event)));
-    let body = escape_html(text_body(event, ctx).trim_end());
+    let body = match event.event {
+        // Room for the headline and for escaping to lengthen a few names.
+        EventKind::Summary => escape_html(
+            &summary_lines(&event.accounts, TEXT_MAX.saturating_sub(head.len() + 200)).join("\n"),
+        ),
+        _ => escape_html(text_body(event, ctx).trim_end()),
+    };
     let text = fit(&head, &body, TEXT_MAX);
     json!({
         "chat_id": chat_id,

@@ -31,6 +31,7 @@ pub(crate) fn alert() -> Event {
         // Sub-second precision is dropped in human-facing text.
         observed_at: "2026-04-24T05:02:18.123456Z".parse::<Timestamp>().unwrap(),
         error: None,
+        ..Default::default()
     }
 }
 

@@ -155,9 +155,20 @@ impl Notifier for Webhook {
     }
 }
 
-/// The `webhook` channel body: the event as its stable JSON object, with `instance`
-/// (SPEC §11.3: null unless `[daemon] instance` is set).
+/// The `webhook` channel body: the event as its stable JSON object (SPEC §5, §9.3), with
+/// `instance` (SPEC §11.3: null unless `[daemon] instance` is set); a `summary` as
+/// `{"id", "event": "summary", "at", "accounts": [...], "instance"}` (SPEC §9.6).
 pub fn webhook_body(event: &Event, ctx: &RenderCtx) -> String {
+    if event.event == crate::core::EventKind::Summary {
+        let body = serde_json::json!({
+            "id": event.id,
+            "event": "summary",
+            "at": event.observed_at,
+            "accounts": event.accounts,
+            "instance": ctx.instance,
+        });
+        return body.to_string();
+    }
     // Appended to the serialized event rather than built through a `Value`, so the
     // fields keep their documented order.
     let mut body = serde_json::to_string(event).expect("an Event always serializes");
@@ -187,16 +198,16 @@ mod tests {
         assert_eq!(body["instance"], "a");
     }
 
-    /// The stable public format (SPEC §5, §10): every field, in this order.
+    /// The stable public format (SPEC §5, §9.3, §10): every field, in this order.
     #[test]
     fn webhook_bodies_exactly() {
         assert_eq!(
             webhook_body(&alert(), &RenderCtx::default()),
-            r#"{"id":"0123456789abcdef0123456789abcdef","event":"alert","account":"primary","provider":"exotel","sid":"acme","level":"critical","previous_level":"warning","balance":"850.00","currency":"INR","threshold":"1000","pricing_plan":"Pay As You Go","date_updated":"2026-04-24 10:32:18","observed_at":"2026-04-24T05:02:18.123456Z","error":null,"instance":null}"#
+            r#"{"id":"0123456789abcdef0123456789abcdef","event":"alert","account":"primary","provider":"exotel","sid":"acme","level":"critical","previous_level":"warning","balance":"850.00","currency":"INR","threshold":"1000","pricing_plan":"Pay As You Go","date_updated":"2026-04-24 10:32:18","observed_at":"2026-04-24T05:02:18.123456Z","error":null,"cause":null,"burn_per_day":null,"runway_seconds":null,"depletes_at":null,"runway_threshold_seconds":null,"topup_amount":null,"burn_window_seconds":null,"instance":null}"#
         );
         assert_eq!(
             webhook_body(&twilio_alert(), &RenderCtx::default()),
-            r#"{"id":"0123456789abcdef0123456789abcdef","event":"alert","account":"us-voice","provider":"twilio","sid":"AC0123456789abcdef","level":"critical","previous_level":"warning","balance":"7.25","currency":"USD","threshold":"10","pricing_plan":null,"date_updated":null,"observed_at":"2026-04-24T05:02:18.123456Z","error":null,"instance":null}"#
+            r#"{"id":"0123456789abcdef0123456789abcdef","event":"alert","account":"us-voice","provider":"twilio","sid":"AC0123456789abcdef","level":"critical","previous_level":"warning","balance":"7.25","currency":"USD","threshold":"10","pricing_plan":null,"date_updated":null,"observed_at":"2026-04-24T05:02:18.123456Z","error":null,"cause":null,"burn_per_day":null,"runway_seconds":null,"depletes_at":null,"runway_threshold_seconds":null,"topup_amount":null,"burn_window_seconds":null,"instance":null}"#
         );
     }
 

@@ -24,6 +24,10 @@ pub struct AccountConfig {
     pub labels: std::collections::BTreeMap<String, String>,
     /// Escalation steps (SPEC §12), `after` increasing.
     pub escalate: Vec<crate::core::escalation::Step>,
+    /// Runway window, floor and latches (SPEC §9.2).
+    pub runway: crate::core::RunwayPolicy,
+    /// The smallest rise that counts as a top-up (SPEC §9.4).
+    pub topup_min: rust_decimal::Decimal,
 }
 
 /// Requests for one account are never closer together than this (SPEC §2).

@@ -777,6 +777,8 @@ mod tests {
             ca_file: None,
             notify: Vec::new(),
             thresholds: Default::default(),
+            runway: Default::default(),
+            topup_min: rust_decimal::Decimal::ONE,
             escalate: Vec::new(),
         };
         let ProviderConfig::Exotel(config) = &account.provider else {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use crate::config::{self, ConfigError, DaemonConfig, Env, ProcessEnv};
-use crate::core::Level;
+use crate::core::{EventKind, Level};
 use crate::notify::ChannelKind;
 use crate::provider::{AccountConfig, ProviderConfig};
 
@@ -45,9 +45,21 @@ impl Config {
 pub struct ChannelConfig {
     pub name: String,
     pub min_level: Level,
+    /// The event kinds it wants (SPEC §9.5); `None`: all but `topped_up` and `summary`.
+    pub events: Option<Vec<EventKind>>,
     pub kind: ChannelKind,
     /// When warning and ok messages wait (SPEC §12); empty: never.
     pub quiet_hours: crate::core::quiet::QuietHours,
+}
+
+impl ChannelConfig {
+    /// Whether this channel's `events` filter lets `kind` through.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        match &self.events {
+            Some(list) => list.contains(&kind),
+            None => crate::core::routing::default_events(kind),
+        }
+    }
 }
 
 impl crate::core::Routed for ChannelConfig {
@@ -56,6 +68,9 @@ impl crate::core::Routed for ChannelConfig {
     }
     fn min_level(&self) -> Level {
         self.min_level
+    }
+    fn wants(&self, kind: EventKind) -> bool {
+        ChannelConfig::wants(self, kind)
     }
 }
 

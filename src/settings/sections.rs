@@ -84,7 +84,7 @@ pub(super) fn unknown_keys(ctx: &Ctx<'_>, accounts: &Tables, channels: &Tables) 
     let every_channel_field = ChannelKind::all_fields();
     for (tables, common) in [
         (accounts, &["name", "provider"][..]),
-        (channels, &["name", "type", "min_level"][..]),
+        (channels, &["name", "type", "min_level", "events"][..]),
     ] {
         for (index, kind) in tables.kinds.iter().enumerate() {
             let Some(kind) = kind else { continue };
@@ -268,7 +268,13 @@ pub(super) fn account(
             ));
         }
     }
-    if warning.is_none() && critical.is_none() {
+    let runway = crate::config::runway::runway(ctx, raw.runway.as_ref(), base, poll_interval)?;
+    let topup_min = crate::config::runway::topup_min(ctx, raw.topup_min.as_ref(), base)?;
+    if warning.is_none()
+        && critical.is_none()
+        && runway.warning.is_none()
+        && runway.critical.is_none()
+    {
         ctx.warn(format!(
             "account \"{name}\" has no thresholds: it is only watched for failures"
         ));
@@ -291,6 +297,8 @@ pub(super) fn account(
         ca_file,
         notify,
         thresholds: Thresholds { warning, critical },
+        runway,
+        topup_min,
         labels,
     })
 }
@@ -399,7 +407,7 @@ pub(super) fn channel(
             ),
         ));
     };
-    let common = ["name", "type", "min_level", "quiet_hours"];
+    let common = ["name", "type", "min_level", "events", "quiet_hours"];
     let entries = table_entries(ctx.tree.get_ref(), "channel", index);
     if let Some((field, value)) = entries
         .iter()
@@ -419,6 +427,7 @@ pub(super) fn channel(
         )?,
         None => Level::Warning,
     };
+    let events = crate::config::runway::events(ctx, raw.events.as_ref(), base)?;
     let quiet_hours = match &raw.quiet_hours {
         Some(list) => super::paging::quiet_hours(ctx, list, &format!("{base}.quiet_hours"))?,
         None => Default::default(),
@@ -427,6 +436,7 @@ pub(super) fn channel(
     Ok(ChannelConfig {
         name,
         min_level,
+        events,
         kind,
         quiet_hours,
     })

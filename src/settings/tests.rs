@@ -673,8 +673,9 @@ fn channel_types_and_fields() {
     assert_eq!(e.key.as_deref(), Some("channel \"c\".webhok_url"));
     assert_eq!(e.line, Some(12));
     assert!(
-        e.message
-            .contains("expected one of name, type, min_level, webhook_url, webhook_url_file"),
+        e.message.contains(
+            "expected one of name, type, min_level, events, webhook_url, webhook_url_file"
+        ),
         "{e}"
     );
     assert_err(
@@ -1141,8 +1142,8 @@ fn a_key_of_no_type_is_unknown_and_a_key_of_another_type_is_named_so() {
     assert_eq!(e.key.as_deref(), Some("channel \"ops\".webhok"));
     assert_eq!(
         e.message,
-        // quiet_hours (SPEC §12) is a key every channel takes.
-        "unknown key; expected one of name, type, min_level, webhook_url, webhook_url_file, quiet_hours"
+        // events (SPEC §9.5) and quiet_hours (SPEC §12) are keys every channel takes.
+        "unknown key; expected one of name, type, min_level, events, webhook_url, webhook_url_file, quiet_hours"
     );
     let text = text.replace("  webhok = 1", "to = [\"a@b.c\"]");
     let e = err(&text);

@@ -2,11 +2,13 @@
 //! store needs from a database: load everything once, then apply small batches of row
 //! changes. SQLite ([`super::sqlite`]) implements it today; a Postgres backend for an HA
 //! pair that shares state would implement the same two calls over the same rows
-//! (accounts, outbox, samples, one counter), each row a JSON document keyed as here.
+//! (accounts, outbox, runway histories, one counter), each row a JSON document keyed
+//! as here.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
-use super::{AccountRecord, OutboxEntry, Sample};
+use super::{AccountRecord, OutboxEntry};
+use crate::core::History;
 
 /// Everything a backend holds, as read at start.
 #[derive(Debug, Default)]
@@ -15,7 +17,8 @@ pub struct Loaded {
     /// Pending deliveries, oldest first.
     pub outbox: Vec<OutboxEntry>,
     pub next_seq: u64,
-    pub samples: BTreeMap<String, VecDeque<Sample>>,
+    /// Each account's runway history (the `samples` rows).
+    pub samples: BTreeMap<String, History>,
     /// Rows that could not be decoded, one line each (what and why); the store treats a
     /// non-empty list as damage to salvage.
     pub damaged: Vec<String>,

@@ -2,7 +2,7 @@
 //! the refusal of a newer database, the salvage of a damaged one, and the fall-back to
 //! memory when the disk will not have it. Every path here says in the log what it found.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -11,7 +11,8 @@ use tracing::{info, warn};
 use super::Opened;
 use super::backend::{Backend, Loaded};
 use super::sqlite::{self, OpenError};
-use super::{AccountRecord, OutboxEntry, Sample, State, StateError, lenient_record};
+use super::{AccountRecord, OutboxEntry, State, StateError, decode_history, lenient_record};
+use crate::core::History;
 
 type OpenedState = (State, Option<Box<dyn Backend>>, Opened);
 
@@ -336,24 +337,23 @@ fn read_legacy(path: &Path) -> Result<Result<Loaded, String>, StateError> {
     Ok(Ok(loaded))
 }
 
-/// The sample history beside an earlier version's state file; what does not read is
-/// started again.
-fn read_legacy_samples(path: &Path) -> BTreeMap<String, VecDeque<Sample>> {
+/// The sample file beside an earlier version's state file: per account, a runway
+/// history (versions with runway forecasting) or a list of samples (before them). What
+/// does not read is started again.
+fn read_legacy_samples(path: &Path) -> BTreeMap<String, History> {
     let Ok(bytes) = std::fs::read(path) else {
         return BTreeMap::new();
     };
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) else {
+    // Each entry as raw text, decoded like a database row: no generic JSON tree of the
+    // whole file (at 10,000 accounts it would cost over 100 MiB).
+    let Ok(map) =
+        serde_json::from_slice::<BTreeMap<String, Box<serde_json::value::RawValue>>>(body)
+    else {
         return BTreeMap::new();
     };
     map.into_iter()
-        .filter_map(|(name, v)| {
-            let mut s: VecDeque<Sample> = serde_json::from_value(v).ok()?;
-            while s.len() > super::SAMPLES_PER_ACCOUNT {
-                s.pop_front();
-            }
-            Some((name, s))
-        })
+        .filter_map(|(name, v)| Some((name, decode_history(v.get())?)))
         .collect()
 }
 

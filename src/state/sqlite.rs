@@ -1,6 +1,7 @@
 //! The SQLite backend (SPEC §17): one database file in WAL mode, one row per account,
-//! per pending delivery and per account's sample history, each a JSON document, so a
-//! change writes only what changed. `PRAGMA user_version` is the schema version: a
+//! per pending delivery and per account's runway history (the `samples` table, which
+//! held a list of samples before the runway history replaced it), each a JSON document,
+//! so a change writes only what changed. `PRAGMA user_version` is the schema version: a
 //! database written by a newer version is refused, never overwritten.
 
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
@@ -9,10 +10,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use super::backend::{Backend, Batch, Loaded};
-use super::{OutboxEntry, decode_record, decode_samples, lenient_record};
+use super::{OutboxEntry, decode_history, decode_record, lenient_record};
 
 /// The schema this build writes and reads. Bump it with a migration when rows change
-/// shape in a way an older build would misread.
+/// shape in a way an older build would misread. (A `samples` row holding a runway
+/// history instead of a list of samples needed no bump: each build reads a row it does
+/// not understand as no history and starts one afresh, never as damage.)
 pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA: &str = "
@@ -293,7 +296,7 @@ pub fn salvage(path: &Path) -> Option<Loaded> {
         |r| Ok((r.get(0)?, r.get(1)?)),
     );
     for (account, row) in samples {
-        if let Ok(s) = decode_samples(&row) {
+        if let Some(s) = decode_history(&row) {
             loaded.samples.insert(account, s);
         }
     }
@@ -356,7 +359,7 @@ fn read_all(conn: &Connection) -> rusqlite::Result<Loaded> {
         let account: String = r.get(0)?;
         let row: String = r.get(1)?;
         // The history is a nicety: a damaged one is started again, not salvaged.
-        if let Ok(s) = decode_samples(&row) {
+        if let Some(s) = decode_history(&row) {
             loaded.samples.insert(account, s);
         }
     }

@@ -21,6 +21,7 @@ fn event(account: &str) -> Event {
         date_updated: None,
         observed_at: ts("2026-01-01T00:00:00Z"),
         error: None,
+        ..Event::default()
     }
 }
 
@@ -44,13 +45,7 @@ async fn rows_round_trip_and_only_the_owner_may_read_them() {
     store.save().await.unwrap();
     store.lock().remove_outbox(&[0]);
     store.save().await.unwrap();
-    store.record_sample(
-        "a",
-        Sample {
-            at: ts("2026-01-01T00:00:00Z"),
-            balance: Decimal::from(7),
-        },
-    );
+    push(&store, "a", ts("2026-01-01T00:00:00Z"), Decimal::from(7));
     store.flush_samples().await.unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
@@ -64,7 +59,10 @@ async fn rows_round_trip_and_only_the_owner_may_read_them() {
     assert_eq!(snapshot.next_seq, 2);
     let (again, opened) = open(&path);
     assert_eq!(opened, Opened::Restored);
-    assert_eq!(again.samples("a").len(), 1);
+    assert_eq!(
+        history(&again, "a").unwrap().last_balance(),
+        Decimal::from(7)
+    );
     // Sequence numbers never repeat across restarts.
     let e = again
         .lock()
@@ -192,9 +190,21 @@ async fn json_state_of_an_earlier_version_is_imported_leniently() {
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
     bytes.extend(serde_json::to_vec(&doc).unwrap());
     std::fs::write(&legacy, bytes).unwrap();
+    // Beside it, the sample file: a list of samples (before runway forecasting) or a
+    // runway history (with it), either imported; a damaged entry starts again.
+    let runway = History::new(
+        crate::core::runway::DEFAULT_WINDOW,
+        ts("2026-01-01T00:00:00Z"),
+        Decimal::from(300),
+    );
+    let samples = serde_json::json!({
+        "good": [{"at": "2026-01-01T00:00:00Z", "balance": "12.5"}],
+        "odd": runway,
+        "bad": {"width": "x"},
+    });
     std::fs::write(
         dir.path().join("state.samples.json"),
-        r#"{"good":[{"at":"2026-01-01T00:00:00Z","balance":"12.5"}]}"#,
+        serde_json::to_vec(&samples).unwrap(),
     )
     .unwrap();
     let db = dir.path().join("state.db");
@@ -212,8 +222,16 @@ async fn json_state_of_an_earlier_version_is_imported_leniently() {
         assert_eq!(s.outbox().len(), 1);
         assert_eq!(s.outbox()[&4].event.id, "id-good");
     }
-    assert_eq!(store.samples("good")[0].balance, "12.5".parse().unwrap());
+    // The list of samples of an earlier version becomes a runway history.
+    assert_eq!(
+        history(&store, "good").unwrap().last_balance(),
+        "12.5".parse().unwrap()
+    );
+    assert_eq!(history(&store, "odd"), Some(runway));
+    assert!(history(&store, "bad").is_none());
     drop(store);
+    // Written into the database's rows, not left in the imported file.
+    assert_eq!(read_histories(&db).unwrap().len(), 2);
     let snapshot = read_snapshot(&db).unwrap();
     assert_eq!(snapshot.outbox.len(), 1);
     assert_eq!(snapshot.next_seq, 5);
@@ -291,22 +309,67 @@ async fn a_directory_in_its_place_runs_from_memory_until_it_is_gone() {
     );
 }
 
-#[test]
-fn history_is_bounded() {
+fn history(store: &Store, account: &str) -> Option<History> {
+    store.lock().histories().get(account).cloned()
+}
+
+/// Adds a sample to the account's runway history, as a poll does.
+fn push(store: &Store, account: &str, at: Timestamp, balance: Decimal) {
+    let policy = crate::core::RunwayPolicy::default();
+    store.with_history(account, |h| {
+        crate::core::runway::record(h, &policy, at, balance)
+    });
+}
+
+/// One row per account, written by the flush only when a poll changed it; a row of an
+/// earlier version (a list of samples) reads as a history, and a damaged one is started
+/// again instead of being salvaged.
+#[tokio::test]
+async fn histories_are_rows_written_only_when_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = open(&dir.path().join("s.db"));
-    for i in 0..40 {
-        store.record_sample(
-            "a",
-            Sample {
-                at: ts("2026-01-01T00:00:00Z"),
-                balance: Decimal::from(i),
-            },
-        );
+    let path = dir.path().join("s.db");
+    let (store, _) = open(&path);
+    for i in 0..40i64 {
+        let at = ts("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_secs(i * 60);
+        push(&store, "a", at, Decimal::from(1000 - i));
+        push(&store, "b", at, Decimal::from(500));
     }
-    let h = store.samples("a");
-    assert_eq!(h.len(), SAMPLES_PER_ACCOUNT);
-    assert_eq!(h.last().unwrap().balance, Decimal::from(39));
+    store.flush_samples().await.unwrap();
+    assert!(store.lock().dirty.samples.is_empty());
+    push(&store, "a", ts("2026-01-01T01:00:00Z"), Decimal::from(900));
+    assert_eq!(
+        store.lock().dirty.samples,
+        BTreeSet::from(["a".to_string()]),
+        "only the account polled is written again"
+    );
+    store.retain_histories(|name| name != "b");
+    store.flush_samples().await.unwrap();
+    let h = history(&store, "a").unwrap();
+    assert_eq!(h.last_balance(), Decimal::from(900));
+    store.close().await;
+    drop(store);
+    let stored = read_histories(&path).unwrap();
+    assert_eq!(stored.get("a"), Some(&h));
+    assert!(
+        !stored.contains_key("b"),
+        "a dropped account's row is deleted"
+    );
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        r#"INSERT INTO samples (account, samples) VALUES
+           ('old', '[{"at":"2026-01-01T00:00:00Z","balance":"10"},{"at":"2026-01-01T00:01:00Z","balance":"9"}]'),
+           ('bad', '{"width":7');"#,
+    )
+    .unwrap();
+    drop(conn);
+    let (again, _) = open(&path);
+    assert_eq!(history(&again, "a"), Some(h));
+    assert_eq!(
+        history(&again, "old").unwrap().last_balance(),
+        Decimal::from(9)
+    );
+    assert!(history(&again, "bad").is_none());
 }
 
 /// `status` with the daemon down reads the database: a snooze and the rows still only

@@ -3,7 +3,6 @@
 //! `unsnooze`, and the `/healthz` probe behind `health`. All of them reach the daemon
 //! through [`Client::from_config`], so TLS and basic auth apply as configured.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use super::view::{Source, Status};
 use crate::core::snooze::Request;
 use crate::notify::render::format_amount;
 use crate::settings::Config;
-use crate::state::{self, Sample};
+use crate::state;
 
 /// How long a command waits for the daemon.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,6 +54,20 @@ pub async fn probe_health(config: &Config, timeout: Duration) -> Result<(), Stri
         .map_err(|e| e.to_string())
 }
 
+/// The status from the running daemon only, read as `T` (`preflight` reads the few
+/// fields it needs; a state file's balance is no fresher than its own request would be).
+pub async fn fetch_live_status<T: serde::de::DeserializeOwned>(
+    config: &Config,
+) -> Result<T, String> {
+    let client = client(config)?;
+    let body = client
+        .send(client.request(reqwest::Method::GET, "/api/v1/status"))
+        .await
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&body)
+        .map_err(|e| format!("{}: unexpected answer: {e}", client.url("/api/v1/status")))
+}
+
 /// The status from the daemon, or from the state file when the daemon cannot be
 /// reached; the note says which and why.
 pub async fn fetch_status(config: &Config) -> Result<(Status, Option<String>), String> {
@@ -90,15 +103,10 @@ pub async fn fetch_status(config: &Config) -> Result<(Status, Option<String>), S
 /// daemon's memory). Reads only; never moves or rewrites anything.
 pub fn from_state_file(config: &Config, now: Timestamp) -> Result<Status, String> {
     let state = state::read_state(&config.daemon.state_file)?;
-    let samples: BTreeMap<String, Vec<Sample>> = state
-        .samples()
-        .iter()
-        .map(|(k, h)| (k.clone(), h.iter().copied().collect()))
-        .collect();
     Ok(snapshot::status(&Inputs {
         config,
         state: &state,
-        samples: &samples,
+        histories: state.histories(),
         activity: None,
         now,
         source: Source::StateFile,

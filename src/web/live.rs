@@ -2,7 +2,6 @@
 //! metrics and activity, and snoozes written through the store (persisted before the
 //! answer, so a snooze the client saw accepted survives a restart).
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use tracing::{info, warn};
@@ -45,15 +44,15 @@ impl Live {
 
     fn with_inputs<T>(&self, f: impl FnOnce(&Inputs<'_>) -> T) -> T {
         let config = self.config();
-        let samples: BTreeMap<_, _> = self.store.all_samples();
         let now = self.clock.now();
-        // Built under the state lock: a consistent picture, and at 10,000 accounts a
-        // few milliseconds (benches/dashboard.rs).
+        // Built under the state lock, histories included (they are part of the state):
+        // a consistent picture, and at 10,000 accounts a few milliseconds
+        // (benches/dashboard.rs).
         let state = self.store.lock();
         f(&Inputs {
             config: &config,
             state: &state,
-            samples: &samples,
+            histories: state.histories(),
             activity: Some(&self.activity),
             now,
             source: Source::Daemon,

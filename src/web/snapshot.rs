@@ -1,26 +1,32 @@
 //! Builds the view model from what the daemon keeps: the config, the persisted state
-//! (levels, last balances, snoozes, the outbox), the sample history and, when the daemon
+//! (levels, last balances, runway estimates, snoozes, the outbox), each account's runway
+//! history ([`History`], the one bounded history the daemon keeps) and, when the daemon
 //! is the one asking, its recent [`Activity`]. Pure: the same function serves the live
 //! dashboard and `balance-alert status` reading the state file of a stopped daemon.
 
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
-use rust_decimal::Decimal;
 
 use super::activity::Activity;
 use super::view::{
     self, AccountPage, AccountView, ChannelView, OutboxView, PendingLine, Point, Source, Status,
 };
+use crate::core::History;
+use crate::core::runway::BUCKETS;
 use crate::provider::AccountConfig;
 use crate::settings::Config;
-use crate::state::{AccountRecord, Sample, State};
+use crate::state::{AccountRecord, State};
+
+/// Points of the index's sparkline per account: a trend at a glance, small enough for a
+/// 10,000-account page and status API; an account's own page draws every bucket.
+pub const SPARKLINE_POINTS: usize = 16;
 
 /// Everything a snapshot is made from.
 pub struct Inputs<'a> {
     pub config: &'a Config,
     pub state: &'a State,
-    pub samples: &'a BTreeMap<String, Vec<Sample>>,
+    pub histories: &'a BTreeMap<String, History>,
     pub activity: Option<&'a Activity>,
     pub now: Timestamp,
     pub source: Source,
@@ -29,7 +35,8 @@ pub struct Inputs<'a> {
 fn account_view(
     config: &AccountConfig,
     record: Option<&AccountRecord>,
-    samples: Option<&Vec<Sample>>,
+    history: Option<&History>,
+    points: usize,
     pending: usize,
     now: Timestamp,
 ) -> AccountView {
@@ -47,23 +54,26 @@ fn account_view(
         monitor_failing: eval.is_some_and(|e| e.monitor_failing),
         warning_below: config.thresholds.warning.map(|t| t.below),
         critical_below: config.thresholds.critical.map(|t| t.below),
-        // Runway (SPEC §9) fills these in; until then they read null / "—".
-        burn_per_day: None,
-        runway_seconds: None,
-        depletes_at: None,
-        floor: Decimal::ZERO,
+        // The estimate the last poll made (SPEC §9.1), saved with the account's state.
+        burn_per_day: eval.and_then(|e| e.estimate.burn_per_day),
+        runway_seconds: eval.and_then(|e| e.estimate.runway.seconds()),
+        depletes_at: eval
+            .zip(last)
+            .and_then(|(e, o)| e.estimate.depletes_at(o.observed_at)),
+        floor: config.runway.floor,
         last_success_at: last.map(|o| o.observed_at),
         last_error: eval.and_then(|e| e.last_error.clone()),
         // An expired (or level-ended) snooze not yet cleared by a poll is not shown.
         snooze: record
             .filter(|r| r.is_snoozed(now))
             .and_then(|r| r.snooze.clone()),
-        history: samples
-            .map(|s| {
-                s.iter()
-                    .map(|s| Point {
-                        at: s.at,
-                        balance: s.balance,
+        history: history
+            .map(|h| {
+                h.points(points)
+                    .into_iter()
+                    .map(|p| Point {
+                        at: p.at,
+                        balance: p.balance,
                     })
                     .collect()
             })
@@ -77,7 +87,7 @@ pub fn status(inputs: &Inputs<'_>) -> Status {
     let Inputs {
         config,
         state,
-        samples,
+        histories,
         activity,
         now,
         source,
@@ -95,7 +105,8 @@ pub fn status(inputs: &Inputs<'_>) -> Status {
             account_view(
                 a,
                 state.accounts.get(&a.name),
-                samples.get(&a.name),
+                histories.get(&a.name),
+                SPARKLINE_POINTS,
                 per_account.get(a.name.as_str()).copied().unwrap_or(0),
                 *now,
             )
@@ -150,7 +161,8 @@ pub fn account_page(inputs: &Inputs<'_>, name: &str) -> Option<AccountPage> {
     let account = account_view(
         config,
         inputs.state.accounts.get(name),
-        inputs.samples.get(name),
+        inputs.histories.get(name),
+        BUCKETS,
         pending.len(),
         inputs.now,
     );

@@ -60,6 +60,8 @@ pub fn account(name: &str, base_url: &str, notify: &[&str]) -> AccountConfig {
         ca_file: None,
         notify: notify.iter().map(|s| s.to_string()).collect(),
         thresholds: worked_thresholds(),
+        runway: Default::default(),
+        topup_min: rust_decimal::Decimal::ONE,
         escalate: Vec::new(),
     }
 }
@@ -68,6 +70,7 @@ pub fn webhook(name: &str, url: &str, min_level: Level) -> ChannelConfig {
     ChannelConfig {
         name: name.into(),
         min_level,
+        events: None,
         kind: ChannelKind::Webhook(WebhookConfig {
             url: Secret::new(url),
             headers: vec![("x-test".into(), Secret::new("yes"))],
@@ -80,6 +83,7 @@ pub fn slack(name: &str, url: &str) -> ChannelConfig {
     ChannelConfig {
         name: name.into(),
         min_level: Level::Warning,
+        events: None,
         kind: ChannelKind::Slack(SlackConfig {
             webhook_url: Secret::new(url),
         }),
@@ -101,6 +105,7 @@ pub fn config(
             give_up_after: Duration::from_secs(3600),
             timezone: None,
             shutdown_grace: Duration::from_secs(2),
+            summary_at: None,
             instance: None,
             shard: None,
             heartbeat: None,

@@ -28,5 +28,6 @@ pub fn critical_alert() -> Event {
         date_updated: Some("2026-04-24 10:32:18".into()),
         observed_at: "2026-04-24T05:02:18Z".parse().unwrap(),
         error: None,
+        ..Default::default()
     }
 }

@@ -193,6 +193,8 @@ impl Provider {
             ca_file: None,
             notify: Vec::new(),
             thresholds: Thresholds::default(),
+            runway: Default::default(),
+            topup_min: rust_decimal::Decimal::ONE,
             escalate: Vec::new(),
         }
     }

@@ -259,7 +259,7 @@ Sent by balance-alert.
         "[MONITOR FAILING] Cannot read Telnyx balance of sip: HTTP 401 Unauthorized: Authentication failed (code 10009); check api_key"
     );
     assert_eq!(
-        summary(&telnyx_failing()),
+        summary(&telnyx_failing(), &RenderCtx::default()),
         "balance-alert cannot read the Telnyx balance of sip, so its level is not being \
          checked: HTTP 401 Unauthorized: Authentication failed (code 10009); check api_key"
     );
