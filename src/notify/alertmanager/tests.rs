@@ -1,3 +1,7 @@
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
 use super::*;
 use crate::notify::AccountFacts;
 use crate::notify::test_events::*;
