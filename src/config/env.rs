@@ -112,9 +112,10 @@ pub(crate) fn unset_variables(text: &str, env: &dyn Env, already: &str) -> Vec<S
             Node::Datetime | Node::Other => {}
         }
     }
-    let Ok(tree) = toml::from_str::<Spanned<Node>>(text) else {
+    let Ok(doc) = super::raw::parse(text) else {
         return Vec::new();
     };
+    let tree = super::raw::tree(&doc);
     let mut found = Vec::new();
     walk(&tree, &mut found);
     let mut seen = BTreeSet::new();

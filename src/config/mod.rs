@@ -37,7 +37,7 @@ pub use ha::HeartbeatConfig;
 pub use secret::{Secret, redact_secrets};
 pub use validate::{Checked, Ctx, Place, Res, Tables};
 
-use raw::{Node, RawDaemon, RawFile, describe_serde_error, line_col};
+use raw::{RawDaemon, RawFile, describe_serde_error, line_col};
 
 /// A configuration error: what is wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,7 +212,8 @@ pub(crate) fn read_document<'a>(
 ) -> Result<(Ctx<'a>, RawFile), ConfigError> {
     // First a schema-free read: it fails only on TOML syntax, and its spans name the key
     // behind any error of the typed reads that follow.
-    let tree: Spanned<Node> = toml::from_str(text).map_err(|e| {
+    // One parse: the tree and every typed read below work on the parsed document.
+    let doc = raw::parse(text).map_err(|e| {
         let at = e.span().map(|span| line_col(text, span.start));
         ConfigError {
             file: path.to_path_buf(),
@@ -228,9 +229,10 @@ pub(crate) fn read_document<'a>(
         env,
         literal_secrets: Vec::new(),
         warnings: Vec::new(),
-        tree,
+        tree: raw::tree(&doc),
+        doc,
     };
-    let raw: RawFile = toml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
+    let raw: RawFile = raw::read_doc(&ctx.doc).map_err(|e| ctx.serde_error(&e))?;
     Ok((ctx, raw))
 }
 

@@ -12,8 +12,11 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeOwned;
+#[cfg(test)]
+use serde::de::Visitor;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// An optional spanned value, the type of every raw field.
 pub type Opt<T> = Option<Spanned<T>>;
@@ -312,6 +315,30 @@ pub(crate) fn key_at(root: &Node, offset: usize) -> String {
     out.concat().trim_start_matches('.').to_owned()
 }
 
+/// Where the value of the entry `field` whose key starts at `key_offset` begins: serde
+/// reports an unknown key at the key itself, which lies in no value's span (and a
+/// `[table]`'s span is its header only), so [`key_at`] alone cannot name its table.
+pub(crate) fn value_of_key(
+    node: &Spanned<Node>,
+    text: &str,
+    field: &str,
+    key_offset: usize,
+) -> Option<usize> {
+    match node.get_ref() {
+        Node::Table(entries) => entries.iter().find_map(|(k, v)| {
+            if k == field && key_start(text, v.span().start) == key_offset {
+                Some(v.span().start)
+            } else {
+                value_of_key(v, text, field, key_offset)
+            }
+        }),
+        Node::Array(items) => items
+            .iter()
+            .find_map(|v| value_of_key(v, text, field, key_offset)),
+        Node::Str(_) | Node::Datetime | Node::Other => None,
+    }
+}
+
 /// True when the value at `offset` is a TOML date or time, which serde reports
 /// confusingly (as a table or a string).
 pub(crate) fn datetime_at(node: &Spanned<Node>, offset: usize) -> bool {
@@ -421,76 +448,65 @@ pub(crate) fn key_start(text: &str, value_start: usize) -> usize {
 /// Reads the tables of the top-level array `section` whose `wanted` entry is true as
 /// `T`, with spans (the others are skipped): the second read of `[[account]]` and
 /// `[[channel]]`, into the struct of the provider or channel type that owns their keys.
-/// One pass over the text per type, however many tables it has.
+/// Reads the document parsed once by [`parse`], not the text again, and takes each
+/// table it reads out of it (every table belongs to one type, so it is read once):
+/// no copy of 10,000 tables is made.
 pub(crate) fn read_tables<T: DeserializeOwned>(
-    text: &str,
+    doc: &mut Doc<'_>,
     section: &str,
     wanted: &[bool],
 ) -> Result<Vec<Option<Spanned<T>>>, toml::de::Error> {
-    struct Doc<'s, T> {
-        section: &'s str,
-        wanted: &'s [bool],
-        out: Vec<Option<Spanned<T>>>,
-    }
-    struct Items<'s, 'o, T> {
-        wanted: &'s [bool],
-        out: &'o mut Vec<Option<Spanned<T>>>,
-    }
-    impl<'de, T: DeserializeOwned> Visitor<'de> for Doc<'_, T> {
-        type Value = Vec<Option<Spanned<T>>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a TOML document")
-        }
-        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
-            while let Some(key) = map.next_key::<String>()? {
-                if key == self.section {
-                    map.next_value_seed(Items {
-                        wanted: self.wanted,
-                        out: &mut self.out,
-                    })?;
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(self.out)
+    use serde::de::IntoDeserializer as _;
+    let Some(DeValue::Array(items)) = doc.get_mut().get_mut(section).map(Spanned::get_mut) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter_mut().enumerate() {
+        if wanted.get(i).copied().unwrap_or(false) {
+            let taken = Spanned::new(item.span(), DeValue::Boolean(false));
+            let taken = std::mem::replace(item, taken);
+            out.push(Some(Spanned::<T>::deserialize(taken.into_deserializer())?));
+        } else {
+            out.push(None);
         }
     }
-    impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Items<'_, '_, T> {
-        type Value = ();
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_seq(self)
-        }
+    Ok(out)
+}
+
+/// The document, parsed once ([`parse`]): every typed read deserializes from it, and
+/// [`tree`] is built from it, so a 10,000-account file is not parsed once per reader.
+pub(crate) type Doc<'a> = Spanned<DeTable<'a>>;
+
+/// Parses the text (TOML syntax only).
+pub(crate) fn parse(text: &str) -> Result<Doc<'_>, toml::de::Error> {
+    DeTable::parse(text)
+}
+
+/// Reads `T` from the whole parsed document.
+pub(crate) fn read_doc<T: DeserializeOwned>(doc: &Doc<'_>) -> Result<T, toml::de::Error> {
+    T::deserialize(toml::de::Deserializer::from(doc.clone()))
+}
+
+/// The schema-free [`Node`] tree of a parsed document.
+pub(crate) fn tree(doc: &Doc<'_>) -> Spanned<Node> {
+    fn table(t: &DeTable<'_>) -> Node {
+        Node::Table(
+            t.iter()
+                .map(|(k, v)| (k.get_ref().to_string(), value(v)))
+                .collect(),
+        )
     }
-    impl<'de, T: DeserializeOwned> Visitor<'de> for Items<'_, '_, T> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an array of tables")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            loop {
-                let item = if self.wanted.get(self.out.len()).copied().unwrap_or(false) {
-                    match seq.next_element::<Spanned<T>>()? {
-                        Some(item) => Some(item),
-                        None => return Ok(()),
-                    }
-                } else {
-                    match seq.next_element::<IgnoredAny>()? {
-                        Some(_) => None,
-                        None => return Ok(()),
-                    }
-                };
-                self.out.push(item);
-            }
-        }
+    fn value(v: &Spanned<DeValue<'_>>) -> Spanned<Node> {
+        let node = match v.get_ref() {
+            DeValue::String(s) => Node::Str(s.to_string()),
+            DeValue::Datetime(_) => Node::Datetime,
+            DeValue::Array(items) => Node::Array(items.iter().map(value).collect()),
+            DeValue::Table(t) => table(t),
+            DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) => Node::Other,
+        };
+        Spanned::new(v.span(), node)
     }
-    serde::Deserializer::deserialize_map(
-        toml::Deserializer::new(text),
-        Doc {
-            section,
-            wanted,
-            out: Vec::new(),
-        },
-    )
+    Spanned::new(doc.span(), table(doc.get_ref()))
 }
 
 /// The field names serde reads into `T` (what `#[derive(Deserialize)]` declares), so a

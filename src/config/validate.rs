@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use super::raw::{
     Node, Opt, RawDuration, RawNumber, StrList, datetime_at, describe_serde_error, key_at,
-    line_col, read_tables,
+    line_col, read_tables, value_of_key,
 };
 use super::secret::Secret;
 use super::{ConfigError, MAX_DURATION};
@@ -32,6 +32,8 @@ pub struct Ctx<'a> {
     pub(crate) warnings: Vec<String>,
     /// The schema-free read of `text`: names the key behind a serde error.
     pub(crate) tree: Spanned<Node>,
+    /// The document, parsed once; the typed reads of each provider and channel type.
+    pub(crate) doc: super::raw::Doc<'a>,
 }
 
 /// A validation result.
@@ -413,7 +415,7 @@ impl Ctx<'_> {
         if !wanted.contains(&true) {
             return Ok(Vec::new());
         }
-        let raws = read_tables::<T>(self.text, tables.section, &wanted)
+        let raws = read_tables::<T>(&mut self.doc, tables.section, &wanted)
             .map_err(|e| self.serde_error(&e))?;
         let mut out = Vec::new();
         for (index, raw) in raws.iter().enumerate() {
@@ -463,10 +465,10 @@ impl Ctx<'_> {
             .and_then(|rest| rest.split_once('`'))
         {
             Some((field, rest)) => {
-                key = if key.is_empty() {
-                    field.to_owned()
-                } else {
-                    format!("{key}.{field}")
+                key = match value_of_key(&self.tree, self.text, field, offset) {
+                    Some(at) => key_at(self.tree.get_ref(), at),
+                    None if key.is_empty() => field.to_owned(),
+                    None => format!("{key}.{field}"),
                 };
                 format!(
                     "unknown key{}",

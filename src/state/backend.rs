@@ -37,9 +37,11 @@ pub struct Batch {
     pub outbox: Vec<(u64, Option<OutboxRow>)>,
     pub samples: Vec<Change<String>>,
     pub next_seq: Option<u64>,
-    /// The batch carries something that must survive a power cut before a message
-    /// leaves (a level, a new outbox row): sync it to stable storage. Deleting a
-    /// delivered row need not be: losing it only repeats a delivery.
+    /// The batch carries something that must be written before a message leaves (a
+    /// level, a new outbox row); deleting a delivered row need not be: losing it only
+    /// repeats a delivery. SQLite commits every batch to its WAL with `synchronous =
+    /// NORMAL` (safe against a process crash; see `sqlite::Checkpointer`); a backend
+    /// that can sync selectively may use this.
     pub durable: bool,
 }
 
