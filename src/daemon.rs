@@ -1170,7 +1170,7 @@ impl AccountTask {
                     let setup = self.setup.borrow_and_update().clone();
                     config = setup.config;
                     client = setup.client;
-                    self.reevaluate(&config).await;
+                    Box::pin(self.reevaluate(&config)).await;
                     if let Some(last) = last_request {
                         next = if failures == 0 {
                             last + config.poll_interval
@@ -1187,14 +1187,14 @@ impl AccountTask {
                     continue;
                 }
                 _ = sleep_until_opt(blind_check.filter(|b| *b < next)) => {
-                    blind_check = self.check_blindness(&config).await;
+                    blind_check = Box::pin(self.check_blindness(&config)).await;
                     escalation_check = self.escalation_due(&config);
                     continue;
                 }
                 _ = sleep_until_opt(escalation_check.filter(|e| *e < next)) => {
                     // Nothing new is known: only the clock moved.
                     let state = self.current_state(&config.name);
-                    self.shared.commit(&config, state, Vec::new(), None, &self.setup).await;
+                    Box::pin(self.shared.commit(&config, state, Vec::new(), None, &self.setup)).await;
                     escalation_check = self.escalation_due(&config);
                     continue;
                 }
@@ -1206,7 +1206,10 @@ impl AccountTask {
             let polled_at = self.shared.clock.now();
             self.note_request(&config.name, polled_at);
             let result = tokio::select! {
-                r = client.fetch_balance() => r,
+                // Boxed, like every large await in this loop: 10,000 idle account
+                // tasks would otherwise each hold room for an HTTP request and a state
+                // commit inline, several KiB apiece (issue 7: RSS at 10,000 accounts).
+                r = Box::pin(client.fetch_balance()) => r,
                 _ = self.shutdown.recv() => return,
             };
             if self.setup.has_changed().is_err() {
@@ -1275,9 +1278,11 @@ impl AccountTask {
             metrics.set_level(&config.name, config.provider_name(), new.level);
             // Counted from after the response, like `failing_since` in the state.
             blind_check = blindness_due(&new, &config, now, Instant::now());
-            self.shared
-                .commit(&config, new, emitted, Some(polled_at), &self.setup)
-                .await;
+            Box::pin(
+                self.shared
+                    .commit(&config, new, emitted, Some(polled_at), &self.setup),
+            )
+            .await;
             escalation_check = self.escalation_due(&config);
         }
     }
