@@ -145,12 +145,7 @@ fn headline_raw(event: &Event) -> String {
             balance_text(event)
         ),
         EventKind::Summary => {
-            let total = event.accounts.len();
-            let ok = event
-                .accounts
-                .iter()
-                .filter(|r| r.level == Level::Ok)
-                .count();
+            let (total, ok) = summary_counts(event);
             format!(
                 "[SUMMARY] balance-alert daily summary: {total} account{}, {ok} ok",
                 if total == 1 { "" } else { "s" }
@@ -277,12 +272,7 @@ fn explain(event: &Event) -> String {
             format!("The {p} balance of {account} was topped up: level {level}.")
         }
         EventKind::Summary => {
-            let total = event.accounts.len();
-            let ok = event
-                .accounts
-                .iter()
-                .filter(|r| r.level == Level::Ok)
-                .count();
+            let (total, ok) = summary_counts(event);
             format!(
                 "Daily summary of {total} account{}: {ok} ok, {} not ok.",
                 if total == 1 { "" } else { "s" },
@@ -433,6 +423,16 @@ pub fn format_amount(amount: Decimal, currency: &str) -> String {
     } else {
         format!("{digits} {currency}")
     }
+}
+
+/// A summary's account count and how many of them are ok.
+fn summary_counts(event: &Event) -> (usize, usize) {
+    let ok = event
+        .accounts
+        .iter()
+        .filter(|r| r.level == Level::Ok)
+        .count();
+    (event.accounts.len(), ok)
 }
 
 #[cfg(test)]
