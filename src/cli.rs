@@ -73,7 +73,7 @@ pub fn run(path: &Path) -> Result<u8, Error> {
         let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
             .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
         let config = config::load(path)?;
-        release_freed_memory();
+        crate::daemon::release_freed_memory();
         logging::init(config.daemon.log_format);
         let handle = signals.handle();
         let (reload_tx, reload_rx) = mpsc::unbounded_channel();
@@ -129,24 +129,6 @@ pub fn run(path: &Path) -> Result<u8, Error> {
             Err(e) => Err(Error::Fatal(e.into())),
         }
     })
-}
-
-/// Hands the heap the config parse freed back to the kernel. Parsing a 10,000-account
-/// file peaks near 100 MiB of short-lived allocations; glibc keeps freed memory mapped,
-/// so without this the daemon's RSS stays at that peak for its whole life. (musl's
-/// allocator returns memory by itself and has no `malloc_trim`.)
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        unsafe extern "C" {
-            fn malloc_trim(pad: usize) -> std::ffi::c_int;
-        }
-        // SAFETY: malloc_trim only releases free heap pages; it takes no pointers and
-        // is safe to call at any time from any thread.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
 }
 
 /// `validate`: load, check, print a one-line summary.
