@@ -313,6 +313,70 @@ mod tests {
         }
     }
 
+    /// A standing snooze stops the escalation clock like a failing monitor (SPEC §12):
+    /// the step falls due only after `after` of unsnoozed time at the level.
+    #[test]
+    fn a_snooze_pauses_the_escalation_clock() {
+        let text = r#"
+[[account]]
+name = "primary"
+sid = "acme"
+api_key = "k"
+api_token = "t"
+notify = ["chat"]
+warning = { below = 5000, clear_above = 6000 }
+critical = { below = 1000, clear_above = 1500 }
+escalate = [{ after = "30m", level = "critical", to = ["pager"] }]
+
+[[channel]]
+name = "chat"
+type = "console"
+
+[[channel]]
+name = "pager"
+type = "console"
+"#;
+        let config = crate::settings::parse(
+            text,
+            std::path::Path::new("c.toml"),
+            &crate::config::MapEnv::default(),
+        )
+        .unwrap();
+        let account = config.account("primary").unwrap();
+        let t = |s: &str| -> Timestamp { s.parse().unwrap() };
+        let mut record = AccountRecord::default();
+        record.eval.level = Level::Critical;
+        record.eval.critical_active = true;
+        // The alert at 00:00 starts the clock; 10 minutes run.
+        assert!(tick(account, &mut record, t("2026-12-03T00:00:00Z")).is_empty());
+        assert!(tick(account, &mut record, t("2026-12-03T00:10:00Z")).is_empty());
+        // Snoozed for an hour (the clock learns of it at the next tick: a pause is
+        // honoured to within one poll): the clock stands, nothing is due, no wake-up.
+        record.snooze = Some(crate::core::Snooze {
+            since: t("2026-12-03T00:10:00Z"),
+            until: Some(t("2026-12-03T01:10:00Z")),
+            level: Level::Critical,
+        });
+        assert!(tick(account, &mut record, t("2026-12-03T00:10:00Z")).is_empty());
+        assert!(tick(account, &mut record, t("2026-12-03T00:50:00Z")).is_empty());
+        assert_eq!(
+            next_escalation(account, &record, t("2026-12-03T00:50:00Z")),
+            None
+        );
+        assert!(tick(account, &mut record, t("2026-12-03T01:10:00Z")).is_empty());
+        // Expired: 20 more minutes of running clock make the 30.
+        let now = t("2026-12-03T01:10:00Z");
+        assert!(!record.is_snoozed(now));
+        assert_eq!(
+            next_escalation(account, &record, now),
+            Some(Duration::from_secs(20 * 60))
+        );
+        assert!(tick(account, &mut record, t("2026-12-03T01:29:00Z")).is_empty());
+        let due = tick(account, &mut record, t("2026-12-03T01:30:00Z"));
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].to, ["pager"]);
+    }
+
     #[test]
     fn released_events_carry_the_latest_facts() {
         let a = held(1, EventKind::Alert, Level::Warning, Some(Level::Ok));
