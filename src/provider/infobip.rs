@@ -7,8 +7,7 @@
 use serde::Deserialize;
 
 use super::AccountConfig;
-use super::json::{currency, lookup_raw, parse_amount};
-use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
+use super::shared::{self, Api, Auth, Fetcher, scalar};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
 use crate::config::{Ctx, Place, Res, Secret};
@@ -97,16 +96,7 @@ impl InfobipClient {
 /// Parses `{"balance":47.79134,"currency":"EUR"}`. Pure; `balance` is taken from its
 /// literal JSON text, never through `f64`.
 pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
-    let (text, top) = top_object(body)?;
-    let Some(raw) = lookup_raw(&top, "balance") else {
-        return Err(no_amount(text, &top, "balance", exception));
-    };
-    Ok(ParsedBalance {
-        amount: parse_amount("balance", raw)?,
-        currency: currency(&top, "currency")?,
-        pricing_plan: None,
-        date_updated: None,
-    })
+    shared::flat_balance(body, "balance", Some("currency"), exception)
 }
 
 /// `{"requestError":{"serviceException":{"messageId":"UNAUTHORIZED","text":"…"}}}`.

@@ -6,8 +6,7 @@
 use serde::Deserialize;
 
 use super::AccountConfig;
-use super::json::{lookup_raw, parse_amount};
-use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
+use super::shared::{self, Api, Auth, Fetcher, scalar};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
 use crate::config::{Ctx, Place, Res, Secret};
@@ -111,16 +110,7 @@ impl PlivoClient {
 /// Pure; the amount is read from its literal text (a string as documented, or a
 /// number). The body carries no currency.
 pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
-    let (text, top) = top_object(body)?;
-    let Some(raw) = lookup_raw(&top, "cash_credits") else {
-        return Err(no_amount(text, &top, "cash_credits", exception));
-    };
-    Ok(ParsedBalance {
-        amount: parse_amount("cash_credits", raw)?,
-        currency: None,
-        pricing_plan: None,
-        date_updated: None,
-    })
+    shared::flat_balance(body, "cash_credits", None, exception)
 }
 
 /// `{"api_id":"…","error":"authentication failed"}`.

@@ -14,9 +14,10 @@ use serde_json::value::RawValue;
 use toml::Spanned;
 
 use super::AccountConfig;
+use super::json::currency as json_currency;
 use super::json::{
-    ObjectError, describe_keys, get_ci, html_summary, looks_like_html, object, one_line, strip_bom,
-    truncate,
+    ObjectError, describe_keys, get_ci, html_summary, looks_like_html, lookup_raw, object,
+    one_line, parse_amount, strip_bom, truncate,
 };
 use super::{
     Balance, BodyError, ParsedBalance, PollError, RestException, redact_body_error, transport_error,
@@ -238,6 +239,30 @@ pub(super) fn top_object(body: &[u8]) -> Result<(&str, BTreeMap<String, &RawValu
         ObjectError::DuplicateKey(key) => BodyError::DuplicateKey(truncate(&key, 60)),
     })?;
     Ok((text, top))
+}
+
+/// The whole parser of a flat balance body (Twilio, Plivo, Vonage, Infobip): the amount
+/// at `field` of the top object, read from its literal JSON text, and the currency at
+/// `currency_field` when the provider's body carries one.
+pub(super) fn flat_balance(
+    body: &[u8],
+    field: &'static str,
+    currency_field: Option<&'static str>,
+    exception: fn(&serde_json::Value) -> Option<RestException>,
+) -> Result<ParsedBalance, BodyError> {
+    let (text, top) = top_object(body)?;
+    let Some(raw) = lookup_raw(&top, field) else {
+        return Err(no_amount(text, &top, field, exception));
+    };
+    Ok(ParsedBalance {
+        amount: parse_amount(field, raw)?,
+        currency: match currency_field {
+            Some(key) => json_currency(&top, key)?,
+            None => None,
+        },
+        pricing_plan: None,
+        date_updated: None,
+    })
 }
 
 /// A 2xx body without the amount: the provider's error text when the body carries one

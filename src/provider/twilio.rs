@@ -5,8 +5,7 @@
 use serde::Deserialize;
 
 use super::AccountConfig;
-use super::json::{currency, lookup_raw, parse_amount};
-use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
+use super::shared::{self, Api, Auth, Fetcher, scalar};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
 use crate::config::{Ctx, Place, Res, Secret};
@@ -113,16 +112,7 @@ impl TwilioClient {
 /// Parses `{"account_sid":"AC…","balance":"0.05","currency":"USD"}`. Pure; the amount is
 /// read from its literal text (a string as documented, or a number).
 pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
-    let (text, top) = top_object(body)?;
-    let Some(raw) = lookup_raw(&top, "balance") else {
-        return Err(no_amount(text, &top, "balance", exception));
-    };
-    Ok(ParsedBalance {
-        amount: parse_amount("balance", raw)?,
-        currency: currency(&top, "currency")?,
-        pricing_plan: None,
-        date_updated: None,
-    })
+    shared::flat_balance(body, "balance", Some("currency"), exception)
 }
 
 /// `{"code":20003,"message":"Authenticate","more_info":"…","status":401}`.

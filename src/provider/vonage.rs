@@ -7,8 +7,7 @@
 use serde::Deserialize;
 
 use super::AccountConfig;
-use super::json::{lookup_raw, parse_amount};
-use super::shared::{self, Api, Auth, Fetcher, no_amount, scalar, top_object};
+use super::shared::{self, Api, Auth, Fetcher, scalar};
 use super::{Balance, BodyError, ParsedBalance, PollError, RestException};
 use crate::config::raw::Opt;
 use crate::config::{Ctx, Place, Res, Secret};
@@ -110,16 +109,7 @@ impl VonageClient {
 /// Parses `{"value":10.28,"autoReload":false}`. Pure; `value` is taken from its literal
 /// JSON text, never through `f64`.
 pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
-    let (text, top) = top_object(body)?;
-    let Some(raw) = lookup_raw(&top, "value") else {
-        return Err(no_amount(text, &top, "value", exception));
-    };
-    Ok(ParsedBalance {
-        amount: parse_amount("value", raw)?,
-        currency: None,
-        pricing_plan: None,
-        date_updated: None,
-    })
+    shared::flat_balance(body, "value", None, exception)
 }
 
 /// `{"error-code":"401","error-code-label":"authentication failed"}` (also spelled
