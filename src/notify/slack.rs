@@ -47,23 +47,30 @@ impl ChannelType for SlackConfig {
         at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let webhook_url = ctx
-            .secret(
-                &raw.webhook_url,
-                &raw.webhook_url_file,
-                at,
-                "webhook_url",
-                true,
-            )?
-            .expect("required");
-        let span = raw
-            .webhook_url
-            .as_ref()
-            .or(raw.webhook_url_file.as_ref())
-            .map_or(at.table.clone(), Spanned::span);
-        ctx.http_url(webhook_url.expose(), &span, &at.key("webhook_url"), true)?;
+        let webhook_url = secret_webhook_url(ctx, raw, at)?;
         Ok(SlackConfig { webhook_url })
     }
+}
+
+/// `webhook_url` or `webhook_url_file`: required, a secret (the URL embeds the
+/// credential), an http(s) URL. Teams and Discord take the same keys.
+pub(super) fn secret_webhook_url(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Secret> {
+    let url = ctx
+        .secret(
+            &raw.webhook_url,
+            &raw.webhook_url_file,
+            at,
+            "webhook_url",
+            true,
+        )?
+        .expect("required");
+    let span = raw
+        .webhook_url
+        .as_ref()
+        .or(raw.webhook_url_file.as_ref())
+        .map_or(at.table.clone(), Spanned::span);
+    ctx.http_url(url.expose(), &span, &at.key("webhook_url"), true)?;
+    Ok(url)
 }
 
 pub struct Slack {

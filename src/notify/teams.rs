@@ -9,9 +9,7 @@
 use std::sync::Arc;
 
 use reqwest::header::CONTENT_TYPE;
-use serde::Deserialize;
 use serde_json::{Value, json};
-use toml::Spanned;
 
 use super::forecast::summary_lines;
 use super::post;
@@ -20,7 +18,6 @@ use super::render::{SIGNATURE, facts, headline, summary};
 /// Characters of a summary's account list: Teams takes cards of about 28 KB.
 const SUMMARY_MAX: usize = 20_000;
 use super::{ChannelType, DeliveryError, Notifier, RenderCtx};
-use crate::config::raw::Opt;
 use crate::config::{Ctx, Place, Res, Secret};
 use crate::core::{Event, EventKind, Level};
 use crate::http;
@@ -31,12 +28,8 @@ pub struct TeamsConfig {
     pub webhook_url: Secret,
 }
 
-/// The keys as written.
-#[derive(Deserialize)]
-pub struct Raw {
-    webhook_url: Opt<String>,
-    webhook_url_file: Opt<String>,
-}
+/// The keys as written: Slack's (`webhook_url` or `webhook_url_file`).
+pub use super::slack::Raw;
 
 impl ChannelType for TeamsConfig {
     const NAME: &'static str = "teams";
@@ -49,28 +42,9 @@ impl ChannelType for TeamsConfig {
         at: &Place<'_>,
         _accounts: &[Arc<AccountConfig>],
     ) -> Res<Self> {
-        let webhook_url = secret_url(ctx, raw, at)?;
+        let webhook_url = super::slack::secret_webhook_url(ctx, raw, at)?;
         Ok(TeamsConfig { webhook_url })
     }
-}
-
-fn secret_url(ctx: &mut Ctx<'_>, raw: &Raw, at: &Place<'_>) -> Res<Secret> {
-    let url = ctx
-        .secret(
-            &raw.webhook_url,
-            &raw.webhook_url_file,
-            at,
-            "webhook_url",
-            true,
-        )?
-        .expect("required");
-    let span = raw
-        .webhook_url
-        .as_ref()
-        .or(raw.webhook_url_file.as_ref())
-        .map_or(at.table.clone(), Spanned::span);
-    ctx.http_url(url.expose(), &span, &at.key("webhook_url"), true)?;
-    Ok(url)
 }
 
 pub struct Teams {
