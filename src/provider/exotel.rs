@@ -11,8 +11,8 @@ use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
 use super::json::{
-    ObjectError, currency, describe_keys, get_ci, html_summary, looks_like_html, lookup_raw,
-    object, one_line, optional_text, parse_amount, strip_bom, truncate,
+    currency, describe_keys, get_ci, html_summary, looks_like_html, lookup_raw, object, one_line,
+    optional_text, parse_amount, strip_bom, truncate,
 };
 use super::{
     Balance, BodyError, ParsedBalance, PollError, RestException, redact_basic, redact_body_error,
@@ -328,25 +328,7 @@ fn rest_exception(text: &str) -> Option<RestException> {
 /// The amount is read from its literal JSON text (a string or a number), never through
 /// `f64`, so `0.1` stays `0.1` and long amounts keep every digit.
 pub fn parse_balance(body: &[u8]) -> Result<ParsedBalance, BodyError> {
-    let body = strip_bom(body);
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError::Empty);
-    }
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotJson {
-        reason: format!("not UTF-8: {e}"),
-        snippet: one_line(&http::snippet(body)),
-    })?;
-    if looks_like_html(text) {
-        return Err(BodyError::Html(html_summary(text)));
-    }
-    let top = object(text).map_err(|e| match e {
-        ObjectError::NotJson(reason) => BodyError::NotJson {
-            reason,
-            snippet: one_line(&http::snippet(body)),
-        },
-        ObjectError::NotObject => BodyError::NotAnObject(one_line(&http::snippet(body))),
-        ObjectError::DuplicateKey(key) => BodyError::DuplicateKey(truncate(&key, 60)),
-    })?;
+    let (text, top) = super::shared::top_object(body)?;
 
     // The documented shape first: it is the one that carries a currency.
     let data = lookup_raw(&top, "Account")
