@@ -4,8 +4,6 @@ use std::collections::HashMap;
 
 use super::*;
 
-use super::*;
-
 fn fill(metrics: &Metrics) {
     metrics.set_balance("primary", "exotel", "INR", 1543.75);
     metrics.set_level("primary", "exotel", Level::Critical);
