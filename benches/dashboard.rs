@@ -105,7 +105,7 @@ fn daemon_inputs(
 ) -> (
     balance_alert::settings::Config,
     balance_alert::state::StateFile,
-    std::collections::BTreeMap<String, balance_alert::core::History>,
+    std::collections::BTreeMap<String, Box<balance_alert::core::History>>,
 ) {
     use balance_alert::core::runway::DEFAULT_WINDOW;
     use balance_alert::core::{AccountState, History, Observation};
@@ -146,7 +146,7 @@ fn daemon_inputs(
             for p in rest {
                 h.push(DEFAULT_WINDOW, p.at, p.balance);
             }
-            samples.insert(a.name.clone(), h);
+            samples.insert(a.name.clone(), Box::new(h));
         }
     }
     (config, state, samples)

@@ -130,7 +130,7 @@ fn poll(
         .expect("valid body")
         .resolve(account)
         .expect("currency matches");
-    let mut h = Some(history.clone());
+    let mut h = Some(Box::new(history.clone()));
     let estimate =
         balance_alert::core::runway::record(&mut h, &account.runway, now, balance.amount);
     black_box(&h);

@@ -248,7 +248,7 @@ fn write_histories(dir: &std::path::Path, names: &[String]) -> usize {
     let db = dir.join("state.db");
     let (store, _) = balance_alert::state::Store::open(&db, now).expect("open the state database");
     for name in names {
-        store.with_history(name, |h| *h = Some(one.clone()));
+        store.with_history(name, |h| *h = Some(Box::new(one.clone())));
     }
     tokio::runtime::Builder::new_current_thread()
         .build()

@@ -228,7 +228,7 @@ pub struct State {
     pub accounts: BTreeMap<String, AccountRecord>,
     outbox: BTreeMap<u64, OutboxEntry>,
     next_seq: u64,
-    samples: BTreeMap<String, History>,
+    samples: BTreeMap<String, Box<History>>,
     dirty: Dirty,
 }
 
@@ -247,7 +247,7 @@ impl From<StateFile> for State {
 
 impl State {
     /// Every account's runway history.
-    pub fn histories(&self) -> &BTreeMap<String, History> {
+    pub fn histories(&self) -> &BTreeMap<String, Box<History>> {
         &self.samples
     }
 
@@ -412,7 +412,7 @@ pub fn read_snapshot(path: &Path) -> Result<StateFile, String> {
 
 /// The runway histories stored at `path`, read without changing it (`preflight`, which
 /// must not write the daemon's files).
-pub fn read_histories(path: &Path) -> Result<BTreeMap<String, History>, String> {
+pub fn read_histories(path: &Path) -> Result<BTreeMap<String, Box<History>>, String> {
     Ok(import::read_only(path)?.samples)
 }
 

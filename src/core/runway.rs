@@ -341,7 +341,7 @@ impl History {
 /// Adds a sample to an account's history (starting one on its first sample) and
 /// returns the estimate at that sample: what the daemon does on every successful poll.
 pub fn record(
-    history: &mut Option<History>,
+    history: &mut Option<Box<History>>,
     policy: &super::level::RunwayPolicy,
     at: Timestamp,
     balance: Decimal,
@@ -351,7 +351,7 @@ pub fn record(
             h.push(policy.window, at, balance);
             h
         }
-        None => history.insert(History::new(policy.window, at, balance)),
+        None => history.insert(Box::new(History::new(policy.window, at, balance))),
     };
     h.estimate(policy.window, balance, policy.floor)
 }

@@ -57,7 +57,9 @@ impl AccountTask {
                 wake.saturating_duration_since(Instant::now()) + HEARTBEAT_SLACK,
             );
             // Biased: a removal by reload (or shutdown) must win over a poll that is
-            // already due, or a removed account gets polled once more.
+            // already due, or a removed account gets polled once more. One timer for
+            // the earliest of the three deadlines, not one each: 10,000 idle tasks
+            // would each hold two more timer entries (issue 7: RSS at 10,000 accounts).
             tokio::select! {
                 biased;
                 _ = self.shutdown.recv() => return,
@@ -84,19 +86,24 @@ impl AccountTask {
                     escalation_check = self.escalation_due(&config);
                     continue;
                 }
-                _ = sleep_until_opt(blind_check.filter(|b| *b < next)) => {
-                    blind_check = Box::pin(self.check_blindness(&config)).await;
-                    escalation_check = self.escalation_due(&config);
-                    continue;
-                }
-                _ = sleep_until_opt(escalation_check.filter(|e| *e < next)) => {
-                    // Nothing new is known: only the clock moved.
-                    let state = self.current_state(&config.name);
-                    Box::pin(self.shared.commit(&config, state, Vec::new(), None, &self.setup)).await;
-                    escalation_check = self.escalation_due(&config);
-                    continue;
-                }
-                _ = tokio::time::sleep_until(next) => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            // The same order as the deadlines were taken: blindness, escalation, poll.
+            if blind_check.is_some_and(|b| b < next && b <= wake) {
+                blind_check = Box::pin(self.check_blindness(&config)).await;
+                escalation_check = self.escalation_due(&config);
+                continue;
+            }
+            if escalation_check.is_some_and(|e| e < next && e <= wake) {
+                // Nothing new is known: only the clock moved.
+                let state = self.current_state(&config.name);
+                Box::pin(
+                    self.shared
+                        .commit(&config, state, Vec::new(), None, &self.setup),
+                )
+                .await;
+                escalation_check = self.escalation_due(&config);
+                continue;
             }
             heartbeat.expect_back_within(config.timeout + HEARTBEAT_SLACK);
             let started = Instant::now();

@@ -5,6 +5,7 @@
 //! policy belongs to the scheduler, which also enforces the rate floor.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use reqwest::header::ACCEPT;
@@ -151,7 +152,7 @@ pub struct ExotelClient {
     url: reqwest::Url,
     /// Owned copies: credentials; name, timeout and currency rules.
     config: ExotelConfig,
-    account: AccountConfig,
+    account: Arc<AccountConfig>,
 }
 
 // Written by hand so neither the secrets nor reqwest's internals (proxy settings may
@@ -174,7 +175,7 @@ impl ExotelClient {
     /// and `timeout` (see [`crate::provider::Client::with_cache`]).
     pub fn with_cache(
         config: &ExotelConfig,
-        account: &AccountConfig,
+        account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         let url = balance_url(&config.base_url, &config.sid)?;
@@ -183,7 +184,7 @@ impl ExotelClient {
             http,
             url,
             config: config.clone(),
-            account: account.clone(),
+            account: Arc::clone(account),
         })
     }
 
@@ -742,7 +743,7 @@ mod tests {
     #[test]
     fn redaction_covers_basic_auth_and_cut_off_secrets() {
         use base64::Engine as _;
-        let account = AccountConfig {
+        let account = Arc::new(AccountConfig {
             labels: Default::default(),
             name: "primary".into(),
             provider: ProviderConfig::Exotel(ExotelConfig {
@@ -762,7 +763,7 @@ mod tests {
             runway: Default::default(),
             topup_min: rust_decimal::Decimal::ONE,
             escalate: Vec::new(),
-        };
+        });
         let ProviderConfig::Exotel(config) = &account.provider else {
             unreachable!()
         };

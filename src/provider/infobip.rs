@@ -5,6 +5,7 @@
 //! `requestError.serviceException.messageId` and `text`.
 
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::AccountConfig;
 use super::shared::{self, Api, Auth, Fetcher, scalar};
@@ -79,7 +80,7 @@ pub struct InfobipClient(Fetcher);
 impl InfobipClient {
     pub fn with_cache(
         config: &InfobipConfig,
-        account: &AccountConfig,
+        account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         let auth = Auth::App(config.api_key.clone());

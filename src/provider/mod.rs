@@ -7,6 +7,7 @@
 //! (and their `match`es here; the compiler lists them).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -178,14 +179,14 @@ impl Client {
     /// `timeout` apply to every request. Fine for one-shot commands; the daemon uses
     /// [`Client::with_cache`].
     pub fn new(account: &AccountConfig) -> Result<Self, String> {
-        Self::with_cache(account, &mut http::ClientCache::new())
+        Self::with_cache(&Arc::new(account.clone()), &mut http::ClientCache::new())
     }
 
     /// Builds the client on the HTTP client `cache` holds for the account's `ca_file`
     /// and `timeout`, so accounts with the same settings share one (see
     /// [`http::ClientCache`] for why that matters at 10,000 accounts).
     pub fn with_cache(
-        account: &AccountConfig,
+        account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         Ok(match &account.provider {

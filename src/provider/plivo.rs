@@ -4,6 +4,7 @@
 //! carry `error`.
 
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::AccountConfig;
 use super::shared::{self, Api, Auth, Fetcher, scalar};
@@ -88,7 +89,7 @@ pub struct PlivoClient(Fetcher);
 impl PlivoClient {
     pub fn with_cache(
         config: &PlivoConfig,
-        account: &AccountConfig,
+        account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         // The trailing slash is part of Plivo's URL.

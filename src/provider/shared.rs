@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
@@ -92,7 +93,7 @@ pub(super) struct Fetcher {
     /// The pre-built `Authorization` value (marked sensitive).
     header: HeaderValue,
     api: &'static Api,
-    account: AccountConfig,
+    account: Arc<AccountConfig>,
 }
 
 // By hand: neither the credential nor reqwest's internals reach a log through `{:?}`.
@@ -117,7 +118,7 @@ impl Fetcher {
         base_url: &str,
         segments: &[&str],
         auth: Auth,
-        account: &AccountConfig,
+        account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         let url = api_url(base_url, segments)?;
@@ -129,7 +130,7 @@ impl Fetcher {
             auth,
             header,
             api,
-            account: account.clone(),
+            account: Arc::clone(account),
         })
     }
 

@@ -4,6 +4,7 @@
 //! currency is `data.currency`; errors carry `errors[0].code`, `title` and `detail`.
 
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::AccountConfig;
 use super::json::{currency, lookup_raw, object, parse_amount};
@@ -70,7 +71,7 @@ pub struct TelnyxClient(Fetcher);
 impl TelnyxClient {
     pub fn with_cache(
         config: &TelnyxConfig,
-        account: &AccountConfig,
+        account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         let auth = Auth::Bearer(config.api_key.clone());

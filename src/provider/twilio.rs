@@ -3,6 +3,7 @@
 //! currency the body's `currency`; errors carry `code` and `message`.
 
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::AccountConfig;
 use super::shared::{self, Api, Auth, Fetcher, scalar};
@@ -87,7 +88,7 @@ pub struct TwilioClient(Fetcher);
 impl TwilioClient {
     pub fn with_cache(
         config: &TwilioConfig,
-        account: &AccountConfig,
+        account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         let segments = [

@@ -5,6 +5,7 @@
 //! `error_code` (the newer RFC 7807 bodies `title` and `detail`).
 
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::AccountConfig;
 use super::shared::{self, Api, Auth, Fetcher, scalar};
@@ -89,7 +90,7 @@ pub struct VonageClient(Fetcher);
 impl VonageClient {
     pub fn with_cache(
         config: &VonageConfig,
-        account: &AccountConfig,
+        account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         let auth = Auth::Basic {

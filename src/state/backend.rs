@@ -18,7 +18,7 @@ pub struct Loaded {
     pub outbox: Vec<OutboxEntry>,
     pub next_seq: u64,
     /// Each account's runway history (the `samples` rows).
-    pub samples: BTreeMap<String, History>,
+    pub samples: BTreeMap<String, Box<History>>,
     /// Rows that could not be decoded, one line each (what and why); the store treats a
     /// non-empty list as damage to salvage.
     pub damaged: Vec<String>,

@@ -340,7 +340,7 @@ fn read_legacy(path: &Path) -> Result<Result<Loaded, String>, StateError> {
 /// The sample file beside an earlier version's state file: per account, a runway
 /// history (versions with runway forecasting) or a list of samples (before them). What
 /// does not read is started again.
-fn read_legacy_samples(path: &Path) -> BTreeMap<String, History> {
+fn read_legacy_samples(path: &Path) -> BTreeMap<String, Box<History>> {
     let Ok(bytes) = std::fs::read(path) else {
         return BTreeMap::new();
     };
@@ -353,7 +353,7 @@ fn read_legacy_samples(path: &Path) -> BTreeMap<String, History> {
         return BTreeMap::new();
     };
     map.into_iter()
-        .filter_map(|(name, v)| Some((name, decode_history(v.get())?)))
+        .filter_map(|(name, v)| Some((name, Box::new(decode_history(v.get())?))))
         .collect()
 }
 

@@ -242,13 +242,23 @@ impl Store {
     /// marks it for the next [`Store::flush_samples`] when `f` left one: a poll adds a
     /// sample in memory, and the row is written with the minute flush, never on its
     /// own.
-    pub fn with_history<R>(&self, account: &str, f: impl FnOnce(&mut Option<History>) -> R) -> R {
+    pub fn with_history<R>(
+        &self,
+        account: &str,
+        f: impl FnOnce(&mut Option<Box<History>>) -> R,
+    ) -> R {
         let mut state = self.lock();
         let state = &mut *state;
-        let mut slot = state.samples.remove(account);
+        // The history goes back under the key it came out with: a poll allocates nothing.
+        let (key, mut slot) = match state.samples.remove_entry(account) {
+            Some((key, history)) => (Some(key), Some(history)),
+            None => (None, None),
+        };
         let out = f(&mut slot);
         if let Some(h) = slot {
-            state.samples.insert(account.to_string(), h);
+            state
+                .samples
+                .insert(key.unwrap_or_else(|| account.to_string()), h);
             if !state.dirty.samples.contains(account) {
                 state.dirty.samples.insert(account.to_string());
             }

@@ -312,7 +312,7 @@ async fn a_directory_in_its_place_runs_from_memory_until_it_is_gone() {
 }
 
 fn history(store: &Store, account: &str) -> Option<History> {
-    store.lock().histories().get(account).cloned()
+    store.lock().histories().get(account).map(|h| (**h).clone())
 }
 
 /// Adds a sample to the account's runway history, as a poll does.
@@ -351,7 +351,7 @@ async fn histories_are_rows_written_only_when_changed() {
     store.close().await;
     drop(store);
     let stored = read_histories(&path).unwrap();
-    assert_eq!(stored.get("a"), Some(&h));
+    assert_eq!(stored.get("a").map(|h| &**h), Some(&h));
     assert!(
         !stored.contains_key("b"),
         "a dropped account's row is deleted"

@@ -26,7 +26,7 @@ pub const SPARKLINE_POINTS: usize = 16;
 pub struct Inputs<'a> {
     pub config: &'a Config,
     pub state: &'a State,
-    pub histories: &'a BTreeMap<String, History>,
+    pub histories: &'a BTreeMap<String, Box<History>>,
     pub activity: Option<&'a Activity>,
     pub now: Timestamp,
     pub source: Source,
@@ -105,7 +105,7 @@ pub fn status(inputs: &Inputs<'_>) -> Status {
             account_view(
                 a,
                 state.accounts.get(&a.name),
-                histories.get(&a.name),
+                histories.get(&a.name).map(|h| &**h),
                 SPARKLINE_POINTS,
                 per_account.get(a.name.as_str()).copied().unwrap_or(0),
                 *now,
@@ -161,7 +161,7 @@ pub fn account_page(inputs: &Inputs<'_>, name: &str) -> Option<AccountPage> {
     let account = account_view(
         config,
         inputs.state.accounts.get(name),
-        inputs.histories.get(name),
+        inputs.histories.get(name).map(|h| &**h),
         BUCKETS,
         pending.len(),
         inputs.now,
