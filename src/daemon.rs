@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -44,6 +44,7 @@ mod commit;
 mod control;
 mod paging;
 mod poll;
+mod setup;
 mod worker;
 
 use commit::{build_event, decimal_to_f64};
@@ -172,7 +173,7 @@ struct AccountSetup {
 struct Daemon {
     shared: Arc<Shared>,
     config: Config,
-    accounts: HashMap<String, watch::Sender<AccountSetup>>,
+    accounts: HashMap<String, setup::SetupTx>,
     notify_shutdown: broadcast::Sender<()>,
     complete_tx: mpsc::Sender<()>,
     /// The web endpoint's view of the daemon, when `listen` is set.

@@ -27,7 +27,7 @@ impl Shared {
         new: AccountState,
         emitted: Vec<Emitted>,
         polled_at: Option<Timestamp>,
-        setup: &watch::Receiver<AccountSetup>,
+        setup: &super::setup::SetupRx,
     ) {
         let now = self.clock.now();
         let (entries, dirty, pending) = {

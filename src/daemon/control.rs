@@ -14,7 +14,7 @@ impl Daemon {
         self.shared
             .metrics
             .register_account(&name, setup.config.provider_name());
-        let (tx, rx) = watch::channel(setup);
+        let (tx, rx) = setup::channel(setup);
         let task = AccountTask {
             shared: self.shared.clone(),
             setup: rx,

@@ -26,7 +26,7 @@ pub(super) fn poll_backoff(
 
 pub(super) struct AccountTask {
     pub(super) shared: Arc<Shared>,
-    pub(super) setup: watch::Receiver<AccountSetup>,
+    pub(super) setup: super::setup::SetupRx,
     pub(super) shutdown: Shutdown,
     /// Dropped when the task ends: that is how `run` learns it finished.
     pub(super) _done: mpsc::Sender<()>,
@@ -34,10 +34,13 @@ pub(super) struct AccountTask {
 
 impl AccountTask {
     pub(super) async fn run(mut self) {
-        let AccountSetup {
+        let Ok(AccountSetup {
             mut config,
             mut client,
-        } = self.setup.borrow_and_update().clone();
+        }) = self.setup.latest()
+        else {
+            return; // removed by a reload before it started
+        };
         let heartbeat = self
             .shared
             .heartbeats
@@ -67,7 +70,9 @@ impl AccountTask {
                     if changed.is_err() {
                         return; // removed by a reload
                     }
-                    let setup = self.setup.borrow_and_update().clone();
+                    let Ok(setup) = self.setup.latest() else {
+                        return; // removed by a reload
+                    };
                     config = setup.config;
                     client = setup.client;
                     Box::pin(self.reevaluate(&config)).await;
@@ -120,76 +125,87 @@ impl AccountTask {
             if self.setup.has_changed().is_err() {
                 return; // removed by a reload while the request was out
             }
-            let before = self.current_state(&config.name);
-            let now = self.shared.clock.now();
-            let metrics = &self.shared.metrics;
-            let (new, emitted) = match result {
-                Ok(balance) => {
-                    failures = 0;
-                    next = started + config.poll_interval;
-                    metrics.set_balance(
-                        &config.name,
-                        config.provider_name(),
-                        &balance.currency,
-                        decimal_to_f64(balance.amount),
-                    );
-                    metrics.set_last_success(&config.name, config.provider_name(), now);
-                    let estimate = self.shared.store.with_history(&config.name, |h| {
-                        crate::core::runway::record(h, &config.runway, now, balance.amount)
-                    });
-                    metrics.set_runway(
-                        &config.name,
-                        config.provider_name(),
-                        &balance.currency,
-                        &estimate,
-                    );
-                    debug!(account = %config.name, provider = config.provider_name(), balance = %balance.amount, currency = %balance.currency, "balance polled");
-                    let observation = Observation {
-                        balance: balance.amount,
-                        currency: balance.currency,
-                        pricing_plan: balance.pricing_plan,
-                        date_updated: balance.date_updated,
-                        observed_at: now,
-                    };
-                    evaluate::on_poll(&before, &policy(&config), observation, estimate, now)
-                }
-                Err(err) => {
-                    failures += 1;
-                    let class = err.class();
-                    metrics.inc_poll_error(&config.name, config.provider_name(), class);
-                    let wait = match class {
-                        // A credential fix should be noticed at the normal cadence.
-                        ErrorClass::Config => config
-                            .poll_interval
-                            .max(err.retry_after().unwrap_or_default()),
-                        ErrorClass::Throttled | ErrorClass::Transient => poll_backoff(
-                            failures,
-                            config.poll_interval,
-                            config.rate_floor(),
-                            err.retry_after(),
-                            fastrand::f64(),
-                        ),
-                    };
-                    next = started + wait;
-                    warn!(
-                        account = %config.name,
-                        provider = config.provider_name(),
-                        class = class.as_str(),
-                        error = %err,
-                        retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
-                        "balance poll failed"
-                    );
-                    evaluate::on_failure(&before, &policy(&config), class, &err.to_string(), now)
-                }
+            // Built in a block so that `before`, `new` and `result` end before the
+            // await: an idle task's future would otherwise keep room for them
+            // (~600 bytes a task, issue 7).
+            let commit = {
+                let before = self.current_state(&config.name);
+                let now = self.shared.clock.now();
+                let metrics = &self.shared.metrics;
+                let (new, emitted) = match result {
+                    Ok(balance) => {
+                        failures = 0;
+                        next = started + config.poll_interval;
+                        metrics.set_balance(
+                            &config.name,
+                            config.provider_name(),
+                            &balance.currency,
+                            decimal_to_f64(balance.amount),
+                        );
+                        metrics.set_last_success(&config.name, config.provider_name(), now);
+                        let estimate = self.shared.store.with_history(&config.name, |h| {
+                            crate::core::runway::record(h, &config.runway, now, balance.amount)
+                        });
+                        metrics.set_runway(
+                            &config.name,
+                            config.provider_name(),
+                            &balance.currency,
+                            &estimate,
+                        );
+                        debug!(account = %config.name, provider = config.provider_name(), balance = %balance.amount, currency = %balance.currency, "balance polled");
+                        let observation = Observation {
+                            balance: balance.amount,
+                            currency: balance.currency,
+                            pricing_plan: balance.pricing_plan,
+                            date_updated: balance.date_updated,
+                            observed_at: now,
+                        };
+                        evaluate::on_poll(&before, &policy(&config), observation, estimate, now)
+                    }
+                    Err(err) => {
+                        failures += 1;
+                        let class = err.class();
+                        metrics.inc_poll_error(&config.name, config.provider_name(), class);
+                        let wait = match class {
+                            // A credential fix should be noticed at the normal cadence.
+                            ErrorClass::Config => config
+                                .poll_interval
+                                .max(err.retry_after().unwrap_or_default()),
+                            ErrorClass::Throttled | ErrorClass::Transient => poll_backoff(
+                                failures,
+                                config.poll_interval,
+                                config.rate_floor(),
+                                err.retry_after(),
+                                fastrand::f64(),
+                            ),
+                        };
+                        next = started + wait;
+                        warn!(
+                            account = %config.name,
+                            provider = config.provider_name(),
+                            class = class.as_str(),
+                            error = %err,
+                            retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
+                            "balance poll failed"
+                        );
+                        evaluate::on_failure(
+                            &before,
+                            &policy(&config),
+                            class,
+                            &err.to_string(),
+                            now,
+                        )
+                    }
+                };
+                metrics.set_level(&config.name, config.provider_name(), new.level);
+                // Counted from after the response, like `failing_since` in the state.
+                blind_check = blindness_due(&new, &config, now, Instant::now());
+                Box::pin(
+                    self.shared
+                        .commit(&config, new, emitted, Some(polled_at), &self.setup),
+                )
             };
-            metrics.set_level(&config.name, config.provider_name(), new.level);
-            // Counted from after the response, like `failing_since` in the state.
-            blind_check = blindness_due(&new, &config, now, Instant::now());
-            Box::pin(
-                self.shared
-                    .commit(&config, new, emitted, Some(polled_at), &self.setup),
-            )
-            .await;
+            commit.await;
             escalation_check = self.escalation_due(&config);
         }
     }
