@@ -50,9 +50,12 @@ pub struct Episode {
 #[serde(default)]
 pub struct EscalationClock {
     /// At warning or worse.
-    pub warning: Option<Episode>,
+    ///
+    /// Boxed: most accounts are ok most of the time, and the record of each of 10,000
+    /// accounts would otherwise carry two empty episodes inline (issue 7).
+    pub warning: Option<Box<Episode>>,
     /// At critical.
-    pub critical: Option<Episode>,
+    pub critical: Option<Box<Episode>>,
 }
 
 /// A step that fell due: send an `escalated` event at `level` to `to`.
@@ -68,7 +71,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl EscalationClock {
-    fn episode_mut(&mut self, level: Level) -> Option<&mut Option<Episode>> {
+    fn episode_mut(&mut self, level: Level) -> Option<&mut Option<Box<Episode>>> {
         match level {
             Level::Ok => None,
             Level::Warning => Some(&mut self.warning),
@@ -79,8 +82,8 @@ impl EscalationClock {
     fn episode(&self, level: Level) -> Option<&Episode> {
         match level {
             Level::Ok => None,
-            Level::Warning => self.warning.as_ref(),
-            Level::Critical => self.critical.as_ref(),
+            Level::Warning => self.warning.as_deref(),
+            Level::Critical => self.critical.as_deref(),
         }
     }
 
@@ -114,13 +117,13 @@ pub fn tick(
         }
         match slot {
             None => {
-                *slot = Some(Episode {
+                *slot = Some(Box::new(Episode {
                     since: Some(now),
                     active_ms: 0,
                     checked_at: Some(now),
                     paused,
                     fired: BTreeSet::new(),
-                });
+                }));
             }
             Some(episode) => {
                 if let Some(at) = episode.checked_at {

@@ -189,6 +189,11 @@ pub fn open(path: &Path) -> Result<(Sqlite, Loaded), OpenError> {
         // alone took 4-8 ms on the development disk. See docs/performance.md.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| (e, "cannot set up the database"))?;
+        // A page cache of 512 KiB instead of SQLite's 2 MiB: the daemon reads the
+        // database once, at open, and then only writes rows whose pages the OS caches
+        // anyway; the 1.5 MiB counts against SPEC §15's 64 MiB at 10,000 accounts.
+        conn.pragma_update(None, "cache_size", -512)
+            .map_err(|e| (e, "cannot set up the database"))?;
         // A write at open proves the database is writable before anything relies on it.
         conn.execute_batch(&format!(
             "BEGIN IMMEDIATE; {SCHEMA} \
