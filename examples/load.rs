@@ -310,7 +310,9 @@ fn config(steady: usize, exotel: SocketAddr, hook: SocketAddr, dir: &std::path::
             quiet_hours: Default::default(),
         })],
         warnings: Vec::new(),
+        account_order: Vec::new(),
     }
+    .with_index()
 }
 
 /// `VmRSS` and `VmHWM` in KiB.

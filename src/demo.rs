@@ -313,7 +313,9 @@ fn demo_config(base_url: String, state_file: std::path::PathBuf) -> Config {
             quiet_hours: Default::default(),
         })],
         warnings: Vec::new(),
+        account_order: Vec::new(),
     }
+    .with_index()
 }
 
 /// Runs the demo; returns the exit status.

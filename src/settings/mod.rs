@@ -29,10 +29,34 @@ pub struct Config {
     pub channels: Vec<Arc<ChannelConfig>>,
     /// Non-fatal findings (e.g. a literal secret in a group-readable file).
     pub warnings: Vec<String>,
+    /// Indices into `accounts` in the order of their names ([`Config::with_index`]).
+    /// Left empty, [`Config::account`] falls back to a linear search.
+    pub account_order: Vec<u32>,
 }
 
 impl Config {
+    /// Builds the name index [`Config::account`] searches.
+    pub fn with_index(mut self) -> Self {
+        let mut order: Vec<u32> = (0..self.accounts.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| {
+            self.accounts[a as usize]
+                .name
+                .cmp(&self.accounts[b as usize].name)
+        });
+        self.account_order = order;
+        self
+    }
+
     pub fn account(&self, name: &str) -> Option<&Arc<AccountConfig>> {
+        // A binary search: start-up and reload look up every account by name, which a
+        // linear search made quadratic (0.7 s of a restart at 10,000 accounts, issue 7).
+        if self.account_order.len() == self.accounts.len() {
+            let found = self
+                .account_order
+                .binary_search_by(|&i| self.accounts[i as usize].name.as_str().cmp(name))
+                .ok()?;
+            return Some(&self.accounts[self.account_order[found] as usize]);
+        }
         self.accounts.iter().find(|a| a.name == name)
     }
     pub fn channel(&self, name: &str) -> Option<&Arc<ChannelConfig>> {
@@ -274,7 +298,9 @@ fn parse_checked(
         accounts,
         channels,
         warnings: ctx.warnings,
-    };
+        account_order: Vec::new(),
+    }
+    .with_index();
     Ok((config, ctx.literal_secrets))
 }
 

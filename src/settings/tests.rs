@@ -1182,3 +1182,32 @@ escalate = [{ after = "30m", level = "critical", to = ["pager"] }, { after = "2h
         config.warnings
     );
 }
+
+/// Lookups by name go through the sorted index, and without it (a hand-built config)
+/// fall back to a search: both find every account, and only those.
+#[test]
+fn accounts_are_found_by_name_with_and_without_the_index() {
+    let names = ["mid", "zeta", "alpha", "beta-2", "beta-10"];
+    let text: String = names
+        .iter()
+        .map(|n| {
+            format!(
+                "[[account]]\nname = \"{n}\"\nsid = \"s-{n}\"\napi_key = \"k\"\napi_token = \"t\"\n\
+                 warning = {{ below = 5000, clear_above = 6000 }}\n"
+            )
+        })
+        .collect();
+    let mut config = ok(&text);
+    assert_eq!(config.account_order.len(), names.len());
+    for _ in 0..2 {
+        for n in names {
+            let found = config.account(n).unwrap_or_else(|| panic!("{n} not found"));
+            assert_eq!(found.name, n);
+            assert_eq!(exotel(found).sid, format!("s-{n}"));
+        }
+        for missing in ["", "beta", "zzz", "aaa", "mid "] {
+            assert!(config.account(missing).is_none(), "{missing:?}");
+        }
+        config.account_order.clear();
+    }
+}

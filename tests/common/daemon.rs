@@ -114,7 +114,9 @@ pub fn config(
         accounts: accounts.into_iter().map(Arc::new).collect(),
         channels: channels.into_iter().map(Arc::new).collect(),
         warnings: Vec::new(),
+        account_order: Vec::new(),
     }
+    .with_index()
 }
 
 /// A wall clock the test moves by hand.
