@@ -21,7 +21,10 @@
 //! target/bench/examples/scale --accounts 1000 --pending 10000 --steady 20
 //! ```
 //! Options: `--accounts N`, `--probes P` (20), `--pending M`, `--steady SECS` (60),
-//! `--bin PATH` (default: `balance-alert` beside the examples directory).
+//! `--bin PATH` (default: `balance-alert` beside the examples directory),
+//! `--history 1`: every account has a 7-day `runway.window` and starts with a full week
+//! of 60 s samples in its history, as after a week of running (SPEC §15's runway row);
+//! then step 2 is a restart rather than a fresh start.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -31,6 +34,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "common/history.rs"]
+mod history;
 
 use balance_alert::core::{Event, EventKind, Level};
 use balance_alert::state::Store;
@@ -156,7 +162,15 @@ fn binary() -> PathBuf {
         .join("balance-alert")
 }
 
+/// Whether `--history 1` was given (read once by `main`).
+static WITH_HISTORY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn write_config(dir: &Path, accounts: usize, probes: usize, exotel: &str, hook: &str) -> PathBuf {
+    let runway = if WITH_HISTORY.load(Ordering::Relaxed) {
+        "runway = { window = \"7d\" }\n"
+    } else {
+        ""
+    };
     let mut text = format!(
         "[daemon]\nstate_file = \"{}\"\nshutdown_grace = \"2s\"\n\n\
          [[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{hook}/hook\"\n",
@@ -168,7 +182,7 @@ fn write_config(dir: &Path, accounts: usize, probes: usize, exotel: &str, hook: 
              api_token = \"{TOKEN}\"\nbase_url = \"{exotel}\"\ncurrency = \"INR\"\n\
              poll_interval = \"{poll}\"\nnotify = [\"hook\"]\n\
              warning = {{ below = 5000, clear_above = 6000 }}\n\
-             critical = {{ below = \"1000.00\", clear_above = \"1500\" }}\n"
+             critical = {{ below = \"1000.00\", clear_above = \"1500\" }}\n{runway}"
         ));
     };
     for i in 0..accounts {
@@ -247,6 +261,8 @@ fn main() {
     let probes = arg("--probes", 20) as usize;
     let pending = arg("--pending", 100_000) as usize;
     let steady_secs = arg("--steady", 60);
+    let with_history = arg("--history", 0) != 0;
+    WITH_HISTORY.store(with_history, Ordering::Relaxed);
     let bin = binary();
     assert!(
         bin.exists(),
@@ -308,10 +324,19 @@ fn main() {
     );
 
     // 2-4. Start, settle, steady state with crossings.
+    if with_history {
+        let names: Vec<String> = (0..accounts).map(|i| format!("acct{i}")).collect();
+        history::write_histories(&dir, &names);
+    }
     let (child, ready) = start(&bin, &config, &dir, "run.log");
     let pid = child.id();
     println!(
-        "start to READY (fresh state): {:.0} ms; RSS at READY {:.1} MiB",
+        "start to READY ({}): {:.0} ms; RSS at READY {:.1} MiB",
+        if with_history {
+            "a week of history per account"
+        } else {
+            "fresh state"
+        },
         ms(ready),
         rss_mib(pid)
     );
