@@ -66,6 +66,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// `run`: the daemon until SIGTERM/SIGINT; SIGHUP reloads.
 pub fn run(path: &Path) -> Result<u8, Error> {
+    crate::daemon::limit_malloc_arenas();
     runtime()?.block_on(async move {
         // Handlers first: a SIGHUP (say, `systemctl reload` racing the start) must never
         // hit the default action and kill the process while the config loads. Signals

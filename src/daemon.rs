@@ -555,6 +555,28 @@ fn build_channels(config: &Config) -> Result<Vec<BuiltChannel>, RunError> {
         .collect()
 }
 
+/// Caps glibc's malloc arenas at two, unless `MALLOC_ARENA_MAX` says otherwise. glibc
+/// gives threads that allocate at the same time arenas of their own (up to eight per
+/// core), and each keeps its own freed memory: at 10,000 accounts that was several MiB
+/// of RSS on top of SPEC §15's 64 MiB (docs/performance.md). Call before any thread
+/// starts. (musl has one heap and no `mallopt`.)
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+            return;
+        }
+        unsafe extern "C" {
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        const M_ARENA_MAX: std::ffi::c_int = -8;
+        // SAFETY: mallopt only sets an allocator parameter; called before other threads.
+        unsafe {
+            mallopt(M_ARENA_MAX, 2);
+        }
+    }
+}
+
 /// Hands freed heap back to the kernel. Parsing a 10,000-account config file, and
 /// decoding 10,000 runway histories and the pending outbox at start, each peak at tens
 /// of MiB of short-lived allocations; glibc keeps freed memory mapped, so without this
