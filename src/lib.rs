@@ -60,7 +60,8 @@
 //!   future and reload requests.
 //! - [`health`]: task heartbeats, the supervisor behind `/healthz` and the systemd
 //!   watchdog; [`heartbeat`] pings an external dead man's switch while they are alive.
-//! - [`metrics`]: Prometheus series.
+//! - [`metrics`]: Prometheus series (per-account ones written from one compact record
+//!   per account at scrape time).
 //! - [`web`]: the HTTP server on `[daemon] listen` (`/metrics`, `/healthz`, the
 //!   dashboard, the status API, snooze), its TLS and basic auth, the view model and its
 //!   pure HTML rendering, and the client the commands use to reach it.

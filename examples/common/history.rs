@@ -48,4 +48,3 @@ pub fn write_histories(dir: &std::path::Path, names: &[String]) -> usize {
     );
     minutes as usize + 1
 }
-

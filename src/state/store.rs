@@ -151,14 +151,16 @@ impl Store {
             if dirty.is_empty() {
                 return Ok(());
             }
-            let batch = state.batch(&dirty);
-            (dirty, batch)
+            let (batch, samples) = state.batch_deferred(&dirty);
+            (dirty, (batch, samples))
         };
+        let (mut batch, samples) = batch;
         let Some(mut backend) = link.backend.take() else {
             self.lock().dirty.merge(dirty);
             return Err(self.unwritable("the database is not open".into()));
         };
         let (backend, result) = tokio::task::spawn_blocking(move || {
+            super::encode_samples(&mut batch, samples);
             let result = backend.apply(&batch);
             let healthy = result.is_ok() || backend.healthy();
             (healthy.then_some(backend), result)
