@@ -14,10 +14,11 @@
 //! infinite (with the `provider` label every per-account series has).
 //!
 //! The per-account series are not `prometheus-client` families: a family keeps every
-//! series under its own copies of the label strings in a hash map, about 1.7 KB per
-//! account for seven series, 17 MiB at 10,000 accounts (SPEC §15 allows 64 MiB for
-//! everything). Instead each account has one compact [`AccountSeries`] record, and a
-//! [`Collector`] writes the series from those records at scrape time, sorted by account.
+//! series under its own copies of the label strings in a hash map (seven series an
+//! account), and every update built the labels again to find its series. With 10,000
+//! accounts that counts against SPEC §15's 64 MiB. Instead each account has one compact
+//! [`AccountSeries`] record, and a [`Collector`] writes the series from those records
+//! at scrape time, sorted by account.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,7 +60,7 @@ fn class_index(class: ErrorClass) -> usize {
 }
 
 /// One account's series, as values: what seven label-keyed series held.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct AccountSeries {
     /// The `provider` label of every series of the account; a reload that changes it
     /// starts the account's series afresh, so no series is left under the old label.
@@ -80,13 +81,7 @@ impl AccountSeries {
     fn new(provider: &'static str) -> Self {
         AccountSeries {
             provider,
-            currency: None,
-            balance: None,
-            level: None,
-            last_success: None,
-            burn_per_day: None,
-            runway: None,
-            errors: [0; 3],
+            ..AccountSeries::default()
         }
     }
 }
@@ -123,12 +118,15 @@ impl Accounts {
     }
 }
 
-/// One per-account series: its name, help and type, and how to read it off a record.
+/// One per-account gauge: its name and help, its labels, and how to read it off a
+/// record.
 struct Series {
     name: &'static str,
     help: &'static str,
     /// Whether the series has the `currency` label.
     currency: bool,
+    /// Written as an integer (the level), not a float.
+    integer: bool,
     value: fn(&AccountSeries) -> Option<f64>,
 }
 
@@ -138,25 +136,29 @@ const GAUGES: [Series; 5] = [
         name: "balance_alert_balance",
         help: "Last balance reported by the provider's balance API, in the account's currency.",
         currency: true,
+        integer: false,
         value: |s| s.balance,
     },
     Series {
         name: "balance_alert_level",
         help: "Current alert level per account: 0 ok, 1 warning, 2 critical.",
         currency: false,
-        // i64 → f64 is exact for 0..=2; the text is written as an integer below.
+        integer: true,
+        // i64 → f64 is exact for 0..=2.
         value: |s| s.level.map(|l| l as f64),
     },
     Series {
         name: "balance_alert_last_success_timestamp_seconds",
         help: "Unix time of the last successful balance poll per account.",
         currency: false,
+        integer: false,
         value: |s| s.last_success,
     },
     Series {
         name: "balance_alert_burn_rate_per_day",
         help: "Spend per day over the account's runway window (absent until known).",
         currency: true,
+        integer: false,
         value: |s| s.burn_per_day,
     },
     Series {
@@ -164,6 +166,7 @@ const GAUGES: [Series; 5] = [
         help: "Seconds until the balance reaches the runway floor at the current burn rate \
                (absent until known, +Inf when nothing is spent).",
         currency: false,
+        integer: false,
         value: |s| s.runway,
     },
 ];
@@ -187,9 +190,9 @@ impl Collector for Accounts {
                 if series.currency {
                     let currency = s.currency.as_deref().unwrap_or_default();
                     let labels = [labels2[0], labels2[1], ("currency", currency)];
-                    gauge(value, series.name, family.encode_family(&labels)?)?;
+                    gauge(value, series.integer, family.encode_family(&labels)?)?;
                 } else {
-                    gauge(value, series.name, family.encode_family(&labels2)?)?;
+                    gauge(value, series.integer, family.encode_family(&labels2)?)?;
                 }
             }
         }
@@ -216,13 +219,12 @@ impl Collector for Accounts {
     }
 }
 
-/// The level is an integer series; the rest are floats.
 fn gauge(
     value: f64,
-    name: &str,
+    integer: bool,
     encoder: prometheus_client::encoding::MetricEncoder<'_>,
 ) -> Result<(), std::fmt::Error> {
-    if name == "balance_alert_level" {
+    if integer {
         ConstGauge::new(value as i64).encode(encoder)
     } else {
         ConstGauge::new(value).encode(encoder)
