@@ -150,8 +150,8 @@ pub struct ExotelClient {
     http: reqwest::Client,
     /// `{base_url}/v1/Accounts/{sid}/Balance.json`; never holds credentials.
     url: reqwest::Url,
-    /// Owned copies: credentials; name, timeout and currency rules.
-    config: ExotelConfig,
+    /// Shared with the config: credentials ([`ExotelClient::config`]); name, timeout and
+    /// currency rules.
     account: Arc<AccountConfig>,
 }
 
@@ -163,8 +163,8 @@ impl fmt::Debug for ExotelClient {
             .field("account", &self.account.name)
             .field("url", &self.url.as_str())
             // `Secret`'s Debug prints a mask.
-            .field("api_key", &self.config.api_key)
-            .field("api_token", &self.config.api_token)
+            .field("api_key", &self.config().api_key)
+            .field("api_token", &self.config().api_token)
             .field("timeout", &self.account.timeout)
             .finish()
     }
@@ -174,18 +174,28 @@ impl ExotelClient {
     /// Builds the client on the HTTP client `cache` holds for the account's `ca_file`
     /// and `timeout` (see [`crate::provider::Client::with_cache`]).
     pub fn with_cache(
-        config: &ExotelConfig,
         account: &Arc<AccountConfig>,
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
+        let config = account
+            .provider
+            .exotel()
+            .ok_or("an Exotel client needs an Exotel account")?;
         let url = balance_url(&config.base_url, &config.sid)?;
         let http = cache.client(account.ca_file.as_deref(), account.timeout)?;
         Ok(ExotelClient {
             http,
             url,
-            config: config.clone(),
             account: Arc::clone(account),
         })
+    }
+
+    /// The account's Exotel keys (checked by [`ExotelClient::with_cache`]).
+    fn config(&self) -> &ExotelConfig {
+        self.account
+            .provider
+            .exotel()
+            .expect("built from an Exotel account")
     }
 
     /// One `GET .../Balance.json`: no retry, the scheduler decides when to try again.
@@ -194,8 +204,8 @@ impl ExotelClient {
             .http
             .get(self.url.clone())
             .basic_auth(
-                self.config.api_key.expose(),
-                Some(self.config.api_token.expose()),
+                self.config().api_key.expose(),
+                Some(self.config().api_token.expose()),
             )
             .header(ACCEPT, "application/json")
             .send()
@@ -250,7 +260,7 @@ impl ExotelClient {
     /// Removes the key and token from text a server sent us: a misbehaving proxy or a
     /// debug endpoint may echo the request, and that text ends up in logs and alerts.
     fn redact(&self, text: &str) -> String {
-        redact_credentials(text, &self.config)
+        redact_credentials(text, self.config())
     }
 
     fn redact_body_error(&self, err: BodyError) -> BodyError {
@@ -764,11 +774,7 @@ mod tests {
             topup_min: rust_decimal::Decimal::ONE,
             escalate: Vec::new(),
         });
-        let ProviderConfig::Exotel(config) = &account.provider else {
-            unreachable!()
-        };
-        let client =
-            ExotelClient::with_cache(config, &account, &mut http::ClientCache::new()).unwrap();
+        let client = ExotelClient::with_cache(&account, &mut http::ClientCache::new()).unwrap();
         let basic =
             base64::engine::general_purpose::STANDARD.encode("key-ABCDEFGH:token-0123456789");
         let echoed = client.redact(&format!(

@@ -190,8 +190,8 @@ impl Client {
         cache: &mut http::ClientCache,
     ) -> Result<Self, String> {
         Ok(match &account.provider {
-            ProviderConfig::Exotel(c) => {
-                Client::Exotel(exotel::ExotelClient::with_cache(c, account, cache)?)
+            ProviderConfig::Exotel(_) => {
+                Client::Exotel(exotel::ExotelClient::with_cache(account, cache)?)
             }
             ProviderConfig::Twilio(c) => {
                 Client::Twilio(twilio::TwilioClient::with_cache(c, account, cache)?)
