@@ -481,10 +481,10 @@ fn lenient_record(value: &serde_json::Value) -> Option<AccountRecord> {
 /// there (and in their JSON sample file), turned into a history over the default
 /// window (a configured window re-buckets it on the next poll). `None` when it is
 /// neither: the history is a nicety, started again rather than salvaged.
-fn decode_history(row: &str) -> Option<History> {
-    serde_json::from_str::<History>(row).ok().or_else(|| {
+fn decode_history(row: &str) -> Option<Box<History>> {
+    serde_json::from_str::<Box<History>>(row).ok().or_else(|| {
         let samples: Vec<Sample> = serde_json::from_str(row).ok()?;
-        history_from_samples(&samples)
+        history_from_samples(&samples).map(Box::new)
     })
 }
 

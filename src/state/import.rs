@@ -353,7 +353,7 @@ fn read_legacy_samples(path: &Path) -> BTreeMap<String, Box<History>> {
         return BTreeMap::new();
     };
     map.into_iter()
-        .filter_map(|(name, v)| Some((name, Box::new(decode_history(v.get())?))))
+        .filter_map(|(name, v)| Some((name, decode_history(v.get())?)))
         .collect()
 }
 

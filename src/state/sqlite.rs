@@ -356,7 +356,7 @@ pub fn salvage(path: &Path) -> Option<Loaded> {
     );
     for (account, row) in samples {
         if let Some(s) = decode_history(&row) {
-            loaded.samples.insert(account, Box::new(s));
+            loaded.samples.insert(account, s);
         }
     }
     let seq: Option<String> = conn
@@ -451,7 +451,7 @@ fn read_all(conn: &Connection) -> rusqlite::Result<Loaded> {
         let row: String = r.get(1)?;
         // The history is a nicety: a damaged one is started again, not salvaged.
         if let Some(s) = decode_history(&row) {
-            loaded.samples.insert(account, Box::new(s));
+            loaded.samples.insert(account, s);
         }
     }
     let seq: Option<String> = conn
