@@ -162,11 +162,16 @@ fn binary() -> PathBuf {
         .join("balance-alert")
 }
 
-/// Whether `--history 1` was given (read once by `main`).
-static WITH_HISTORY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn write_config(dir: &Path, accounts: usize, probes: usize, exotel: &str, hook: &str) -> PathBuf {
-    let runway = if WITH_HISTORY.load(Ordering::Relaxed) {
+/// `week_window`: every account gets a 7-day `runway.window` (`--history 1`).
+fn write_config(
+    dir: &Path,
+    accounts: usize,
+    probes: usize,
+    exotel: &str,
+    hook: &str,
+    week_window: bool,
+) -> PathBuf {
+    let runway = if week_window {
         "runway = { window = \"7d\" }\n"
     } else {
         ""
@@ -262,7 +267,6 @@ fn main() {
     let pending = arg("--pending", 100_000) as usize;
     let steady_secs = arg("--steady", 60);
     let with_history = arg("--history", 0) != 0;
-    WITH_HISTORY.store(with_history, Ordering::Relaxed);
     let bin = binary();
     assert!(
         bin.exists(),
@@ -297,7 +301,7 @@ fn main() {
     );
 
     // 1. Config load, from outside.
-    let config = write_config(&dir, accounts, probes, &exotel, &hook);
+    let config = write_config(&dir, accounts, probes, &exotel, &hook, with_history);
     let size = std::fs::metadata(&config).unwrap().len();
     let mut loads = Vec::new();
     for _ in 0..5 {
@@ -418,7 +422,7 @@ fn main() {
         // No probes here: every POST is one of the backlog.
         let drain_dir = dir.join("drain");
         std::fs::create_dir_all(&drain_dir).unwrap();
-        let drain_config = write_config(&drain_dir, accounts, 0, &exotel, &hook);
+        let drain_config = write_config(&drain_dir, accounts, 0, &exotel, &hook, with_history);
         let text = std::fs::read_to_string(&drain_config).unwrap().replace(
             &drain_dir.join("state.db").display().to_string(),
             &db.display().to_string(),
