@@ -7,8 +7,7 @@
 //! one task waits, so one `Notify` and its stored permit are enough (issue 7: 10,000
 //! accounts in 64 MiB).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
@@ -19,17 +18,32 @@ use super::AccountSetup;
 pub(crate) struct Closed;
 
 struct Cell {
-    /// `None` once the sender is gone.
-    setup: Mutex<Option<AccountSetup>>,
-    /// Bumped by every send (and by the close).
-    version: AtomicU64,
+    current: Mutex<Current>,
     notify: Notify,
 }
 
+struct Current {
+    /// `None` once the sender is gone.
+    setup: Option<AccountSetup>,
+    /// Bumped by every send (and by the close).
+    version: u64,
+}
+
 impl Cell {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<AccountSetup>> {
+    fn lock(&self) -> MutexGuard<'_, Current> {
         // Only assignments and clones happen under the lock.
-        self.setup.lock().unwrap_or_else(|e| e.into_inner())
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts `setup` in place (`None`: closed) and wakes the task.
+    fn replace(&self, setup: Option<AccountSetup>) {
+        {
+            let mut current = self.lock();
+            current.setup = setup;
+            current.version += 1;
+        }
+        // notify_one keeps a permit when the task is not waiting: nothing is missed.
+        self.notify.notify_one();
     }
 }
 
@@ -43,8 +57,10 @@ pub(crate) struct SetupRx {
 /// A sender and its receiver, starting at `setup`.
 pub(crate) fn channel(setup: AccountSetup) -> (SetupTx, SetupRx) {
     let cell = Arc::new(Cell {
-        setup: Mutex::new(Some(setup)),
-        version: AtomicU64::new(0),
+        current: Mutex::new(Current {
+            setup: Some(setup),
+            version: 0,
+        }),
         notify: Notify::new(),
     });
     (SetupTx(Arc::clone(&cell)), SetupRx { cell, seen: 0 })
@@ -53,34 +69,31 @@ pub(crate) fn channel(setup: AccountSetup) -> (SetupTx, SetupRx) {
 impl SetupTx {
     /// Replaces the setup and wakes the task.
     pub(crate) fn send_replace(&self, setup: AccountSetup) {
-        *self.0.lock() = Some(setup);
-        self.0.version.fetch_add(1, Ordering::AcqRel);
-        // notify_one keeps a permit when the task is not waiting: nothing is missed.
-        self.0.notify.notify_one();
+        self.0.replace(Some(setup));
     }
 }
 
 impl Drop for SetupTx {
     fn drop(&mut self) {
-        *self.0.lock() = None;
-        self.0.version.fetch_add(1, Ordering::AcqRel);
-        self.0.notify.notify_one();
+        self.0.replace(None);
     }
 }
 
 impl SetupRx {
     /// The current setup, now seen; `Err` once the account was removed.
     pub(crate) fn latest(&mut self) -> Result<AccountSetup, Closed> {
-        self.seen = self.cell.version.load(Ordering::Acquire);
-        self.cell.lock().clone().ok_or(Closed)
+        let current = self.cell.lock();
+        self.seen = current.version;
+        current.setup.clone().ok_or(Closed)
     }
 
     /// Whether a setup not yet seen is waiting; `Err` once the account was removed.
     pub(crate) fn has_changed(&self) -> Result<bool, Closed> {
-        if self.cell.lock().is_none() {
-            return Err(Closed);
+        let current = self.cell.lock();
+        match current.setup {
+            None => Err(Closed),
+            Some(_) => Ok(current.version != self.seen),
         }
-        Ok(self.cell.version.load(Ordering::Acquire) != self.seen)
     }
 
     /// Waits for a setup not yet seen (`Ok`) or the removal (`Err`).
