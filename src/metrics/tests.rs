@@ -174,6 +174,22 @@ fn reload_success_starts_at_one() {
     );
 }
 
+/// Per-account series come sorted by account name, whatever order they were set in.
+#[test]
+fn per_account_series_are_sorted_by_account() {
+    let metrics = Metrics::new();
+    for name in ["zeta", "alpha", "mid"] {
+        metrics.set_level(name, "exotel", Level::Ok);
+    }
+    let text = metrics.encode();
+    let order: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("balance_alert_level{"))
+        .map(|l| l.split('"').nth(1).unwrap())
+        .collect();
+    assert_eq!(order, ["alpha", "mid", "zeta"], "{text}");
+}
+
 #[test]
 fn currency_change_and_forget_account_remove_stale_series() {
     let metrics = Metrics::new();
