@@ -158,7 +158,7 @@ struct Route {
 }
 
 enum WorkerMsg {
-    Enqueue(Box<OutboxEntry>),
+    Enqueue(Arc<OutboxEntry>),
     Reconfigure(Arc<Channel>),
 }
 
@@ -453,7 +453,7 @@ fn reconcile(
     store: &Store,
     config: &Config,
     metrics: &Metrics,
-) -> HashMap<String, Vec<OutboxEntry>> {
+) -> HashMap<String, Vec<Arc<OutboxEntry>>> {
     let gone: Vec<String> = store
         .lock()
         .accounts
@@ -480,13 +480,16 @@ fn reconcile(
             count, "dropping pending deliveries for a channel no longer configured"
         );
     }
-    let mut pending: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
-    // Held entries wait for the release task, not for a worker.
+    let mut pending: HashMap<String, Vec<Arc<OutboxEntry>>> = HashMap::new();
+    // Held entries wait for the release task, not for a worker. The workers share the
+    // entries with the state (an `Arc` each), so a large backlog is not copied.
     for entry in state.outbox().values().filter(|e| !e.is_held()) {
-        pending
-            .entry(entry.channel.clone())
-            .or_default()
-            .push(entry.clone());
+        match pending.get_mut(&entry.channel) {
+            Some(queue) => queue.push(entry.clone()),
+            None => {
+                pending.insert(entry.channel.clone(), vec![entry.clone()]);
+            }
+        }
     }
     for (name, record) in &state.accounts {
         // Kept accounts only (the rest were forgotten above).

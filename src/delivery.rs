@@ -10,6 +10,7 @@
 //! Pure bookkeeping: the daemon's worker sends and tells the queue how it went.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use tokio::time::Instant;
@@ -38,7 +39,8 @@ pub fn lane(event: &Event) -> &str {
 
 #[derive(Debug, Default)]
 struct AccountQueue {
-    entries: VecDeque<OutboxEntry>,
+    /// Shared with the state's outbox, not copies of it.
+    entries: VecDeque<Arc<OutboxEntry>>,
     /// How many of them are reminders: dropping superseded ones costs nothing when
     /// there are none, so restoring 100,000 pending entries stays linear.
     reminders: usize,
@@ -105,9 +107,16 @@ impl Queue {
     /// Queues an entry behind its account's earlier ones. A pending `reminder` for the
     /// same account is dropped, since a newer event now says more; their sequence
     /// numbers are returned. (A reminder being sent right now is not recalled.)
-    pub fn push(&mut self, entry: OutboxEntry) -> Vec<u64> {
-        let name = lane(&entry.event).to_string();
-        let queue = self.accounts.entry(name.clone()).or_default();
+    pub fn push(&mut self, entry: Arc<OutboxEntry>) -> Vec<u64> {
+        // The lane name borrows from the entry, which moves into the queue below.
+        let this = Arc::clone(&entry);
+        let name = lane(&this.event);
+        // Restoring a backlog pushes many entries an account: allocate its name once.
+        if !self.accounts.contains_key(name) {
+            self.accounts
+                .insert(name.to_string(), AccountQueue::default());
+        }
+        let queue = self.accounts.get_mut(name).expect("inserted above");
         let mut dropped = Vec::new();
         if queue.reminders > 0 {
             let in_flight = if queue.busy {
@@ -132,7 +141,7 @@ impl Queue {
                 // The entry being retried is gone; its backoff does not carry over.
                 queue.attempts = 0;
                 if let Some(at) = queue.not_before.take() {
-                    self.waiting.remove(&(at, name.clone()));
+                    self.waiting.remove(&(at, name.to_string()));
                 }
             }
         }
@@ -141,7 +150,7 @@ impl Queue {
         }
         queue.entries.push_back(entry);
         self.len = self.len + 1 - dropped.len();
-        self.schedule(&name);
+        self.schedule(name);
         dropped
     }
 
@@ -205,7 +214,7 @@ impl Queue {
     }
 
     /// The entry at the head of an account's queue.
-    pub fn head(&self, account: &str) -> Option<&OutboxEntry> {
+    pub fn head(&self, account: &str) -> Option<&Arc<OutboxEntry>> {
         self.accounts.get(account)?.entries.front()
     }
 
@@ -216,7 +225,7 @@ impl Queue {
 
     /// The head of `account` was delivered (or given up): the next one may go, after
     /// every other ready account has had its turn.
-    pub fn done(&mut self, account: &str) -> Option<OutboxEntry> {
+    pub fn done(&mut self, account: &str) -> Option<Arc<OutboxEntry>> {
         let q = self.accounts.get_mut(account)?;
         q.busy = false;
         let entry = q.entries.pop_front()?;

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -228,7 +229,8 @@ impl Dirty {
 #[derive(Debug, Default)]
 pub struct State {
     pub accounts: BTreeMap<String, AccountRecord>,
-    outbox: BTreeMap<u64, OutboxEntry>,
+    /// Shared with the channel workers' queues: an entry is decoded and held once.
+    outbox: BTreeMap<u64, Arc<OutboxEntry>>,
     next_seq: u64,
     samples: BTreeMap<String, Box<History>>,
     dirty: Dirty,
@@ -240,7 +242,7 @@ impl From<StateFile> for State {
     fn from(file: StateFile) -> State {
         State::from_loaded(Loaded {
             accounts: file.accounts,
-            outbox: file.outbox,
+            outbox: file.outbox.into_iter().map(Arc::new).collect(),
             next_seq: file.next_seq,
             ..Loaded::default()
         })
@@ -254,7 +256,7 @@ impl State {
     }
 
     /// Pending deliveries by sequence number (the order they were made).
-    pub fn outbox(&self) -> &BTreeMap<u64, OutboxEntry> {
+    pub fn outbox(&self) -> &BTreeMap<u64, Arc<OutboxEntry>> {
         &self.outbox
     }
 
@@ -265,14 +267,14 @@ impl State {
         created_at: Timestamp,
         event: Event,
         held_until: Option<Timestamp>,
-    ) -> OutboxEntry {
-        let entry = OutboxEntry {
+    ) -> Arc<OutboxEntry> {
+        let entry = Arc::new(OutboxEntry {
             seq: self.next_seq,
             channel,
             created_at,
             event,
             held_until,
-        };
+        });
         self.next_seq += 1;
         self.outbox.insert(entry.seq, entry.clone());
         self.dirty.outbox.insert(entry.seq);
@@ -298,7 +300,8 @@ impl State {
     pub fn hold_until(&mut self, seq: u64, until: Timestamp) -> bool {
         match self.outbox.get_mut(&seq) {
             Some(entry) if entry.held_until != Some(until) => {
-                entry.held_until = Some(until);
+                // Held entries are in no worker's queue: this does not copy.
+                Arc::make_mut(entry).held_until = Some(until);
                 self.dirty.outbox.insert(seq);
                 self.dirty.durable = true;
                 true
@@ -323,7 +326,7 @@ impl State {
         StateFile {
             version: SCHEMA_VERSION,
             accounts: self.accounts.clone(),
-            outbox: self.outbox.values().cloned().collect(),
+            outbox: self.outbox.values().map(|e| (**e).clone()).collect(),
             next_seq: self.next_seq,
         }
     }
@@ -385,7 +388,7 @@ impl State {
             let row = self.outbox.get(&seq).map(|e| OutboxRow {
                 channel: e.channel.clone(),
                 account: e.event.account.clone(),
-                entry: encode(e),
+                entry: encode(&**e),
             });
             batch.outbox.push((seq, row));
         }

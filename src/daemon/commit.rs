@@ -167,7 +167,7 @@ impl Shared {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         for entry in entries {
             if let Some(route) = routes.get(&entry.channel) {
-                if route.tx.send(WorkerMsg::Enqueue(Box::new(entry))).is_err() {
+                if route.tx.send(WorkerMsg::Enqueue(entry)).is_err() {
                     // The worker is gone (it panicked); the entry stays in the outbox
                     // and goes out after a restart. /healthz reports the dead task.
                     error!("delivery worker is not running; message kept in the outbox");
@@ -198,7 +198,7 @@ impl Shared {
             .collect();
         names.sort();
         info!(event = kind.as_str(), channels = ?names, "event");
-        let entries: Vec<OutboxEntry> = {
+        let entries: Vec<Arc<OutboxEntry>> = {
             let mut state = self.store.lock();
             names
                 .iter()
@@ -207,7 +207,7 @@ impl Shared {
         };
         for entry in entries {
             if let Some(route) = routes.get(&entry.channel) {
-                let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
+                let _ = route.tx.send(WorkerMsg::Enqueue(entry));
             }
         }
     }
@@ -260,7 +260,7 @@ impl Shared {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         for entry in entries {
             if let Some(route) = routes.get(&entry.channel) {
-                let _ = route.tx.send(WorkerMsg::Enqueue(Box::new(entry)));
+                let _ = route.tx.send(WorkerMsg::Enqueue(entry));
             }
         }
     }

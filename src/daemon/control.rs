@@ -29,7 +29,7 @@ impl Daemon {
         &mut self,
         config: Arc<ChannelConfig>,
         channel: Arc<Channel>,
-        initial: Vec<OutboxEntry>,
+        initial: Vec<Arc<OutboxEntry>>,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         self.shared.metrics.register_channel(&config.name);

@@ -231,8 +231,10 @@ async fn release_due(shared: &Shared) -> Option<Timestamp> {
                     next = Some(next.map_or(until, |n| n.min(until)));
                 }
                 None => {
-                    let held: Vec<&OutboxEntry> =
-                        seqs.iter().filter_map(|s| state.outbox().get(s)).collect();
+                    let held: Vec<&OutboxEntry> = seqs
+                        .iter()
+                        .filter_map(|s| state.outbox().get(s).map(|e| &**e))
+                        .collect();
                     for event in released_events(&held) {
                         new_events.push((channel.clone(), event));
                     }
@@ -273,7 +275,7 @@ async fn release_due(shared: &Shared) -> Option<Timestamp> {
     let routes = shared.routes.read().unwrap_or_else(|p| p.into_inner());
     for entry in released {
         if let Some(route) = routes.get(&entry.channel) {
-            if route.tx.send(WorkerMsg::Enqueue(Box::new(entry))).is_err() {
+            if route.tx.send(WorkerMsg::Enqueue(entry)).is_err() {
                 error!("delivery worker is not running; message kept in the outbox");
             }
         }

@@ -59,7 +59,7 @@ impl Worker {
                 _ = self.shutdown.recv() => return,
                 msg = self.rx.recv() => match msg {
                     None => return, // channel removed by a reload
-                    Some(WorkerMsg::Enqueue(entry)) => { self.enqueue(*entry).await; continue; }
+                    Some(WorkerMsg::Enqueue(entry)) => { self.enqueue(entry).await; continue; }
                     Some(WorkerMsg::Reconfigure(channel)) => {
                         self.channel = channel;
                         // The fix may be in the new settings: retry now.
@@ -78,7 +78,7 @@ impl Worker {
     }
 
     /// Queues an entry behind its account's earlier ones.
-    pub(super) async fn enqueue(&mut self, entry: OutboxEntry) {
+    pub(super) async fn enqueue(&mut self, entry: Arc<OutboxEntry>) {
         let superseded = self.queue.push(entry);
         if !superseded.is_empty() {
             debug!(channel = %self.name, count = superseded.len(), "dropping superseded reminders");
@@ -98,7 +98,7 @@ impl Worker {
             Pick::One(a) => vec![a.clone()],
             Pick::Group(all) => all.clone(),
         };
-        let heads: Vec<OutboxEntry> = accounts
+        let heads: Vec<Arc<OutboxEntry>> = accounts
             .iter()
             .filter_map(|a| self.queue.head(a).cloned())
             .collect();
@@ -146,7 +146,7 @@ impl Worker {
 
     pub(super) async fn settle(
         &mut self,
-        heads: &[OutboxEntry],
+        heads: &[Arc<OutboxEntry>],
         result: Result<(), notify::DeliveryError>,
     ) {
         let (outcome, error) = match &result {

@@ -2,9 +2,9 @@ use std::time::Duration;
 
 use super::*;
 
-fn entry(seq: u64, account: &str, kind: EventKind) -> OutboxEntry {
+fn entry(seq: u64, account: &str, kind: EventKind) -> Arc<OutboxEntry> {
     let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-    OutboxEntry {
+    Arc::new(OutboxEntry {
         seq,
         channel: "c".into(),
         created_at: at,
@@ -26,7 +26,7 @@ fn entry(seq: u64, account: &str, kind: EventKind) -> OutboxEntry {
             ..Event::default()
         },
         held_until: None,
-    }
+    })
 }
 
 /// Sends everything due, in order, marking each delivered; returns the sequence numbers.
@@ -143,7 +143,7 @@ fn more_than_five_outage_messages_go_as_one_group() {
 #[test]
 fn a_group_names_the_worst_first_within_the_limit() {
     let mut entries: Vec<OutboxEntry> = (0..12)
-        .map(|i| entry(i, &format!("acct{i:02}"), EventKind::MonitorFailing))
+        .map(|i| (*entry(i, &format!("acct{i:02}"), EventKind::MonitorFailing)).clone())
         .collect();
     entries[7].event.level = Level::Critical;
     let members: Vec<&Event> = entries.iter().map(|e| &e.event).collect();

@@ -6,6 +6,7 @@
 //! as here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{AccountRecord, OutboxEntry};
 use crate::core::History;
@@ -15,7 +16,7 @@ use crate::core::History;
 pub struct Loaded {
     pub accounts: BTreeMap<String, AccountRecord>,
     /// Pending deliveries, oldest first.
-    pub outbox: Vec<OutboxEntry>,
+    pub outbox: Vec<Arc<OutboxEntry>>,
     pub next_seq: u64,
     /// Each account's runway history (the `samples` rows).
     pub samples: BTreeMap<String, Box<History>>,

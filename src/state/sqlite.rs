@@ -6,6 +6,7 @@
 
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
@@ -355,8 +356,8 @@ pub fn salvage(path: &Path) -> Option<Loaded> {
         |r| Ok((r.get(0)?, r.get(1)?)),
     );
     for (account, row) in samples {
-        if let Some(s) = decode_history(&row) {
-            loaded.samples.insert(account, s);
+        if let Some(h) = decode_history(&row) {
+            loaded.samples.insert(account, h);
         }
     }
     let seq: Option<String> = conn
@@ -369,35 +370,11 @@ pub fn salvage(path: &Path) -> Option<Loaded> {
 }
 
 /// Decodes pending deliveries (in `seq` order) into `loaded`, a damaged row into
-/// `loaded.damaged`. A large backlog is decoded on every core: with 100,000 pending
-/// rows the JSON decoding was most of the start-up time (SPEC §15: READY within 1 s).
+/// `loaded.damaged`.
 fn decode_outbox(rows: Vec<(i64, String)>, loaded: &mut Loaded) {
-    type Decoded = Vec<(i64, Result<OutboxEntry, serde_json::Error>)>;
-    fn decode(rows: &[(i64, String)]) -> Decoded {
-        rows.iter()
-            .map(|(seq, row)| (*seq, serde_json::from_str::<OutboxEntry>(row)))
-            .collect()
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let decoded: Vec<Decoded> = if rows.len() < 2_000 || threads < 2 {
-        vec![decode(&rows)]
-    } else {
-        let chunk = rows.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = rows
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || decode(part)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("decoding JSON does not panic"))
-                .collect()
-        })
-    };
-    loaded.outbox.reserve(rows.len());
-    for (seq, entry) in decoded.into_iter().flatten() {
-        match entry {
-            Ok(entry) => loaded.outbox.push(entry),
+    for (seq, row) in rows {
+        match serde_json::from_str::<OutboxEntry>(&row) {
+            Ok(entry) => loaded.outbox.push(Arc::new(entry)),
             Err(e) => loaded.damaged.push(format!("pending delivery #{seq}: {e}")),
         }
     }
@@ -424,58 +401,129 @@ fn scan<T>(
 }
 
 fn read_all(conn: &Connection) -> rusqlite::Result<Loaded> {
-    let mut loaded = Loaded::default();
-    let mut stmt = conn.prepare("SELECT name, record FROM accounts")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let name: String = r.get(0)?;
-        let row: String = r.get(1)?;
-        match decode_record(&row) {
-            Ok(record) => {
-                loaded.accounts.insert(name, record);
+    std::thread::scope(|scope| {
+        // Rows are read here and decoded on other threads as they come, chunk by chunk:
+        // with 100,000 pending deliveries and 10,000 runway histories, decoding the JSON
+        // was most of the start-up time (SPEC §15: READY within 1 s).
+        let accounts: Decoding<String, _> = read_rows(
+            scope,
+            conn,
+            "SELECT name, record FROM accounts",
+            decode_record,
+        )?;
+        let outbox: Decoding<i64, _> = read_rows(
+            scope,
+            conn,
+            "SELECT seq, entry FROM outbox ORDER BY seq",
+            |row: &str| serde_json::from_str::<OutboxEntry>(row).map(Arc::new),
+        )?;
+        let samples: Decoding<String, _> = read_rows(
+            scope,
+            conn,
+            "SELECT account, samples FROM samples",
+            decode_history,
+        )?;
+        let seq: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
+                r.get(0)
+            })
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        let mut loaded = Loaded::default();
+        for (name, record) in accounts.join() {
+            match record {
+                Ok(record) => {
+                    loaded.accounts.insert(name, record);
+                }
+                Err(e) => loaded.damaged.push(format!("account `{name}`: {e}")),
             }
-            Err(e) => loaded.damaged.push(format!("account `{name}`: {e}")),
         }
-    }
-    let mut stmt = conn.prepare("SELECT seq, entry FROM outbox ORDER BY seq")?;
-    let mut rows = stmt.query([])?;
-    let mut outbox = Vec::new();
-    while let Some(r) = rows.next()? {
-        outbox.push((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
-    }
-    decode_outbox(outbox, &mut loaded);
-    let mut stmt = conn.prepare("SELECT account, samples FROM samples")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let account: String = r.get(0)?;
-        let row: String = r.get(1)?;
+        for (seq, entry) in outbox.join() {
+            match entry {
+                Ok(entry) => loaded.outbox.push(entry),
+                Err(e) => loaded.damaged.push(format!("pending delivery #{seq}: {e}")),
+            }
+        }
         // The history is a nicety: a damaged one is started again, not salvaged.
-        if let Some(s) = decode_history(&row) {
-            loaded.samples.insert(account, s);
+        for (account, history) in samples.join() {
+            if let Some(h) = history {
+                loaded.samples.insert(account, h);
+            }
+        }
+        loaded.next_seq = match seq {
+            Some(s) => match s.parse() {
+                Ok(n) => n,
+                Err(_) => {
+                    loaded
+                        .damaged
+                        .push(format!("next_seq `{s}` is not a number"));
+                    0
+                }
+            },
+            None => 0,
+        };
+        Ok(loaded)
+    })
+}
+
+/// Rows per decoding thread: a few threads for 100,000 rows, none for a small table.
+const DECODE_CHUNK: usize = 16_384;
+
+/// A table's rows being decoded, in the order read.
+struct Decoding<'scope, K, T> {
+    running: Vec<std::thread::ScopedJoinHandle<'scope, Vec<(K, T)>>>,
+    /// The last chunk (all of a small table), decoded on the reading thread.
+    rest: Vec<(K, T)>,
+}
+
+impl<K, T> Decoding<'_, K, T> {
+    fn join(self) -> impl Iterator<Item = (K, T)> {
+        self.running
+            .into_iter()
+            .flat_map(|h| h.join().expect("decoding JSON does not panic"))
+            .chain(self.rest)
+    }
+}
+
+/// Reads `sql`'s (key, JSON) rows, handing every full chunk to a thread of `scope` that
+/// decodes it while the next chunk is read.
+fn read_rows<'scope, K, T>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    conn: &Connection,
+    sql: &str,
+    decode: fn(&str) -> T,
+) -> rusqlite::Result<Decoding<'scope, K, T>>
+where
+    K: rusqlite::types::FromSql + Send + 'scope,
+    T: Send + 'scope,
+{
+    let run = move |chunk: Vec<(K, String)>| -> Vec<(K, T)> {
+        chunk
+            .into_iter()
+            .map(|(key, row)| {
+                let value = decode(&row);
+                (key, value)
+            })
+            .collect()
+    };
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let mut running = Vec::new();
+    let mut chunk = Vec::new();
+    while let Some(r) = rows.next()? {
+        chunk.push((r.get::<_, K>(0)?, r.get::<_, String>(1)?));
+        if chunk.len() == DECODE_CHUNK {
+            let full = std::mem::take(&mut chunk);
+            running.push(scope.spawn(move || run(full)));
         }
     }
-    let seq: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
-            r.get(0)
-        })
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })?;
-    loaded.next_seq = match seq {
-        Some(s) => match s.parse() {
-            Ok(n) => n,
-            Err(_) => {
-                loaded
-                    .damaged
-                    .push(format!("next_seq `{s}` is not a number"));
-                0
-            }
-        },
-        None => 0,
-    };
-    Ok(loaded)
+    Ok(Decoding {
+        running,
+        rest: run(chunk),
+    })
 }
 
 impl Sqlite {

@@ -229,17 +229,6 @@ impl Store {
         self.write(&mut link, true).await.is_ok()
     }
 
-    /// The messages held for quiet hours, oldest first (for `status` and the
-    /// dashboard).
-    pub fn held(&self) -> Vec<OutboxEntry> {
-        self.lock()
-            .outbox
-            .values()
-            .filter(|e| e.is_held())
-            .cloned()
-            .collect()
-    }
-
     /// Runs `f` on the account's runway history (`None` before its first sample) and
     /// marks it for the next [`Store::flush_samples`] when `f` left one: a poll adds a
     /// sample in memory, and the row is written with the minute flush, never on its

@@ -306,7 +306,7 @@ async fn a_directory_in_its_place_runs_from_memory_until_it_is_gone() {
     let snapshot = read_snapshot(&path).unwrap();
     assert_eq!(
         snapshot.outbox,
-        [e],
+        [(*e).clone()],
         "what was only in memory is written out"
     );
 }

@@ -361,7 +361,13 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        let outbox: Vec<_> = ready.store.lock().outbox().values().cloned().collect();
+        let outbox: Vec<_> = ready
+            .store
+            .lock()
+            .outbox()
+            .values()
+            .map(|e| (**e).clone())
+            .collect();
         if cond(&outbox) {
             return;
         }
