@@ -37,6 +37,7 @@ use crate::notify::{self, Channel, Notifier, RenderCtx};
 use crate::provider::AccountConfig;
 use crate::provider::Client;
 use crate::settings::{ChannelConfig, Config};
+use crate::state::prefetch::Prefetch;
 use crate::state::{Opened, OutboxEntry, StateError, Store};
 use crate::web::{self, activity::Activity, live::Live, view::Delivery, view::DeliveryResult};
 
@@ -121,6 +122,8 @@ pub struct Options {
     pub reload: Option<mpsc::UnboundedReceiver<()>>,
     /// Told once the daemon is up (after config load and state restore).
     pub on_ready: Option<oneshot::Sender<Ready>>,
+    /// The state database, being read since before the config was validated.
+    pub prefetch: Option<Prefetch>,
 }
 
 impl Default for Options {
@@ -129,6 +132,7 @@ impl Default for Options {
             clock: Arc::new(crate::SystemClock),
             reload: None,
             on_ready: None,
+            prefetch: None,
         }
     }
 }
@@ -191,6 +195,7 @@ pub async fn run(
         clock,
         reload,
         on_ready,
+        prefetch,
     } = options;
     for warning in &config.warnings {
         warn!("{warning}");
@@ -199,7 +204,7 @@ pub async fn run(
     let clients = build_clients(&config)?;
     let channels = build_channels(&config)?;
 
-    let (store, opened) = Store::open(&config.daemon.state_file, clock.now())?;
+    let (store, opened) = Store::open_prefetched(&config.daemon.state_file, clock.now(), prefetch)?;
     let store = Arc::new(store);
     log_opened(&store, &opened);
 

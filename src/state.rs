@@ -17,7 +17,8 @@
 //!
 //! Files: this one has the records and the in-memory [`State`] with its dirty rows;
 //! `store.rs` the [`Store`] (locking, writes, retries); `backend.rs` the storage seam,
-//! `sqlite.rs` its SQLite implementation, `import.rs` opening, import and salvage.
+//! `sqlite.rs` its SQLite implementation, `import.rs` opening, import and salvage,
+//! `prefetch.rs` reading the database at start while the config is validated.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use crate::core::{AccountState, Event, History, Level, Routing};
 
 pub mod backend;
 mod import;
+pub mod prefetch;
 mod sqlite;
 mod store;
 

@@ -261,6 +261,26 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     read_config_file(path)
 }
 
+/// The state database `text` names (`[daemon] state_file`, or the default), read from
+/// the TOML alone, so `run` can start reading the database while the rest of the file
+/// is validated. A hint, not a validated value: the daemon uses what it read only when
+/// the validated config names the same path. `None` when the text does not say plainly
+/// (a syntax error, a `${VAR}` in the path, a value of another type).
+pub fn state_file_hint(text: &str) -> Option<PathBuf> {
+    use toml::de::DeValue;
+    let doc = raw::parse(text).ok()?;
+    let daemon = match doc.get_ref().get("daemon").map(Spanned::get_ref) {
+        None => return Some(PathBuf::from(DEFAULT_STATE_FILE)),
+        Some(DeValue::Table(t)) => t,
+        Some(_) => return None,
+    };
+    match daemon.get("state_file").map(Spanned::get_ref) {
+        None => Some(PathBuf::from(DEFAULT_STATE_FILE)),
+        Some(DeValue::String(s)) if !s.contains('$') => Some(PathBuf::from(s.as_ref())),
+        Some(_) => None,
+    }
+}
+
 fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {
     let raw = d.get_ref();
     let state_file = match &raw.state_file {

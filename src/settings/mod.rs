@@ -164,8 +164,12 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = config::read_text(path)?;
-    let (mut config, literal_secrets) = parse_detailed(&text, path, &ProcessEnv)?;
+    load_text(path, &config::read_text(path)?)
+}
+
+/// [`load`] of text already read from `path` (with [`config::read_text`]).
+pub fn load_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let (mut config, literal_secrets) = parse_detailed(text, path, &ProcessEnv)?;
     config
         .warnings
         .extend(config::permission_warning(path, &literal_secrets));

@@ -1211,3 +1211,25 @@ fn accounts_are_found_by_name_with_and_without_the_index() {
         config.account_order.clear();
     }
 }
+
+#[test]
+fn the_state_file_hint_agrees_with_the_validated_path_or_says_nothing() {
+    use crate::config::state_file_hint;
+    for text in [
+        ACCOUNT.to_string(),
+        format!("[daemon]\nstate_file = \"/tmp/hint/state.db\"\n{ACCOUNT}"),
+        format!("[daemon]\nstate_file = '/tmp/literal.db'\n{ACCOUNT}"),
+        format!("[daemon]\nlog_format = \"json\"\n{ACCOUNT}"),
+        format!("daemon.state_file = \"/tmp/dotted.db\"\n{ACCOUNT}"),
+        format!("daemon = {{ state_file = \"/tmp/inline.db\" }}\n{ACCOUNT}"),
+    ] {
+        let hint = state_file_hint(&text).expect("a plain path");
+        assert_eq!(hint, ok(&text).daemon.state_file, "{text}");
+    }
+    // Not plain: the daemon opens the validated path without reading ahead.
+    let env = format!("[daemon]\nstate_file = \"${{STATE}}/state.db\"\n{ACCOUNT}");
+    assert_eq!(state_file_hint(&env), None);
+    assert_eq!(state_file_hint("[daemon]\nstate_file = 3\n"), None);
+    assert_eq!(state_file_hint("daemon = 3\n"), None);
+    assert_eq!(state_file_hint("[daemon\n"), None);
+}

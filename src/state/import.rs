@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use super::Opened;
 use super::backend::{Backend, Loaded};
+use super::prefetch::Prefetch;
 use super::sqlite::{self, OpenError};
 use super::{AccountRecord, OutboxEntry, State, StateError, decode_history, lenient_record};
 use crate::core::History;
@@ -21,7 +22,11 @@ type OpenedState = (State, Option<Box<dyn Backend>>, Opened);
 const LEGACY_NAME: &str = "state.json";
 
 /// Opens the state at `path`; see [`super::Store::open`].
-pub fn open(path: &Path, now: Timestamp) -> Result<OpenedState, StateError> {
+pub fn open(
+    path: &Path,
+    now: Timestamp,
+    prefetch: Option<Prefetch>,
+) -> Result<OpenedState, StateError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Operators expect `state_file = "/some/new/dir/state.db"` to just work.
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -70,7 +75,12 @@ pub fn open(path: &Path, now: Timestamp) -> Result<OpenedState, StateError> {
         }
     }
 
-    match sqlite::open(path) {
+    // The read half may have run already, while the config was validated.
+    let opened = match prefetch.and_then(|p| p.take(path)) {
+        Some(read) => read.and_then(|read| sqlite::finish(path, read)),
+        None => sqlite::open(path),
+    };
+    match opened {
         Ok((db, loaded)) => {
             let backend: Box<dyn Backend> = Box::new(db);
             if !loaded.damaged.is_empty() {

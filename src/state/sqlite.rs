@@ -127,6 +127,21 @@ fn classify(e: rusqlite::Error, what: &str) -> OpenError {
 
 /// Opens (creating if need be) the database at `path` and reads everything in it.
 pub fn open(path: &Path) -> Result<(Sqlite, Loaded), OpenError> {
+    finish(path, read(path)?)
+}
+
+/// The first half of [`open`]: the database opened and read, not yet set up for writes
+/// (which is [`finish`]). Reading is the slow half, so a start may run it early on
+/// another thread ([`super::prefetch`]).
+pub struct Read {
+    conn: Connection,
+    /// `None` for a new database (schema version 0).
+    loaded: Option<Loaded>,
+}
+
+/// Opens (creating if need be) the database at `path` and reads it: the slow half of
+/// [`open`].
+pub fn read(path: &Path) -> Result<Read, OpenError> {
     // Balances and routing are nobody else's business, even without systemd's UMask:
     // a new database starts as an empty file only its owner may read (an empty file is
     // an empty database), and SQLite gives its WAL files the same mode.
@@ -160,6 +175,13 @@ pub fn open(path: &Path) -> Result<(Sqlite, Loaded), OpenError> {
     } else {
         Some(read_all(&conn).map_err(|e| classify(e, "cannot read the database"))?)
     };
+    Ok(Read { conn, loaded })
+}
+
+/// Sets a read database up for writing: WAL, the schema, a first write that proves the
+/// disk takes it. The second half of [`open`].
+pub fn finish(path: &Path, read: Read) -> Result<(Sqlite, Loaded), OpenError> {
+    let Read { conn, loaded } = read;
     let unavailable = |e: rusqlite::Error, what: &str, loaded: Option<Loaded>| {
         if is_damage(&e) {
             OpenError::Damaged(format!("{what}: {e}"))
@@ -470,7 +492,7 @@ fn read_all(conn: &Connection) -> rusqlite::Result<Loaded> {
 }
 
 /// Rows per decoding thread: a few threads for 100,000 rows, none for a small table.
-const DECODE_CHUNK: usize = 16_384;
+pub(super) const DECODE_CHUNK: usize = 16_384;
 
 /// A table's rows being decoded, in the order read.
 struct Decoding<'scope, K, T> {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::prefetch::Prefetch;
 use super::*;
 
 /// Where the store is with its database.
@@ -41,7 +42,16 @@ impl Store {
     /// Opens the state at `path` (SPEC §17). Only a database of a newer version is an
     /// error; anything else that goes wrong leaves a store running from memory.
     pub fn open(path: &Path, now: Timestamp) -> Result<(Store, Opened), StateError> {
-        let (state, backend, opened) = import::open(path, now)?;
+        Store::open_prefetched(path, now, None)
+    }
+
+    /// [`Store::open`], using what `prefetch` read when it read `path`.
+    pub fn open_prefetched(
+        path: &Path,
+        now: Timestamp,
+        prefetch: Option<Prefetch>,
+    ) -> Result<(Store, Opened), StateError> {
+        let (state, backend, opened) = import::open(path, now, prefetch)?;
         let failing = match &opened {
             Opened::MemoryOnly(reason) => Some(reason.clone()),
             _ => None,

@@ -436,3 +436,83 @@ async fn reading_without_the_daemon_sees_the_wal_and_changes_nothing() {
     assert!(e.contains("cannot read") && e.contains("missing.db"), "{e}");
     assert!(!missing.exists(), "reading created a database");
 }
+
+/// A state with an account, a history and `n` pending deliveries, written to `path`.
+async fn write_state(path: &Path, n: usize) {
+    let (store, _) = open(path);
+    {
+        let mut s = store.lock();
+        s.accounts.entry("a".into()).or_default().eval.level = Level::Critical;
+        for i in 0..n {
+            s.push_outbox(
+                "hook".into(),
+                ts("2026-01-01T00:00:00Z"),
+                event(&format!("acct{i}")),
+                None,
+            );
+        }
+    }
+    store.mark_account_dirty("a");
+    push(&store, "a", ts("2026-01-01T00:00:00Z"), Decimal::from(7));
+    store.save().await.unwrap();
+    store.flush_samples().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_prefetched_read_opens_the_same_state_as_opening_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    // More rows than one decoding chunk, so several threads decode them.
+    write_state(&path, sqlite::DECODE_CHUNK + 7).await;
+    let text = format!("[daemon]\nstate_file = \"{}\"\n", path.display());
+    let prefetch = prefetch::Prefetch::start(text).expect("a thread");
+    let now = ts("2026-11-27T03:30:00Z");
+    let (fetched, opened) = Store::open_prefetched(&path, now, Some(prefetch)).unwrap();
+    assert_eq!(opened, Opened::Restored);
+    let (plain, _) = open(&path);
+    let (a, b) = (fetched.lock(), plain.lock());
+    assert_eq!(a.outbox().len(), sqlite::DECODE_CHUNK + 7);
+    assert_eq!(a.outbox(), b.outbox());
+    assert_eq!(a.accounts, b.accounts);
+    assert_eq!(a.accounts["a"].eval.level, Level::Critical);
+    assert_eq!(a.histories(), b.histories());
+    assert_eq!(a.next_seq, b.next_seq);
+    // In seq order, as read.
+    let seqs: Vec<u64> = a.outbox().keys().copied().collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test]
+async fn a_prefetch_of_another_path_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (named, other) = (dir.path().join("named.db"), dir.path().join("other.db"));
+    write_state(&named, 3).await;
+    write_state(&other, 1).await;
+    // The text names `named`; the validated config (here: the caller) says `other`.
+    let text = format!("[daemon]\nstate_file = \"{}\"\n", named.display());
+    let prefetch = prefetch::Prefetch::start(text).expect("a thread");
+    let now = ts("2026-11-27T03:30:00Z");
+    let (store, _) = Store::open_prefetched(&other, now, Some(prefetch)).unwrap();
+    assert_eq!(store.lock().outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_damaged_database_read_ahead_is_salvaged_as_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    write_state(&path, 2).await;
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE outbox SET entry = '{broken' WHERE seq = 0", [])
+            .unwrap();
+    }
+    let text = format!("[daemon]\nstate_file = \"{}\"\n", path.display());
+    let prefetch = prefetch::Prefetch::start(text).expect("a thread");
+    let now = ts("2026-11-27T03:30:00Z");
+    let (store, opened) = Store::open_prefetched(&path, now, Some(prefetch)).unwrap();
+    assert!(
+        matches!(&opened, Opened::Salvaged { deliveries: 1, .. }),
+        "{opened:?}"
+    );
+    assert_eq!(store.lock().outbox().len(), 1);
+}

@@ -167,6 +167,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Running {
         clock,
         reload: Some(reload_rx),
         on_ready: Some(ready_tx),
+        prefetch: None,
     };
     let task = tokio::spawn(daemon::run(config, options, async move {
         let _ = stop_rx.await;
