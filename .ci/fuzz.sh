@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-45}"
+# libFuzzer is C++, built by libfuzzer-sys with the system compiler.
+if command -v apt-get >/dev/null; then
+  source .ci/lib.sh
+  apt_install g++
+fi
 rustup toolchain install nightly --profile minimal >/dev/null
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 corpus=fuzz/corpus
