@@ -78,7 +78,7 @@ pub fn run(path: &Path) -> Result<u8, Error> {
         // with 10,000 accounts and a large backlog, one after the other was over
         // SPEC §15's second to READY.
         let text = crate::config::read_text(path)?;
-        let prefetch = Prefetch::start(text.clone());
+        let prefetch = Prefetch::start(&text);
         let config = config::load_text(path, &text)?;
         drop(text);
         crate::daemon::release_freed_memory();

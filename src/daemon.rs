@@ -591,6 +591,12 @@ pub fn limit_malloc_arenas() {
 /// the daemon's RSS stays at that peak for its whole life. (musl's
 /// allocator returns memory by itself and has no `malloc_trim`.)
 pub fn release_freed_memory() {
+    // SAFETY: mi_collect only returns the free memory of mimalloc's heaps (the global
+    // allocator, see lib.rs); it takes no pointers.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
+    // SQLite allocates with the C library's malloc.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         unsafe extern "C" {

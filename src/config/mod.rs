@@ -261,24 +261,46 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     read_config_file(path)
 }
 
-/// The state database `text` names (`[daemon] state_file`, or the default), read from
-/// the TOML alone, so `run` can start reading the database while the rest of the file
-/// is validated. A hint, not a validated value: the daemon uses what it read only when
-/// the validated config names the same path. `None` when the text does not say plainly
-/// (a syntax error, a `${VAR}` in the path, a value of another type).
+/// The state database `text` names (`[daemon] state_file`, or the default), found by
+/// scanning its lines, so `run` can start reading the database while the file is
+/// validated. A full TOML parse would cost what it saves (a 10,000-account file takes
+/// ~100 ms and tens of MiB to parse), so this reads only the plain forms: a
+/// `state_file = "..."` (or `'...'`) line under `[daemon]`, or `daemon.state_file = "..."`
+/// before any table; with no `state_file` anywhere, the default. Anything else that
+/// mentions `state_file` (an inline table, an escape or `${VAR}` in the path, several
+/// of them) gives `None`. A hint, not a validated value: the daemon uses what was read
+/// only when the validated config names the same path.
 pub fn state_file_hint(text: &str) -> Option<PathBuf> {
-    use toml::de::DeValue;
-    let doc = raw::parse(text).ok()?;
-    let daemon = match doc.get_ref().get("daemon").map(Spanned::get_ref) {
-        None => return Some(PathBuf::from(DEFAULT_STATE_FILE)),
-        Some(DeValue::Table(t)) => t,
-        Some(_) => return None,
-    };
-    match daemon.get("state_file").map(Spanned::get_ref) {
-        None => Some(PathBuf::from(DEFAULT_STATE_FILE)),
-        Some(DeValue::String(s)) if !s.contains('$') => Some(PathBuf::from(s.as_ref())),
-        Some(_) => None,
+    fn value(rest: &str) -> Option<&str> {
+        let rest = rest.trim_start().strip_prefix('=')?.trim_start();
+        let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+        let (path, after) = rest[1..].split_once(quote)?;
+        let after = after.trim_start();
+        let plain = !path.is_empty() && !path.contains(['\\', '$', '"', '\'']);
+        (plain && (after.is_empty() || after.starts_with('#'))).then_some(path)
     }
+    let mut table = None;
+    let mut found = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            table = Some(line.trim_end_matches(|c: char| c != ']'));
+            continue;
+        }
+        if line.starts_with('#') || !line.contains("state_file") {
+            continue;
+        }
+        let path = match table {
+            Some("[daemon]") => line.strip_prefix("state_file").and_then(value),
+            None => line.strip_prefix("daemon.state_file").and_then(value),
+            Some(_) => None,
+        };
+        match (path, &found) {
+            (Some(path), None) => found = Some(PathBuf::from(path)),
+            _ => return None,
+        }
+    }
+    Some(found.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE)))
 }
 
 fn daemon(ctx: &mut Ctx<'_>, d: &Spanned<RawDaemon>) -> Res<DaemonConfig> {

@@ -1218,18 +1218,23 @@ fn the_state_file_hint_agrees_with_the_validated_path_or_says_nothing() {
     for text in [
         ACCOUNT.to_string(),
         format!("[daemon]\nstate_file = \"/tmp/hint/state.db\"\n{ACCOUNT}"),
-        format!("[daemon]\nstate_file = '/tmp/literal.db'\n{ACCOUNT}"),
+        format!("[daemon] # the daemon\n  state_file='/tmp/literal.db'  # here\n{ACCOUNT}"),
         format!("[daemon]\nlog_format = \"json\"\n{ACCOUNT}"),
+        format!("# state_file = \"/tmp/commented.db\"\n{ACCOUNT}"),
         format!("daemon.state_file = \"/tmp/dotted.db\"\n{ACCOUNT}"),
-        format!("daemon = {{ state_file = \"/tmp/inline.db\" }}\n{ACCOUNT}"),
     ] {
         let hint = state_file_hint(&text).expect("a plain path");
         assert_eq!(hint, ok(&text).daemon.state_file, "{text}");
     }
     // Not plain: the daemon opens the validated path without reading ahead.
-    let env = format!("[daemon]\nstate_file = \"${{STATE}}/state.db\"\n{ACCOUNT}");
-    assert_eq!(state_file_hint(&env), None);
-    assert_eq!(state_file_hint("[daemon]\nstate_file = 3\n"), None);
-    assert_eq!(state_file_hint("daemon = 3\n"), None);
-    assert_eq!(state_file_hint("[daemon\n"), None);
+    for text in [
+        format!("daemon = {{ state_file = \"/tmp/inline.db\" }}\n{ACCOUNT}"),
+        format!("[daemon]\nstate_file = \"${{STATE}}/state.db\"\n{ACCOUNT}"),
+        format!("[daemon]\nstate_file = \"/tmp/a\\u0041.db\"\n{ACCOUNT}"),
+        "[daemon]\nstate_file = 3\n".to_string(),
+        "[daemon]\nstate_file = \"/a.db\"\nstate_file = \"/b.db\"\n".to_string(),
+        "[[account]]\nname = \"state_file\"\n".to_string(),
+    ] {
+        assert_eq!(state_file_hint(&text), None, "{text}");
+    }
 }

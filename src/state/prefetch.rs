@@ -2,8 +2,8 @@
 //! accounts, validating the config and reading a database holding 100,000 pending
 //! deliveries each take a few hundred milliseconds of one core; one after the other
 //! they took `run` past SPEC §15's one second to READY. `run` starts a [`Prefetch`] with
-//! the config's text before validating it: a thread finds the database path in the
-//! TOML ([`crate::config::state_file_hint`]) and, when an SQLite database is there,
+//! the config's text before validating it: it finds the database path in the text
+//! ([`crate::config::state_file_hint`]) and, when an SQLite database is there, a thread
 //! does the read half of opening it ([`sqlite::read`]) on the core the validation
 //! leaves idle.
 //!
@@ -18,7 +18,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use super::sqlite::{self, OpenError, Read};
+use super::sqlite::{self, OpenError, Read, Threads};
 
 /// A database being read ahead of the store's opening.
 pub struct Prefetch {
@@ -26,17 +26,18 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    /// Starts reading the database `config_text` names, on a thread of its own.
-    pub fn start(config_text: String) -> Option<Prefetch> {
+    /// Starts reading the database `config_text` names, on a thread of its own; `None`
+    /// when the text does not plainly name one that exists.
+    pub fn start(config_text: &str) -> Option<Prefetch> {
+        let path = crate::config::state_file_hint(config_text)?;
+        if !is_sqlite(&path) {
+            return None;
+        }
         let thread = std::thread::Builder::new()
             .name("state-prefetch".into())
             .spawn(move || {
-                let path = crate::config::state_file_hint(&config_text)?;
-                drop(config_text);
-                is_sqlite(&path).then(|| {
-                    let read = sqlite::read(&path);
-                    (path, read)
-                })
+                let read = sqlite::read(&path, Threads::This);
+                Some((path, read))
             })
             .ok()?;
         Some(Prefetch { thread })

@@ -127,7 +127,7 @@ fn classify(e: rusqlite::Error, what: &str) -> OpenError {
 
 /// Opens (creating if need be) the database at `path` and reads everything in it.
 pub fn open(path: &Path) -> Result<(Sqlite, Loaded), OpenError> {
-    finish(path, read(path)?)
+    finish(path, read(path, Threads::Spread)?)
 }
 
 /// The first half of [`open`]: the database opened and read, not yet set up for writes
@@ -141,7 +141,7 @@ pub struct Read {
 
 /// Opens (creating if need be) the database at `path` and reads it: the slow half of
 /// [`open`].
-pub fn read(path: &Path) -> Result<Read, OpenError> {
+pub fn read(path: &Path, threads: Threads) -> Result<Read, OpenError> {
     // Balances and routing are nobody else's business, even without systemd's UMask:
     // a new database starts as an empty file only its owner may read (an empty file is
     // an empty database), and SQLite gives its WAL files the same mode.
@@ -173,7 +173,7 @@ pub fn read(path: &Path) -> Result<Read, OpenError> {
     let loaded = if version == 0 {
         None
     } else {
-        Some(read_all(&conn).map_err(|e| classify(e, "cannot read the database"))?)
+        Some(read_all(&conn, threads).map_err(|e| classify(e, "cannot read the database"))?)
     };
     Ok(Read { conn, loaded })
 }
@@ -422,28 +422,31 @@ fn scan<T>(
     }
 }
 
-fn read_all(conn: &Connection) -> rusqlite::Result<Loaded> {
+fn read_all(conn: &Connection, threads: Threads) -> rusqlite::Result<Loaded> {
     std::thread::scope(|scope| {
-        // Rows are read here and decoded on other threads as they come, chunk by chunk:
-        // with 100,000 pending deliveries and 10,000 runway histories, decoding the JSON
-        // was most of the start-up time (SPEC §15: READY within 1 s).
+        // With 100,000 pending deliveries and 10,000 runway histories, decoding the JSON
+        // is most of the start-up time (SPEC §15: READY within 1 s): a read on its own
+        // decodes on other threads while it reads on (`Threads::Spread`).
         let accounts: Decoding<String, _> = read_rows(
             scope,
             conn,
             "SELECT name, record FROM accounts",
             decode_record,
+            threads,
         )?;
         let outbox: Decoding<i64, _> = read_rows(
             scope,
             conn,
             "SELECT seq, entry FROM outbox ORDER BY seq",
             |row: &str| serde_json::from_str::<OutboxEntry>(row).map(Arc::new),
+            threads,
         )?;
         let samples: Decoding<String, _> = read_rows(
             scope,
             conn,
             "SELECT account, samples FROM samples",
             decode_history,
+            threads,
         )?;
         let seq: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
@@ -510,13 +513,25 @@ impl<K, T> Decoding<'_, K, T> {
     }
 }
 
-/// Reads `sql`'s (key, JSON) rows, handing every full chunk to a thread of `scope` that
-/// decodes it while the next chunk is read.
+/// Where a read decodes its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// On other threads, chunk by chunk, while the next chunk is read: for a read that
+    /// has the machine to itself.
+    Spread,
+    /// On the reading thread: for a read beside other work (the prefetch, while the
+    /// config is validated), where more threads only contend for the cores and for
+    /// malloc's arenas (measured: slower).
+    This,
+}
+
+/// Reads `sql`'s (key, JSON) rows and decodes them where `threads` says.
 fn read_rows<'scope, K, T>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     conn: &Connection,
     sql: &str,
     decode: fn(&str) -> T,
+    threads: Threads,
 ) -> rusqlite::Result<Decoding<'scope, K, T>>
 where
     K: rusqlite::types::FromSql + Send + 'scope,
@@ -534,17 +549,22 @@ where
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query([])?;
     let mut running = Vec::new();
+    let mut done = Vec::new();
     let mut chunk = Vec::new();
     while let Some(r) = rows.next()? {
         chunk.push((r.get::<_, K>(0)?, r.get::<_, String>(1)?));
         if chunk.len() == DECODE_CHUNK {
             let full = std::mem::take(&mut chunk);
-            running.push(scope.spawn(move || run(full)));
+            match threads {
+                Threads::Spread => running.push(scope.spawn(move || run(full))),
+                Threads::This => done.extend(run(full)),
+            }
         }
     }
+    done.extend(run(chunk));
     Ok(Decoding {
         running,
-        rest: run(chunk),
+        rest: done,
     })
 }
 

@@ -465,7 +465,7 @@ async fn a_prefetched_read_opens_the_same_state_as_opening_does() {
     // More rows than one decoding chunk, so several threads decode them.
     write_state(&path, sqlite::DECODE_CHUNK + 7).await;
     let text = format!("[daemon]\nstate_file = \"{}\"\n", path.display());
-    let prefetch = prefetch::Prefetch::start(text).expect("a thread");
+    let prefetch = prefetch::Prefetch::start(&text).expect("a thread");
     let now = ts("2026-11-27T03:30:00Z");
     let (fetched, opened) = Store::open_prefetched(&path, now, Some(prefetch)).unwrap();
     assert_eq!(opened, Opened::Restored);
@@ -490,7 +490,7 @@ async fn a_prefetch_of_another_path_is_not_used() {
     write_state(&other, 1).await;
     // The text names `named`; the validated config (here: the caller) says `other`.
     let text = format!("[daemon]\nstate_file = \"{}\"\n", named.display());
-    let prefetch = prefetch::Prefetch::start(text).expect("a thread");
+    let prefetch = prefetch::Prefetch::start(&text).expect("a thread");
     let now = ts("2026-11-27T03:30:00Z");
     let (store, _) = Store::open_prefetched(&other, now, Some(prefetch)).unwrap();
     assert_eq!(store.lock().outbox().len(), 1);
@@ -507,7 +507,7 @@ async fn a_damaged_database_read_ahead_is_salvaged_as_without_it() {
             .unwrap();
     }
     let text = format!("[daemon]\nstate_file = \"{}\"\n", path.display());
-    let prefetch = prefetch::Prefetch::start(text).expect("a thread");
+    let prefetch = prefetch::Prefetch::start(&text).expect("a thread");
     let now = ts("2026-11-27T03:30:00Z");
     let (store, opened) = Store::open_prefetched(&path, now, Some(prefetch)).unwrap();
     assert!(
