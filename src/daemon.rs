@@ -360,6 +360,7 @@ pub async fn run(
         info!("{shard}");
     }
     let _ = health::sd_notify("READY=1");
+    release_startup_code();
     info!(
         accounts = daemon.accounts.len(),
         channels = daemon.config.channels.len(),
@@ -606,6 +607,57 @@ pub fn release_freed_memory() {
         // is safe to call at any time from any thread.
         unsafe {
             malloc_trim(0);
+        }
+    }
+}
+
+/// Gives the pages of this program's own code back to the kernel once it runs. Start-up
+/// code (the CLI, the TOML reader and validation, opening the database, TLS set-up) is
+/// most of the code a start touches, and a page once touched stays resident: with one
+/// account that was 5.7 of the 6.7 MiB RSS, over the 6 MiB budget. `MADV_PAGEOUT`
+/// (Linux 5.4+) reclaims the clean pages; what a poll or a delivery runs is read back
+/// from the page cache or the file on its first use and stays. Best effort: an older
+/// kernel or any error leaves things as they were.
+pub fn release_startup_code() {
+    #[cfg(target_os = "linux")]
+    {
+        const MADV_PAGEOUT: std::ffi::c_int = 21;
+        unsafe extern "C" {
+            fn madvise(
+                addr: *mut std::ffi::c_void,
+                len: usize,
+                advice: std::ffi::c_int,
+            ) -> std::ffi::c_int;
+        }
+        let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+            return;
+        };
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            return;
+        };
+        for line in maps.lines() {
+            // `start-end perms offset dev inode path`: the executable's code mappings.
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if !perms.starts_with("r-x") || fields.nth(3).map(std::path::Path::new) != Some(&exe) {
+                continue;
+            }
+            let Some((start, end)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            ) else {
+                continue;
+            };
+            // SAFETY: advice on a mapping of our own, read-only code; MADV_PAGEOUT only
+            // drops clean pages, which the kernel reads back on the next access.
+            unsafe {
+                madvise(start as *mut std::ffi::c_void, end - start, MADV_PAGEOUT);
+            }
         }
     }
 }
