@@ -44,9 +44,10 @@ pub use sqlite::SCHEMA_VERSION;
 pub use store::Store;
 
 /// Rows of the minute flush written per transaction: a crossing's commit waits for at
-/// most one slice (500 held the static musl build's p99 at 72 ms, 100 brings it to
-/// 4.6 ms; docs/performance.md, run 4).
-const FLUSH_SLICE: usize = 100;
+/// most one slice (500 held the static musl build's p99 at 72 ms, 100 at 4.0-7.5 ms,
+/// 25 at 3.4-4.6 ms; docs/performance.md, runs 4 and 5). A commit to the WAL costs no
+/// sync, so 400 small transactions a minute at 10,000 accounts cost nothing to speak of.
+const FLUSH_SLICE: usize = 25;
 
 /// How often writes are retried while the state cannot be written.
 pub const RETRY_EVERY: Duration = Duration::from_secs(5);
