@@ -614,10 +614,10 @@ pub fn release_freed_memory() {
 /// Gives the pages of this program's own code back to the kernel once it runs. Start-up
 /// code (the CLI, the TOML reader and validation, opening the database, TLS set-up) is
 /// most of the code a start touches, and a page once touched stays resident: with one
-/// account that was 5.6 of the 6.9 MiB RSS, over the 6 MiB budget (5.9 MiB after). `MADV_PAGEOUT`
-/// (Linux 5.4+) reclaims the clean pages; what a poll or a delivery runs is read back
-/// from the page cache or the file on its first use and stays. Best effort: an older
-/// kernel or any error leaves things as they were.
+/// account that was 5.6 of the 6.9 MiB RSS, over the 6 MiB budget (5.9 MiB after).
+/// `MADV_PAGEOUT` (Linux 5.4+) reclaims the clean pages; what a poll or a delivery runs
+/// is read back from the page cache or the file on its first use and stays. Best
+/// effort: an older kernel or any error leaves things as they were.
 pub fn release_startup_code() {
     #[cfg(target_os = "linux")]
     {
