@@ -22,7 +22,8 @@ use super::sqlite::{self, OpenError, Read, Threads};
 
 /// A database being read ahead of the store's opening.
 pub struct Prefetch {
-    thread: JoinHandle<Option<(PathBuf, Result<Read, OpenError>)>>,
+    path: PathBuf,
+    thread: JoinHandle<Result<Read, OpenError>>,
 }
 
 impl Prefetch {
@@ -35,20 +36,21 @@ impl Prefetch {
         }
         let thread = std::thread::Builder::new()
             .name("state-prefetch".into())
-            .spawn(move || {
-                let read = sqlite::read(&path, Threads::This);
-                Some((path, read))
+            .spawn({
+                let path = path.clone();
+                move || sqlite::read(&path, Threads::This)
             })
             .ok()?;
-        Some(Prefetch { thread })
+        Some(Prefetch { path, thread })
     }
 
-    /// What was read, when it was read from `path`; waits for the read to finish.
+    /// What was read, when it was read from `path` (waiting for the read to finish);
+    /// `None` for another path, without waiting.
     pub(super) fn take(self, path: &Path) -> Option<Result<Read, OpenError>> {
-        match self.thread.join() {
-            Ok(Some((read_from, read))) if read_from == path => Some(read),
-            _ => None,
+        if self.path != path {
+            return None;
         }
+        self.thread.join().ok()
     }
 }
 
