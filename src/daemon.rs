@@ -566,9 +566,10 @@ fn build_channels(config: &Config) -> Result<Vec<BuiltChannel>, RunError> {
 
 /// Caps glibc's malloc arenas at two, unless `MALLOC_ARENA_MAX` says otherwise. glibc
 /// gives threads that allocate at the same time arenas of their own (up to eight per
-/// core), and each keeps its own freed memory: at 10,000 accounts that was several MiB
-/// of RSS on top of SPEC §15's 64 MiB (docs/performance.md). Call before any thread
-/// starts. (musl has one heap and no `mallopt`.)
+/// core), and each keeps its own freed memory. Since mimalloc is the global allocator
+/// (lib.rs) this concerns only what C code allocates (SQLite); before, it was several
+/// MiB at 10,000 accounts (docs/performance.md). Call before any thread starts. (musl
+/// has one heap and no `mallopt`.)
 pub fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -588,9 +589,9 @@ pub fn limit_malloc_arenas() {
 
 /// Hands freed heap back to the kernel. Parsing a 10,000-account config file, and
 /// decoding 10,000 runway histories and the pending outbox at start, each peak at tens
-/// of MiB of short-lived allocations; glibc keeps freed memory mapped, so without this
-/// the daemon's RSS stays at that peak for its whole life. (musl's
-/// allocator returns memory by itself and has no `malloc_trim`.)
+/// of MiB of short-lived allocations. mimalloc (the global allocator) returns freed
+/// pages after a delay; this does it now, and trims glibc's heap of what SQLite freed
+/// (musl has no `malloc_trim`).
 pub fn release_freed_memory() {
     // SAFETY: mi_collect only returns the free memory of mimalloc's heaps (the global
     // allocator, see lib.rs); it takes no pointers.
@@ -614,7 +615,7 @@ pub fn release_freed_memory() {
 /// Gives the pages of this program's own code back to the kernel once it runs. Start-up
 /// code (the CLI, the TOML reader and validation, opening the database, TLS set-up) is
 /// most of the code a start touches, and a page once touched stays resident: with one
-/// account that was 5.6 of the 6.9 MiB RSS, over the 6 MiB budget (5.9 MiB after).
+/// account that was 5.6 of the 6.9 MiB RSS, against SPEC §15's 4 MiB (5.9 MiB after).
 /// `MADV_PAGEOUT` (Linux 5.4+) reclaims the clean pages; what a poll or a delivery runs
 /// is read back from the page cache or the file on its first use and stays. Best
 /// effort: an older kernel or any error leaves things as they were.

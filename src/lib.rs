@@ -74,7 +74,7 @@
 /// mimalloc instead of the C library's malloc. The shipped binary is static musl, whose
 /// malloc has one lock for every thread and is slow at many small allocations: a start
 /// that reads 100,000 pending deliveries while it validates 10,000 accounts took
-/// 1.4-1.9 s with it (docs/performance.md, run 5). Built without transparent huge pages
+/// 1.4-2.2 s with it (docs/performance.md, run 5). Built without transparent huge pages
 /// (`no_thp`), which grew the RSS by a third. Every build uses it, so figures measured
 /// on one build hold for the other.
 #[global_allocator]

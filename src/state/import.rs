@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use tracing::{info, warn};
@@ -334,7 +335,7 @@ fn read_legacy(path: &Path) -> Result<Result<Loaded, String>, StateError> {
     if let Some(outbox) = doc.get("outbox").and_then(|a| a.as_array()) {
         for (i, value) in outbox.iter().enumerate() {
             match serde_json::from_value::<OutboxEntry>(value.clone()) {
-                Ok(e) => loaded.outbox.push(std::sync::Arc::new(e)),
+                Ok(e) => loaded.outbox.push(Arc::new(e)),
                 Err(e) => loaded
                     .damaged
                     .push(format!("pending delivery {}: {e}; not imported", i + 1)),

@@ -12,6 +12,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use super::backend::{Backend, Batch, Loaded};
 use super::{OutboxEntry, decode_history, decode_record, lenient_record};
+use crate::core::History;
 
 /// The schema this build writes and reads. Bump it with a migration when rows change
 /// shape in a way an older build would misread. (A `samples` row holding a runway
@@ -369,7 +370,12 @@ pub fn salvage(path: &Path) -> Option<Loaded> {
     }
     outbox.sort_by_key(|(seq, _)| *seq);
     outbox.dedup_by_key(|(seq, _)| *seq);
-    decode_outbox(outbox, &mut loaded);
+    add_outbox(
+        &mut loaded,
+        outbox
+            .into_iter()
+            .map(|(seq, row)| (seq, decode_entry(&row))),
+    );
     let mut samples: Vec<(String, String)> = Vec::new();
     scan(
         &conn,
@@ -377,11 +383,12 @@ pub fn salvage(path: &Path) -> Option<Loaded> {
         &mut samples,
         |r| Ok((r.get(0)?, r.get(1)?)),
     );
-    for (account, row) in samples {
-        if let Some(h) = decode_history(&row) {
-            loaded.samples.insert(account, h);
-        }
-    }
+    add_histories(
+        &mut loaded,
+        samples
+            .into_iter()
+            .map(|(account, row)| (account, decode_history(&row))),
+    );
     let seq: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
             r.get(0)
@@ -391,13 +398,34 @@ pub fn salvage(path: &Path) -> Option<Loaded> {
     Some(loaded)
 }
 
-/// Decodes pending deliveries (in `seq` order) into `loaded`, a damaged row into
+/// One `outbox` row's entry.
+fn decode_entry(row: &str) -> Result<Arc<OutboxEntry>, serde_json::Error> {
+    serde_json::from_str::<OutboxEntry>(row).map(Arc::new)
+}
+
+/// Decoded pending deliveries (in `seq` order) into `loaded`, a damaged row into
 /// `loaded.damaged`.
-fn decode_outbox(rows: Vec<(i64, String)>, loaded: &mut Loaded) {
-    for (seq, row) in rows {
-        match serde_json::from_str::<OutboxEntry>(&row) {
-            Ok(entry) => loaded.outbox.push(Arc::new(entry)),
+fn add_outbox(
+    loaded: &mut Loaded,
+    decoded: impl IntoIterator<Item = (i64, Result<Arc<OutboxEntry>, serde_json::Error>)>,
+) {
+    for (seq, entry) in decoded {
+        match entry {
+            Ok(entry) => loaded.outbox.push(entry),
             Err(e) => loaded.damaged.push(format!("pending delivery #{seq}: {e}")),
+        }
+    }
+}
+
+/// Decoded runway histories into `loaded`. The history is a nicety: a damaged one is
+/// started again, not salvaged.
+fn add_histories(
+    loaded: &mut Loaded,
+    decoded: impl IntoIterator<Item = (String, Option<Box<History>>)>,
+) {
+    for (account, history) in decoded {
+        if let Some(h) = history {
+            loaded.samples.insert(account, h);
         }
     }
 }
@@ -438,7 +466,7 @@ fn read_all(conn: &Connection, threads: Threads) -> rusqlite::Result<Loaded> {
             scope,
             conn,
             "SELECT seq, entry FROM outbox ORDER BY seq",
-            |row: &str| serde_json::from_str::<OutboxEntry>(row).map(Arc::new),
+            decode_entry,
             threads,
         )?;
         let samples: Decoding<String, _> = read_rows(
@@ -466,18 +494,8 @@ fn read_all(conn: &Connection, threads: Threads) -> rusqlite::Result<Loaded> {
                 Err(e) => loaded.damaged.push(format!("account `{name}`: {e}")),
             }
         }
-        for (seq, entry) in outbox.join() {
-            match entry {
-                Ok(entry) => loaded.outbox.push(entry),
-                Err(e) => loaded.damaged.push(format!("pending delivery #{seq}: {e}")),
-            }
-        }
-        // The history is a nicety: a damaged one is started again, not salvaged.
-        for (account, history) in samples.join() {
-            if let Some(h) = history {
-                loaded.samples.insert(account, h);
-            }
-        }
+        add_outbox(&mut loaded, outbox.join());
+        add_histories(&mut loaded, samples.join());
         loaded.next_seq = match seq {
             Some(s) => match s.parse() {
                 Ok(n) => n,
@@ -500,7 +518,8 @@ pub(super) const DECODE_CHUNK: usize = 16_384;
 /// A table's rows being decoded, in the order read.
 struct Decoding<'scope, K, T> {
     running: Vec<std::thread::ScopedJoinHandle<'scope, Vec<(K, T)>>>,
-    /// The last chunk (all of a small table), decoded on the reading thread.
+    /// What the reading thread decoded: the last chunk (all of a small table), or
+    /// every chunk with [`Threads::This`].
     rest: Vec<(K, T)>,
 }
 
@@ -540,10 +559,7 @@ where
     let run = move |chunk: Vec<(K, String)>| -> Vec<(K, T)> {
         chunk
             .into_iter()
-            .map(|(key, row)| {
-                let value = decode(&row);
-                (key, value)
-            })
+            .map(|(k, row)| (k, decode(&row)))
             .collect()
     };
     let mut stmt = conn.prepare(sql)?;
